@@ -1,0 +1,25 @@
+# One-command set-up: `make demo` (generate images from text) and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch pinned to the CPU build; a looser pin pulls a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e . -r requirements-test.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/diffusio demo -o demo.png
+
+test: $(STAMP)
+	bash scripts/system-deps.sh
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from diffusio.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,263 @@
+"""``diffusio train | generate | evaluate | samplers``: parse, call the Python API, save, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from diffusio.errors import UsageError
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}")
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+    return parse
+
+
+def _non_negative_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}")
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
+        return value
+    return parse
+
+
+def _int_tuple(text):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,2, got {text!r}")
+
+
+def register(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("train", help="train a diffusion model on a dataset", formatter_class=fmt,
+                       description="Train a denoiser; writes checkpoints, a sample grid and a loss curve as it goes.",
+                       epilog="Example:\n  diffusio train --data fashion-mnist --out runs/fashion --steps 8000\n"
+                              "  diffusio train --data fashion-mnist --out runs/fashion --steps 12000 --resume")
+    p.add_argument("--data", required=True, help="fashion-mnist, mnist5k, digits, or a folder of images / idx files")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, samples.png, loss.png)")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=10000)
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cond", choices=["auto", "text", "class", "none"], default="auto",
+                   help="conditioning: text prompts (default when the data has classes or captions), class, none")
+    p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of training on the null condition")
+    p.add_argument("--precond", choices=["edm", "vp"], default="edm", help="EDM preconditioning or VP eps-prediction")
+    p.add_argument("--base", type=_positive_int("--base"), default=32, help="UNet width at full resolution")
+    p.add_argument("--mults", type=_int_tuple, default=(1, 2, 2), help="width multipliers per resolution")
+    p.add_argument("--blocks", type=_positive_int("--blocks"), default=1, help="residual blocks per resolution")
+    p.add_argument("--attn-levels", type=_int_tuple, default=(2,), help="resolutions (0 = full) with self-attention")
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    register_demo(sub)
+    register_generate(sub)
+    register_evaluate(sub)
+    register_samplers(sub)
+    register_classifier(sub)
+
+
+def cmd_train(args) -> int:
+    from diffusio.generative.training import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
+                      base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
+                      ema_decay=args.ema_decay, every=args.every, max_minutes=args.max_minutes,
+                      threads=args.threads, quiet=args.quiet,
+                      extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
+    out = train(cfg, resume=args.resume)
+    print(f"model saved in {out} (samples: {out / 'samples.png'}, loss curve: {out / 'loss.png'})")
+    return 0
+
+
+def register_classifier(sub) -> None:
+    p = sub.add_parser("classifier", help="train the small evaluation classifier for a dataset",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train the CNN whose features give Frechet distance and whose predictions "
+                                   "give class accuracy in 'diffusio evaluate'.",
+                       epilog="Example:\n  diffusio classifier --data fashion-mnist --out my-classifier")
+    p.add_argument("--data", required=True, help="a labelled dataset: fashion-mnist, mnist5k, digits, or idx folder")
+    p.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
+    p.add_argument("--epochs", type=_positive_int("--epochs"), default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_classifier)
+
+
+def cmd_classifier(args) -> int:
+    from diffusio.generative.classifier import save_classifier, train_classifier
+
+    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed)
+    save_classifier(clf, args.out)
+    print(f"classifier for {args.data}: test accuracy {clf.test_accuracy:.4f}; saved in {args.out}")
+    return 0
+
+
+def register_generate(sub) -> None:
+    from diffusio.generative.samplers import SAMPLERS
+    from diffusio.generative.schedules import SCHEDULES
+
+    p = sub.add_parser("generate", help="generate images from a text prompt, a class label, or unconditionally",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Generate images with a shipped model or a trained run directory.",
+                       epilog='Examples:\n  diffusio generate "a leather ankle boot" -n 16 --steps 20 --sampler dpmpp-2m '
+                              '--guidance 3 --seed 0 -o boots.png\n'
+                              '  diffusio generate --label Bag -n 8 -o bags.npy\n'
+                              '  diffusio generate -n 64 --guidance 0 -o unconditional.png')
+    p.add_argument("prompt", nargs="?", default=None, help="free text; leave out for unconditional samples")
+    p.add_argument("-n", type=_positive_int("-n"), default=16, help="number of images (default 16)")
+    p.add_argument("--model", default="fashion", help="shipped model name or run directory (default: fashion)")
+    p.add_argument("--label", default=None, help="condition on a class (index or name) instead of a prompt")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=None, help="sampling steps (model default: 20)")
+    p.add_argument("--sampler", choices=list(SAMPLERS), default=None, help="default: dpmpp-2m")
+    p.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="noise schedule (default: karras)")
+    p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None,
+                   help="classifier-free guidance scale; 1 = none, 0 = unconditional (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
+    p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from diffusio.generative.images import check_writable, save_images
+    from diffusio.generative.pipeline import Generator
+
+    check_writable(args.output)
+    if args.output.lower().rsplit(".", 1)[-1] not in ("png", "npy", "jpg", "jpeg"):
+        raise UsageError(f"unknown output type for {args.output}; use .png or .npy")
+    if args.prompt is not None and not args.prompt.strip():
+        raise UsageError("empty prompt; give some text, or leave the prompt out for unconditional samples")
+    start = time.time()
+    gen = Generator.load(args.model)
+    images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
+                          guidance=args.guidance, schedule=args.schedule, seed=args.seed,
+                          progress=sys.stderr.isatty())
+    path = save_images(images, args.output, scale=args.scale)
+    what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
+    print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s")
+    return 0
+
+
+def register_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="FD, KID, precision/recall and class accuracy against the test set",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Evaluate a model with the dataset's shipped classifier; prints the "
+                                   "real-vs-real floor beside every number.",
+                       epilog="Examples:\n  diffusio evaluate fashion\n  diffusio evaluate runs/fashion -n 2000 --json report.json")
+    p.add_argument("model", help="shipped model name or run directory")
+    p.add_argument("-n", type=_positive_int("-n"), default=1000, help="samples to compare (default 1000)")
+    p.add_argument("--per-prompt", type=_positive_int("--per-prompt"), default=100,
+                   help="samples per class prompt / paraphrase (default 100)")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=None)
+    p.add_argument("--sampler", default=None)
+    p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from diffusio.generative.checkpoint import atomic_save_json
+    from diffusio.generative.evaluate import evaluate
+    from diffusio.generative.images import check_writable
+
+    if args.json_out:
+        check_writable(args.json_out)
+    report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
+                      seed=args.seed, per_prompt=args.per_prompt, progress=sys.stderr.isatty())
+    print(format_report(report))
+    if args.json_out:
+        atomic_save_json(args.json_out, report)
+        print(f"report written to {args.json_out}")
+    return 0
+
+
+def format_report(report: dict) -> str:
+    s = report["sampling"]
+    lines = [f"{report['n']} samples vs {report['dataset']} test set "
+             f"(sampler {s['sampler']}, {s['steps']} steps, guidance {s['guidance']}); "
+             f"classifier test accuracy {report['classifier_test_accuracy']:.3f}",
+             f"{'metric':<12}{'model':>10}{'real floor':>12}"]
+    for key in ("fd", "kid", "precision", "recall"):
+        lines.append(f"{key:<12}{report['model'][key]:>10.4f}{report['real_floor'][key]:>12.4f}")
+    if "label_accuracy" in report:
+        lines.append(f"{'label acc':<12}{report['label_accuracy']:>10.4f}{report['real_label_accuracy']:>12.4f}")
+    for section in ("class_prompts", "paraphrases"):
+        if section in report:
+            lines.append(f"{section.replace('_', ' ')}: fraction assigned to the requested class")
+            for prompt, acc in report[section].items():
+                lines.append(f"  {acc:6.2%}  {prompt}")
+    return "\n".join(lines)
+
+
+def register_samplers(sub) -> None:
+    p = sub.add_parser("samplers", help="list the samplers and schedules",
+                       description="List samplers (all share one signature) and noise schedules.",
+                       epilog="Example: diffusio samplers")
+    p.set_defaults(func=cmd_samplers)
+
+
+def cmd_samplers(args) -> int:
+    from diffusio.generative.samplers import SAMPLERS
+    from diffusio.generative.schedules import SCHEDULES
+
+    print("samplers:")
+    for name, (_, doc) in SAMPLERS.items():
+        print(f"  {name:<10} {doc}")
+    print("schedules: " + ", ".join(SCHEDULES))
+    return 0
+
+
+DEMO_PROMPTS = ["a leather ankle boot", "running shoes", "a handbag", "winter coat", "jeans", "an evening dress"]
+
+
+def register_demo(sub) -> None:
+    p = sub.add_parser("demo", help="generate a labelled grid for a few prompts with the shipped model",
+                       description="The main job in one command: one row of images per prompt.",
+                       epilog='Example: diffusio demo -o demo.png --prompt "a sneaker" --prompt "a bag"')
+    p.add_argument("--prompt", action="append", default=None, help="a prompt (repeatable); default: six examples")
+    p.add_argument("-n", type=_positive_int("-n"), default=8, help="images per prompt (default 8)")
+    p.add_argument("--model", default="fashion")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="demo.png")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from diffusio.generative.checkpoint import atomic_write_bytes
+    from diffusio.generative.images import check_writable, labelled_rows, png_bytes
+    from diffusio.generative.pipeline import Generator
+
+    path = check_writable(args.output)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"demo writes a PNG; give -o name.png, not {path.name}")
+    prompts = args.prompt or DEMO_PROMPTS
+    start = time.time()
+    gen = Generator.load(args.model)
+    images = gen.generate([p for p in prompts for _ in range(args.n)], n=len(prompts) * args.n, seed=args.seed,
+                          progress=sys.stderr.isatty())
+    rows = [images[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]
+    atomic_write_bytes(path, png_bytes(labelled_rows(rows, prompts)))
+    print(f"generated {len(images)} images for {len(prompts)} prompts in {time.time() - start:.1f}s")
+    print(f"image grid: {path.resolve()}")
+    return 0

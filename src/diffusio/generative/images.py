@@ -1,0 +1,104 @@
+"""Image I/O at the boundary: uint8 arrays <-> PNG grids, .npy files, image files."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint import atomic_write_bytes
+
+
+def make_grid(pixels: np.ndarray, ncol: int | None = None, pad: int = 2, scale: int = 1) -> np.ndarray:
+    """Tile uint8 images ``[N, H, W]`` or ``[N, H, W, 3]`` into one image with a padding border."""
+    pixels = np.asarray(pixels)
+    n, h, w = pixels.shape[:3]
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    shape = (nrow * (h + pad) + pad, ncol * (w + pad) + pad) + pixels.shape[3:]
+    grid = np.full(shape, 255, dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, ncol)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = pixels[k]
+    if scale > 1:
+        grid = grid.repeat(scale, 0).repeat(scale, 1)
+    return grid
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def check_writable(path: str | Path, overwrite: bool = True) -> Path:
+    """Fail before any work if the output cannot be written."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {parent} does not exist; create it or choose another -o")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; give a file name such as {path / 'out.png'}")
+    if not overwrite and path.exists():
+        raise UsageError(f"{path} exists; remove it or choose another -o")
+    import os
+
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied; choose a writable -o")
+    return path
+
+
+def save_images(pixels: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 1) -> Path:
+    """``.npy``: the raw uint8 array; ``.png``/``.jpg``: a grid (one image if N == 1)."""
+    path = check_writable(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(pixels, dtype=np.uint8), allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    elif suffix in (".png", ".jpg", ".jpeg", ".gif", ".webp"):
+        image = pixels[0] if len(pixels) == 1 else make_grid(pixels, ncol)
+        if scale > 1:
+            image = image.repeat(scale, 0).repeat(scale, 1)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format=Image.registered_extensions()[suffix])
+        atomic_write_bytes(path, buf.getvalue())
+    else:
+        raise UsageError(f"unknown output type {suffix or '(none)'!r} for {path}; use .png or .npy")
+    return path
+
+
+def load_image(path: str | Path, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """An image file -> float32 CHW in [-1, 1], converted to the model's channels (and size)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no such image file: {path}")
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32)
+    except (UnidentifiedImageError, OSError) as err:
+        raise UsageError(f"cannot read image {path}: {err}; use a PNG or JPEG") from err
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return arr / 127.5 - 1.0
+
+
+def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, label_width: int = 150) -> np.ndarray:
+    """One row of uint8 grey images per label, with the label written on the left."""
+    from PIL import ImageDraw
+
+    strips = [make_grid(r, ncol=len(r), scale=scale) for r in rows]
+    h, w = strips[0].shape[:2]
+    canvas = Image.new("L", (label_width + w, h * len(rows)), 255)
+    draw = ImageDraw.Draw(canvas)
+    for i, (strip, label) in enumerate(zip(strips, labels)):
+        canvas.paste(Image.fromarray(strip if strip.ndim == 2 else strip.mean(-1).astype(np.uint8)),
+                     (label_width, i * h))
+        draw.text((6, i * h + h // 2 - 6), label[:30], fill=0)
+    return np.asarray(canvas)

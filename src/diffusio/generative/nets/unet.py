@@ -1,0 +1,158 @@
+"""A compact UNet: residual blocks, FiLM by noise level and condition, self-attention.
+
+The condition is one vector per image (a sentence embedding, or a one-hot class
+vector); an all-zero vector means "no condition", which is what classifier-free
+guidance drops to.  With a single condition token, cross-attention reduces to a
+learned projection, so FiLM (scale and shift of every residual block) is the
+cheaper equivalent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class FourierEmbedding(nn.Module):
+    """Sinusoidal embedding of the scalar noise input ``c_noise``."""
+
+    def __init__(self, dim: int, max_period: float = 10000.0):
+        super().__init__()
+        half = dim // 2
+        freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+        self.register_buffer("freqs", freqs, persistent=False)
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        # EDM's c_noise = ln(sigma)/4 is O(1); scale up so the low frequencies still vary.
+        angles = (c_noise.float() * 1000.0)[:, None] * self.freqs[None]
+        return torch.cat([angles.cos(), angles.sin()], dim=1)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    groups = math.gcd(channels, 32)  # largest group count <= 32 that divides the width
+    return nn.GroupNorm(groups, channels)
+
+
+class ResBlock(nn.Module):
+    """Conv residual block whose normalised features are scaled and shifted by the embedding."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.conv1 = _norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * cout)
+        self.norm2, self.conv2 = _norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)  # every block starts as the identity
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
+        h = F.silu(self.norm2(h) * (1 + scale) + shift)
+        h = self.conv2(self.dropout(h))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm = _norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).unbind(1)
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
+
+
+class UNet(nn.Module):
+    """UNet over ``levels`` resolutions, halving at each, with attention at the listed levels.
+
+    >>> net = UNet(channels=1, base=16, mults=(1, 2), cond_dim=8)
+    >>> net(torch.zeros(2, 1, 28, 28), torch.zeros(2), torch.zeros(2, 8)).shape
+    torch.Size([2, 1, 28, 28])
+    """
+
+    def __init__(self, channels: int = 1, base: int = 64, mults: tuple[int, ...] = (1, 2, 2),
+                 blocks: int = 2, attn_levels: tuple[int, ...] = (2,), cond_dim: int = 0,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.config = dict(channels=channels, base=base, mults=list(mults), blocks=blocks,
+                           attn_levels=list(attn_levels), cond_dim=cond_dim, dropout=dropout)
+        emb = 4 * base
+        self.noise_embed = nn.Sequential(FourierEmbedding(base), nn.Linear(base, emb), nn.SiLU(),
+                                         nn.Linear(emb, emb))
+        self.cond_embed = (nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
+                           if cond_dim else None)
+        self.stem = nn.Conv2d(channels, base, 3, padding=1)
+
+        self.down = nn.ModuleList()
+        widths, width = [base], base
+        for level, mult in enumerate(mults):
+            for _ in range(blocks):
+                out = base * mult
+                self.down.append(self._stage(width, out, emb, dropout, level in attn_levels))
+                width = out
+                widths.append(width)
+            if level < len(mults) - 1:
+                self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+                widths.append(width)
+        self.mid = nn.ModuleList([ResBlock(width, width, emb, dropout), SelfAttention(width),
+                                  ResBlock(width, width, emb, dropout)])
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(mults))):
+            for _ in range(blocks + 1):
+                out = base * mult
+                self.up.append(self._stage(width + widths.pop(), out, emb, dropout, level in attn_levels))
+                width = out
+            if level > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.head = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    @staticmethod
+    def _stage(cin, cout, emb, dropout, attn):
+        layers = [ResBlock(cin, cout, emb, dropout)]
+        if attn:
+            layers.append(SelfAttention(cout))
+        return nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.noise_embed(c_noise.reshape(-1).expand(x.shape[0]))
+        if self.cond_embed is not None and cond is not None:
+            emb = emb + self.cond_embed(cond)
+        h = self.stem(x)
+        skips = [h]
+        for layer in self.down:
+            h = self._run(layer, h, emb)
+            skips.append(h)
+        for layer in self.mid:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+        for layer in self.up:
+            if isinstance(layer, nn.Upsample):
+                h = layer(h)
+                # Odd sizes (7 -> 14 is fine, but 7 <- 4 is not): match the skip.
+                continue
+            skip = skips.pop()
+            if h.shape[-2:] != skip.shape[-2:]:
+                h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
+            h = self._run(layer, torch.cat([h, skip], dim=1), emb)
+        return self.head(h)
+
+    @staticmethod
+    def _run(layer, h, emb):
+        if isinstance(layer, nn.ModuleList):
+            for sub in layer:
+                h = sub(h, emb) if isinstance(sub, ResBlock) else sub(h)
+            return h
+        return layer(h)

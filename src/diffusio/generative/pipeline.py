@@ -1,0 +1,132 @@
+"""The friendly API: ``Generator.load("fashion").generate("a sneaker", n=16, steps=20, seed=0)``.
+
+>>> from diffusio.generative import Generator
+>>> gen = Generator.load("fashion")
+>>> gen.generate("a pair of jeans", n=2, steps=10, seed=0).shape
+(2, 28, 28)
+>>> gen.generate(label="Bag", n=1, steps=10, seed=0).dtype
+dtype('uint8')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from diffusio.errors import UsageError
+from diffusio.generative.data import to_uint8
+from diffusio.generative.model import LoadedModel, load_model
+from diffusio.generative.samplers import SAMPLERS
+from diffusio.generative.sampling import sample
+from diffusio.generative.schedules import SCHEDULES
+
+CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
+
+
+class Generator:
+    """A trained model plus its default sampling settings."""
+
+    def __init__(self, model: LoadedModel):
+        self.model = model
+        self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
+                         **model.config.get("sampling", {})}
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "fashion") -> "Generator":
+        """Load a shipped model by name (``fashion``) or a run directory written by ``diffusio train``."""
+        return cls(load_model(name_or_path))
+
+    @property
+    def denoiser(self):
+        return self.model.denoiser
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.model.class_names
+
+    # ---------------------------------------------------------- conditioning
+    def label_index(self, label: int | str) -> int:
+        names = self.class_names or []
+        if self.model.class_embeddings is None:
+            raise UsageError("this model has no classes; drop --label")
+        if isinstance(label, str) and not label.lstrip("-").isdigit():
+            lowered = [n.lower() for n in names]
+            if label.lower() not in lowered:
+                raise UsageError(f"unknown label {label!r}; this model knows: {', '.join(names)}")
+            return lowered.index(label.lower())
+        index = int(label)
+        if not 0 <= index < len(names):
+            raise UsageError(f"label {index} out of range; use 0..{len(names) - 1} or a name: {', '.join(names)}")
+        return index
+
+    def condition(self, n: int, prompt: str | Sequence[str] | None = None,
+                  label: int | str | Sequence[int | str] | None = None) -> torch.Tensor | None:
+        """One condition vector per image, or None for unconditional sampling."""
+        if prompt is not None and label is not None:
+            raise UsageError("give a prompt or a label, not both")
+        if prompt is not None:
+            if self.model.cond_kind != "text":
+                raise UsageError(f"this model is not text-conditioned (conditioning: {self.model.cond_kind}); "
+                                 "use --label or no prompt")
+            from diffusio.generative.text import encode
+
+            prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
+            if len(prompts) != n:
+                raise UsageError(f"got {len(prompts)} prompts for n={n}; give one prompt or n prompts")
+            return torch.from_numpy(encode(prompts))
+        if label is not None:
+            labels = [label] * n if isinstance(label, (int, str, np.integer)) else list(label)
+            if len(labels) != n:
+                raise UsageError(f"got {len(labels)} labels for n={n}; give one label or n labels")
+            return self.model.class_embeddings[[self.label_index(v) for v in labels]].float()
+        return None
+
+    # ---------------------------------------------------------- sampling
+    def check_options(self, n: int, steps: int, sampler: str, guidance: float, schedule: str) -> None:
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise UsageError(f"n must be a positive integer, got {n!r}")
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise UsageError(f"steps must be a positive integer, got {steps!r}")
+        if sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if schedule not in SCHEDULES:
+            raise UsageError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if schedule.startswith("vp-") and not hasattr(self.denoiser, "alphas_cumprod"):
+            raise UsageError(f"schedule {schedule} needs a VP model; this one is EDM: use karras or exponential")
+        if not guidance >= 0:
+            raise UsageError(f"guidance must be >= 0, got {guidance}")
+
+    def sample(self, n: int = 16, prompt=None, label=None, *, steps: int | None = None,
+               sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
+               seed: int = 0, progress: bool = False) -> torch.Tensor:
+        """Images in [-1, 1] as a float tensor NCHW."""
+        steps = self.defaults["steps"] if steps is None else steps
+        sampler = sampler or self.defaults["sampler"]
+        schedule = schedule or self.defaults["schedule"]
+        guidance = self.defaults["guidance"] if guidance is None else guidance
+        self.check_options(n, steps, sampler, guidance, schedule)
+        cond = self.condition(n, prompt, label)
+        chunks = range(0, n, CHUNK)
+        bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
+        out = []
+        with torch.inference_mode():
+            for k, start in enumerate(chunks):
+                stop = min(n, start + CHUNK)
+                out.append(sample(self.denoiser, stop - start, self.model.config["image"],
+                                  cond=None if cond is None else cond[start:stop], steps=steps,
+                                  sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
+                                  schedule=schedule, callback=lambda _: bar.update(1)))
+        bar.close()
+        return torch.cat(out)
+
+    def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
+                 steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
+                 schedule: str | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
+        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour."""
+        images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
+                             schedule=schedule, seed=seed, progress=progress)
+        return to_uint8(images.numpy())

@@ -1,0 +1,374 @@
+"""Training: the denoising loss, EMA, checkpoints every N steps, resume, determinism.
+
+>>> cfg = TrainConfig(data="digits", out="/tmp/diffusio-doc-run", steps=2, batch_size=8, base=8,
+...                   mults=(1, 2), every=0, cond="class", quiet=True)
+>>> run = train(cfg)                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from diffusio.errors import UsageError
+from diffusio.generative import checkpoint as ckpt
+from diffusio.generative.captions import class_captions
+from diffusio.generative.data import ImageDataset, load_dataset, to_uint8
+from diffusio.generative.denoiser import Denoiser, EDMDenoiser
+from diffusio.generative.model import build_denoiser_from_config
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    steps: int = 10000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: int = 200
+    ema_decay: float = 0.999
+    seed: int = 0
+    cond: str = "auto"            # auto | text | class | none
+    cond_dropout: float = 0.1     # drop to the null condition, for classifier-free guidance
+    precond: str = "edm"          # edm | vp
+    base: int = 32
+    mults: tuple[int, ...] = (1, 2, 2)
+    blocks: int = 1
+    attn_levels: tuple[int, ...] = (2,)
+    dropout: float = 0.0
+    every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
+    max_minutes: float = 0.0      # stop cleanly after this wall time (0: no limit)
+    threads: int = 0              # torch threads (0: leave torch's default)
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise UsageError(f"--steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.cond_dropout < 1:
+            raise UsageError(f"--cond-dropout must be in [0, 1), got {self.cond_dropout}")
+        if self.cond not in ("auto", "text", "class", "none"):
+            raise UsageError(f"--cond must be auto, text, class or none, got {self.cond!r}")
+        if self.precond not in ("edm", "vp"):
+            raise UsageError(f"--precond must be edm or vp, got {self.precond!r}")
+
+
+# ---------------------------------------------------------------- conditioning
+class Conditioning:
+    """Turns dataset labels/captions into one condition vector per image.
+
+    text: a bank of sentence embeddings (several phrasings per class, or one per
+    captioned image); each batch draws one phrasing per image.  class: one-hot.
+    """
+
+    def __init__(self, kind: str, ds: ImageDataset):
+        self.kind = kind
+        self.class_names = ds.class_names
+        self.bank = self.starts = self.counts = None
+        self.image_caption = None
+        self.class_embeddings = None
+        if kind == "text":
+            from diffusio.generative.text import EMBED_DIM, ENCODER_NAME, encode
+
+            self.dim, self.encoder = EMBED_DIM, ENCODER_NAME
+            if ds.captions is not None:
+                unique = sorted(set(ds.captions))
+                self.bank = torch.from_numpy(encode(unique))
+                index = {c: i for i, c in enumerate(unique)}
+                self.image_caption = torch.tensor([index[c] for c in ds.captions])
+            else:
+                per_class = [class_captions(name, ds.synonyms) for name in ds.class_names]
+                self.captions = per_class
+                self.bank = torch.from_numpy(encode([c for caps in per_class for c in caps]))
+                self.counts = torch.tensor([len(c) for c in per_class])
+                self.starts = torch.cumsum(self.counts, 0) - self.counts
+            if ds.labels is not None:
+                self.class_embeddings = self._class_means(ds)
+        elif kind == "class":
+            self.dim = len(ds.class_names)
+            self.class_embeddings = torch.eye(self.dim)
+        else:
+            self.dim = 0
+
+    def _class_means(self, ds: ImageDataset) -> torch.Tensor:
+        rows = []
+        for c in range(len(ds.class_names)):
+            if self.starts is not None:
+                vecs = self.bank[self.starts[c]: self.starts[c] + self.counts[c]]
+            else:
+                vecs = self.bank[self.image_caption[torch.from_numpy(ds.labels == c)]]
+            mean = vecs.mean(0)
+            rows.append(mean / mean.norm().clamp_min(1e-8))
+        return torch.stack(rows)
+
+    def batch(self, labels: torch.Tensor, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
+        if self.kind == "none":
+            return None
+        if self.kind == "class":
+            return self.class_embeddings[labels]
+        if self.image_caption is not None:
+            return self.bank[self.image_caption[idx]]
+        pick = (torch.rand(len(labels), generator=gen) * self.counts[labels]).long()
+        return self.bank[self.starts[labels] + pick]
+
+    def config(self) -> dict:
+        out = {"kind": self.kind, "dim": self.dim, "class_names": self.class_names}
+        if self.kind == "text":
+            out["encoder"] = self.encoder
+        return out
+
+
+def resolve_cond_kind(requested: str, ds: ImageDataset) -> str:
+    if requested == "auto":
+        return "text" if (ds.captions is not None or ds.class_names) else "none"
+    if requested == "class" and ds.labels is None:
+        raise UsageError(f"--cond class needs labels, and {ds.name} has none; use sub-folders per class or --cond none")
+    if requested == "text" and ds.captions is None and not ds.class_names:
+        raise UsageError(f"--cond text needs captions or class names, and {ds.name} has neither; add captions.csv")
+    return requested
+
+
+# ---------------------------------------------------------------- losses
+def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: float = 1.2):
+    """EDM loss: log-normal sigma, weighted so every noise level has unit-variance targets."""
+    n = x0.shape[0]
+    sigma = (torch.randn(n, generator=gen) * p_std + p_mean).exp()
+    noise = torch.randn(x0.shape, generator=gen)
+    denoised = denoiser(x0 + sigma[:, None, None, None] * noise, sigma, cond)
+    weight = denoiser.loss_weight(sigma)[:, None, None, None]
+    return (weight * (denoised - x0) ** 2).mean()
+
+
+def vp_loss(denoiser, x0, cond, gen):
+    """DDPM's simple loss: eps-prediction MSE at a uniformly drawn training timestep."""
+    t = torch.randint(0, len(denoiser.train_sigmas), (x0.shape[0],), generator=gen)
+    sigma = denoiser.train_sigmas[t].float()
+    s = sigma[:, None, None, None]
+    noise = torch.randn(x0.shape, generator=gen)
+    x = x0 + s * noise
+    eps_hat = (x - denoiser(x, sigma, cond)) / s
+    return ((eps_hat - noise) ** 2).mean()
+
+
+LOSSES = {"edm": edm_loss, "vp": vp_loss}
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), net.parameters()):
+        e.lerp_(p, 1 - decay)
+    for e, b in zip(ema.buffers(), net.buffers()):
+        e.copy_(b)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warm the EMA up so early checkpoints are not dominated by the random init."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+# ---------------------------------------------------------------- trainer
+def model_config(cfg: TrainConfig, ds: ImageDataset, cond: Conditioning) -> dict:
+    c, h, w = ds.shape
+    net = {"kind": "unet", "channels": c, "base": cfg.base, "mults": list(cfg.mults), "blocks": cfg.blocks,
+           "attn_levels": list(cfg.attn_levels), "cond_dim": cond.dim, "dropout": cfg.dropout}
+    pre = {"kind": "edm", "sigma_data": 0.5} if cfg.precond == "edm" else {"kind": "vp"}
+    return {"net": net, "preconditioning": pre, "conditioning": cond.config(),
+            "image": {"channels": c, "height": h, "width": w}, "data": ds.summary(),
+            "sampling": {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras",
+                         "guidance": 3.0 if cond.kind != "none" else 1.0}}
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        cfg.validate()
+        self.cfg, self.out = cfg, Path(cfg.out)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self._prepare_out(resume)
+        ds = load_dataset(cfg.data)
+        self.images = torch.from_numpy(ds.images)
+        self.labels = torch.from_numpy(ds.labels) if ds.labels is not None else torch.zeros(len(ds), dtype=torch.long)
+        self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds)
+        self.config = model_config(cfg, ds, self.cond)
+
+        torch.manual_seed(cfg.seed)  # net init and dropout
+        self.denoiser: Denoiser = build_denoiser_from_config(self.config)
+        self.ema: Denoiser = build_denoiser_from_config(self.config)
+        self.ema.load_state_dict(self.denoiser.state_dict())
+        self.ema.requires_grad_(False).eval()
+        self.opt = torch.optim.Adam(self.denoiser.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.loss_fn = LOSSES[cfg.precond]
+        self.step, self.losses, self.wall = 0, [], 0.0
+        if resume:
+            self._load_state()
+
+    def _prepare_out(self, resume: bool) -> None:
+        state = self.out / "train_state.json"
+        if resume and not state.exists():
+            raise UsageError(f"--resume: no run to resume in {self.out}; drop --resume to start one")
+        if not resume and state.exists():
+            raise UsageError(f"{self.out} already holds a run; add --resume to continue it or choose another --out")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"cannot create {self.out}: {err}; choose a writable --out") from err
+
+    # -------------------------------------------------------- state
+    def _train_tensors(self) -> dict[str, torch.Tensor]:
+        t = {f"net.{k}": v for k, v in self.denoiser.net.state_dict().items()}
+        t.update({f"ema.{k}": v for k, v in self.ema.net.state_dict().items()})
+        for i, p in enumerate(self.denoiser.parameters()):
+            for name, value in self.opt.state.get(p, {}).items():
+                t[f"opt.{i}.{name}"] = torch.as_tensor(value).reshape(-1) if name == "step" else value
+        t["rng.data"] = self.gen.get_state()
+        t["rng.torch"] = torch.get_rng_state()
+        return t
+
+    def _load_state(self) -> None:
+        meta = json.loads((self.out / "train_state.json").read_text())
+        if meta["model"]["net"] != self.config["net"] or meta["train"]["data"] != self.cfg.data:
+            raise UsageError(f"--resume: {self.out} was trained with other settings; use the same --data and network")
+        tensors = ckpt.load_tensors(self.out / "train_state.safetensors")
+        ckpt.load_state_into(self.denoiser.net, tensors, "net.", self.out)
+        ckpt.load_state_into(self.ema.net, tensors, "ema.", self.out)
+        self.opt.step  # Adam creates state lazily; fill it ourselves
+        for i, p in enumerate(self.denoiser.parameters()):
+            keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+            if keys:
+                keys["step"] = keys["step"].reshape(())
+                self.opt.state[p] = keys
+        self.gen.set_state(tensors["rng.data"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.step, self.losses, self.wall = meta["step"], meta["losses"], meta["wall_seconds"]
+
+    def save(self) -> None:
+        ckpt.atomic_save_tensors(self.out / "train_state.safetensors", self._train_tensors())
+        tensors = {f"net.{k}": v for k, v in self.ema.net.state_dict().items()}
+        if self.cond.class_embeddings is not None:
+            tensors["cond.class_embeddings"] = self.cond.class_embeddings
+        config = dict(self.config, training={**asdict(self.cfg), "steps_done": self.step,
+                                              "wall_seconds": round(self.wall, 1)})
+        ckpt.save_model(self.out, config, tensors)
+        # train_state.json last: it marks the checkpoint as complete for --resume.
+        ckpt.atomic_save_json(self.out / "train_state.json", {
+            "step": self.step, "wall_seconds": self.wall, "losses": self.losses,
+            "train": asdict(self.cfg), "model": self.config})
+
+    # -------------------------------------------------------- loop
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr * min(1.0, (step + 1) / max(1, self.cfg.warmup))
+
+    def train_step(self) -> float:
+        idx = torch.randint(0, len(self.images), (self.cfg.batch_size,), generator=self.gen)
+        x0, labels = self.images[idx], self.labels[idx]
+        cond = self.cond.batch(labels, idx, self.gen)
+        if cond is not None and self.cfg.cond_dropout > 0:
+            keep = torch.rand(len(idx), generator=self.gen) >= self.cfg.cond_dropout
+            cond = cond * keep[:, None].to(cond.dtype)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        loss = self.loss_fn(self.denoiser, x0, cond, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
+        self.opt.step()
+        self.step += 1
+        ema_update(self.ema, self.denoiser, ema_decay_at(self.step, self.cfg.ema_decay))
+        return loss.item()
+
+    def run(self) -> Path:
+        cfg = self.cfg
+        self.denoiser.train()
+        start, started_at = self.step, time.time()
+        wall0 = self.wall
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=cfg.quiet,
+                   dynamic_ncols=True)
+        smooth = None
+        stop = _StopFlag()
+        try:
+            while self.step < cfg.steps and not stop.requested:
+                loss = self.train_step()
+                if not math.isfinite(loss):
+                    raise RuntimeError(f"loss became {loss} at step {self.step}; lower --lr")
+                self.losses.append(round(loss, 5))
+                smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
+                self.wall = wall0 + time.time() - started_at
+                bar.update(1)
+                bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
+                if cfg.every and self.step % cfg.every == 0:
+                    self.checkpoint()
+                if cfg.max_minutes and self.wall - wall0 > cfg.max_minutes * 60:
+                    bar.write(f"time budget of {cfg.max_minutes} min reached at step {self.step}")
+                    break
+        finally:
+            bar.close()
+            stop.restore()
+        if stop.requested:
+            print(f"stopping at step {self.step} on {stop.requested}; resume with --resume", file=sys.stderr)
+        if self.step > start:
+            self.checkpoint()
+        return self.out
+
+    def checkpoint(self) -> None:
+        self.save()
+        self.write_pictures()
+
+    def write_pictures(self) -> None:
+        from diffusio.generative.plots import save_loss_curve
+
+        save_loss_curve(self.losses, self.out / "loss.png")
+        self.write_samples(self.out / "samples.png")
+
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        from diffusio.generative.images import save_images
+        from diffusio.generative.sampling import sample
+
+        n_classes = len(self.cond.class_embeddings) if self.cond.class_embeddings is not None else 0
+        per = 8 if n_classes else 64
+        cond = (self.cond.class_embeddings.repeat_interleave(per, 0) if n_classes else None)
+        n = len(cond) if cond is not None else per
+        self.ema.eval()
+        x = sample(self.ema, n, self.config["image"], cond=cond, steps=20, sampler="dpmpp-2m",
+                   guidance=2.0 if cond is not None else 1.0, seed=0)
+        save_images(to_uint8(x.numpy()), path, ncol=per)
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT end the run after the current step, with a checkpoint, instead of losing it."""
+
+    def __init__(self):
+        self.requested = None
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:  # second signal: give up at once
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def restore(self):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume) a model; returns the run directory, which is loadable by ``Generator.load``."""
+    return Trainer(cfg, resume).run()
