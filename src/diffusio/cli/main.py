@@ -15,12 +15,7 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import generative
-
-    try:
-        from diffusio.cli import spread
-    except ImportError:  # TEMP while spread lands
-        spread = None
+    from diffusio.cli import generative, spread
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
@@ -29,8 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     generative.register(sub)
-    if spread is not None:
-        spread.register(sub)
+    spread.register(sub)
     return parser
 
 

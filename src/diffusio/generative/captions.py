@@ -22,6 +22,14 @@ FASHION_SYNONYMS: dict[str, list[str]] = {
     "Ankle boot": ["ankle boot", "boot", "leather boot", "short boot", "heeled boot", "chelsea boot"],
 }
 
+# One canonical prompt per class, used to measure per-class accuracy; all are training captions.
+FASHION_PROMPTS: dict[str, str] = {
+    "T-shirt/top": "a photo of a t-shirt", "Trouser": "a photo of a pair of trousers",
+    "Pullover": "a photo of a pullover", "Dress": "a photo of a dress", "Coat": "a photo of a coat",
+    "Sandal": "a photo of a sandal", "Shirt": "a photo of a shirt", "Sneaker": "a photo of a sneaker",
+    "Bag": "a photo of a bag", "Ankle boot": "a photo of an ankle boot",
+}
+
 TEMPLATES: list[str] = [
     "{w}",
     "{a} {w}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffusio.errors import UsageError
+from diffusio.generative.captions import FASHION_PROMPTS, _article
 from diffusio.generative.classifier import load_classifier
 from diffusio.generative.data import load_dataset
 from diffusio.generative.metrics import feature_metrics
@@ -36,13 +37,14 @@ FASHION_PARAPHRASES: dict[str, str] = {
 
 
 def class_prompts(class_names: list[str]) -> dict[str, str]:
-    """The canonical prompt per class: 'a photo of a <class>'."""
-    from diffusio.generative.captions import _article
-
+    """The canonical prompt per class (a training caption): 'a photo of a <class>'."""
     out = {}
     for name in class_names:
-        word = name.split("/")[0].lower()
-        out[f"a photo of {_article(word)} {word}"] = name
+        if name in FASHION_PROMPTS:
+            out[FASHION_PROMPTS[name]] = name
+        else:
+            word = name.split("/")[0].lower()
+            out[f"a photo of {_article(word)} {word}"] = name
     return out
 
 

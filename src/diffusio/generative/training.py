@@ -198,8 +198,8 @@ class Trainer:
         self.cfg, self.out = cfg, Path(cfg.out)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        ds = load_dataset(cfg.data)  # before creating --out: a bad --data must leave nothing behind
         self._prepare_out(resume)
-        ds = load_dataset(cfg.data)
         self.images = torch.from_numpy(ds.images)
         self.labels = torch.from_numpy(ds.labels) if ds.labels is not None else torch.zeros(len(ds), dtype=torch.long)
         self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds)

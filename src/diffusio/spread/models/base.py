@@ -1,0 +1,57 @@
+"""What every spread model provides to :func:`diffusio.spread.simulate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from diffusio.spread.graph import Graph
+
+
+@dataclass(frozen=True)
+class Model:
+    """Base class: a model names its states and runs a block of trials in a compiled kernel.
+
+    Subclasses set ``states`` (column names of the curves), ``seeding`` (what
+    ``seeds=None`` means: ``"one_random"`` node per trial, ``"none"`` or a random
+    ``"fraction"`` of nodes) and implement :meth:`prepare` and :meth:`run`.
+    """
+
+    states: ClassVar[tuple[str, ...]] = ()
+    seeding: ClassVar[str] = "one_random"
+    continuous: ClassVar[bool] = False
+
+    @property
+    def code_names(self) -> tuple[str, ...]:
+        """State name of each integer code used inside the kernel."""
+        return self.states
+
+    @property
+    def state_codes(self) -> tuple[int, ...]:
+        """Kernel code of each entry of ``states`` (the columns of ``counts`` to keep)."""
+        return tuple(range(len(self.states)))
+
+    @property
+    def n_codes(self) -> int:
+        return len(self.code_names)
+
+    @property
+    def time_step(self) -> float:
+        """Time between two recorded points of a curve."""
+        return 1.0
+
+    @property
+    def initial_fraction(self) -> float:
+        return 0.0
+
+    def prepare(self, graph: Graph) -> tuple:
+        """Graph-dependent arrays (validated) passed on to :meth:`run`."""
+        raise NotImplementedError
+
+    def run(self, graph: Graph, prepared: tuple, seed_matrix: np.ndarray, rng_states: np.ndarray,
+            max_steps: int, counts: np.ndarray, steps: np.ndarray, final: np.ndarray, record_final: bool) -> None:
+        """Run ``len(rng_states)`` trials, writing ``counts[trial, step, state]``, the last
+        step of each trial into ``steps`` and, if ``record_final``, node states into ``final``."""
+        raise NotImplementedError

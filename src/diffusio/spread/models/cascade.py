@@ -1,0 +1,222 @@
+"""Independent cascade and linear threshold: progressive cascades, one frontier per step.
+
+States: ``inactive`` (0) and ``active`` (1).  Step 0 holds the seeds; at every
+step the nodes activated in the previous step (the frontier) try to activate
+their out-neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from diffusio.errors import UsageError
+from diffusio.spread.graph import Graph
+from diffusio.spread.models.base import Model
+from diffusio.spread.params import check_edge_param, check_node_param, edge_array, node_array, uniform_value
+from diffusio.spread.rng import geometric_skip, uniform
+
+
+# below this degree one uniform per edge is cheaper than a logarithm per success
+_SKIP_DEGREE = 16
+
+
+@njit(cache=True, nogil=True)
+def _seed_frontier(seed_row, stamp, mark, queue):
+    tail = 0
+    for s in seed_row:
+        if stamp[s] != mark:
+            stamp[s] = mark
+            queue[tail] = s
+            tail += 1
+    return tail
+
+
+@njit(cache=True, nogil=True)
+def _write_final(final, t, stamp, mark):
+    for i in range(stamp.size):
+        final[t, i] = 1 if stamp[i] == mark else 0
+
+
+@njit(cache=True, nogil=True)
+def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, rng_states, max_steps,
+                               counts, steps, final, record_final):
+    n = indptr.size - 1
+    stamp = np.zeros(n, np.int64)  # == trial + 1 when active in this trial: no reset between trials
+    queue = np.empty(n, np.int64)
+    rng = np.empty(1, np.uint64)
+    log_q = np.log1p(-uniform_p) if 0.0 <= uniform_p < 1.0 else -np.inf
+    for t in range(rng_states.size):
+        rng[0] = rng_states[t]
+        mark = t + 1
+        tail = _seed_frontier(seed_matrix[t], stamp, mark, queue)
+        head = 0
+        step = 0
+        counts[t, 0, 0] = n - tail
+        counts[t, 0, 1] = tail
+        while head < tail and step < max_steps:
+            end = tail
+            while head < end:
+                u = queue[head]
+                head += 1
+                lo = indptr[u]
+                hi = indptr[u + 1]
+                if uniform_p >= 0.0 and hi - lo >= _SKIP_DEGREE:
+                    # uniform p on a hub: jump straight to the next successful edge (geometric gaps)
+                    gap = geometric_skip(rng, log_q)
+                    while gap < hi - lo:
+                        e = lo + gap
+                        v = indices[e]
+                        if stamp[v] != mark:
+                            stamp[v] = mark
+                            queue[tail] = v
+                            tail += 1
+                        lo = e + 1
+                        gap = geometric_skip(rng, log_q)
+                else:
+                    for e in range(lo, hi):
+                        v = indices[e]
+                        if stamp[v] != mark and uniform(rng) < probs[e]:
+                            stamp[v] = mark
+                            queue[tail] = v
+                            tail += 1
+            step += 1
+            counts[t, step, 0] = n - tail
+            counts[t, step, 1] = tail
+        steps[t] = step
+        if record_final:
+            _write_final(final, t, stamp, mark)
+
+
+@njit(cache=True, nogil=True)
+def linear_threshold_kernel(indptr, indices, influence, thresholds, random_thresholds, seed_matrix, rng_states,
+                            max_steps, counts, steps, final, record_final):
+    n = indptr.size - 1
+    stamp = np.zeros(n, np.int64)    # active in trial t  <=>  stamp == t + 1
+    touched = np.zeros(n, np.int64)  # threshold drawn / bucket reset in trial t
+    bucket = np.zeros(n)
+    level = np.zeros(n)
+    queue = np.empty(n, np.int64)
+    rng = np.empty(1, np.uint64)
+    for t in range(rng_states.size):
+        rng[0] = rng_states[t]
+        mark = t + 1
+        tail = _seed_frontier(seed_matrix[t], stamp, mark, queue)
+        head = 0
+        step = 0
+        counts[t, 0, 0] = n - tail
+        counts[t, 0, 1] = tail
+        while head < tail and step < max_steps:
+            end = tail
+            while head < end:
+                u = queue[head]
+                head += 1
+                for e in range(indptr[u], indptr[u + 1]):
+                    v = indices[e]
+                    if stamp[v] == mark:
+                        continue
+                    if touched[v] != mark:  # thresholds are drawn lazily, only for reached nodes
+                        touched[v] = mark
+                        bucket[v] = 0.0
+                        level[v] = (1.0 - uniform(rng)) if random_thresholds else thresholds[v]
+                    bucket[v] += influence[e]
+                    if bucket[v] >= level[v]:
+                        stamp[v] = mark
+                        queue[tail] = v
+                        tail += 1
+            step += 1
+            counts[t, step, 0] = n - tail
+            counts[t, step, 1] = tail
+        steps[t] = step
+        if record_final:
+            _write_final(final, t, stamp, mark)
+
+
+@dataclass(frozen=True)
+class IndependentCascade(Model):
+    """Independent cascade: each newly active node gets one chance to activate each out-neighbour.
+
+    Parameters
+    ----------
+    p : float, "weight" or dict {(u, v): float}
+        Activation probability of every edge, the graph's edge weights, or one
+        value per edge (missing edges get 0).  Values must lie in [0, 1].
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from diffusio import spread
+    >>> result = spread.simulate(nx.path_graph(3), spread.IndependentCascade(p=1.0), seeds=[0], trials=2, seed=0)
+    >>> int(result.curves["active"].iloc[-1])
+    3
+    """
+
+    p: object = 0.1
+    states = ("inactive", "active")
+
+    def __post_init__(self):
+        object.__setattr__(self, "p", check_edge_param("p", self.p, high=1.0))
+
+    def prepare(self, graph: Graph) -> tuple:
+        return edge_array(graph, "p", self.p, high=1.0), uniform_value(self.p)
+
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+        probs, uniform_p = prepared
+        independent_cascade_kernel(graph.indptr, graph.indices, probs, uniform_p, seed_matrix, rng_states,
+                                   max_steps, counts, steps, final, record_final)
+
+
+@dataclass(frozen=True)
+class LinearThreshold(Model):
+    """Linear threshold: a node activates once the summed weight of its active in-neighbours reaches its threshold.
+
+    Parameters
+    ----------
+    weights : "in_degree", "weight" or dict {(u, v): float}
+        Influence of ``u`` on ``v``.  ``"in_degree"`` (default) gives every
+        in-edge of ``v`` weight ``1 / in_degree(v)``; ``"weight"`` uses the
+        graph's edge weights.  The in-weights of each node must sum to <= 1.
+    thresholds : None, float or dict {node: float}
+        ``None`` draws a fresh uniform (0, 1] threshold per node and trial.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from diffusio import spread
+    >>> model = spread.LinearThreshold(thresholds=0.5)
+    >>> result = spread.simulate(nx.path_graph(4), model, seeds=[0], trials=1, seed=0)
+    >>> int(result.curves["active"].iloc[-1])   # 1 of 2 neighbours active = 0.5: spreads
+    4
+    """
+
+    weights: object = "in_degree"
+    thresholds: object = None
+
+    states = ("inactive", "active")
+
+    def __post_init__(self):
+        if not (isinstance(self.weights, str) and self.weights == "in_degree"):
+            object.__setattr__(self, "weights", check_edge_param("weights", self.weights, high=1.0))
+        if self.thresholds is not None:
+            object.__setattr__(self, "thresholds", check_node_param("thresholds", self.thresholds, high=1.0))
+
+    def prepare(self, graph: Graph) -> tuple:
+        if isinstance(self.weights, str) and self.weights == "in_degree":
+            influence = 1.0 / graph.in_degree[graph.indices]
+        else:
+            influence = edge_array(graph, "weights", self.weights, high=1.0)
+            in_sums = np.bincount(graph.indices, weights=influence, minlength=graph.n_nodes)
+            worst = int(np.argmax(in_sums))
+            if in_sums[worst] > 1.0 + 1e-9:
+                raise UsageError(f"linear threshold weights into node {graph.labels[worst]!r} sum to "
+                                 f"{in_sums[worst]:.3g} > 1; normalise each node's in-weights to sum to <= 1")
+        random = self.thresholds is None
+        thresholds = np.zeros(graph.n_nodes) if random else node_array(graph, "thresholds", self.thresholds)
+        return influence.astype(np.float64), thresholds, random
+
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+        influence, thresholds, random = prepared
+        linear_threshold_kernel(graph.indptr, graph.indices, influence, thresholds, random, seed_matrix, rng_states,
+                                max_steps, counts, steps, final, record_final)

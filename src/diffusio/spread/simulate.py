@@ -1,0 +1,216 @@
+"""Monte Carlo driver: many seeded trials of a model on a graph, spread over threads."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from diffusio.errors import UsageError
+from diffusio.spread.graph import Graph, as_graph
+from diffusio.spread.models.base import Model
+from diffusio.spread.rng import mix, trial_states
+
+
+@dataclass(eq=False)
+class SpreadResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes
+    ----------
+    curves : pandas.DataFrame
+        Tidy counts: ``trial``, ``step`` (plus ``time`` for continuous-time
+        models) and one column per state.  A trial that ends early repeats its
+        last counts up to the longest trial, so every trial has every step.
+    model : Model
+    graph : Graph
+    hit_max_steps : int
+        Trials still running when ``max_steps`` was reached.
+    """
+
+    curves: pd.DataFrame
+    model: Model
+    graph: Graph
+    hit_max_steps: int
+    _counts: np.ndarray
+    _final: np.ndarray | None
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return self.model.states
+
+    @property
+    def trials(self) -> int:
+        return self._counts.shape[0]
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean count of each state per step with a confidence interval for the mean.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``step`` (and ``time``), then ``<state>_mean``, ``<state>_lower``,
+            ``<state>_upper`` for each state (Student-t interval; NaN for one trial).
+        """
+        if not 0.0 < confidence < 1.0:
+            raise UsageError(f"confidence must be in (0, 1), got {confidence}; pass e.g. 0.95")
+        counts = self._counts.astype(np.float64)
+        n = counts.shape[0]
+        mean = counts.mean(axis=0)
+        if n > 1:
+            half = stats.t.ppf(0.5 + confidence / 2.0, n - 1) * counts.std(axis=0, ddof=1) / np.sqrt(n)
+        else:
+            half = np.full_like(mean, np.nan)
+        table = {"step": np.arange(mean.shape[0])}
+        if self.model.continuous:
+            table["time"] = table["step"] * self.model.time_step
+        for k, state in enumerate(self.states):
+            table[f"{state}_mean"] = mean[:, k]
+            table[f"{state}_lower"] = mean[:, k] - half[:, k]
+            table[f"{state}_upper"] = mean[:, k] + half[:, k]
+        return pd.DataFrame(table)
+
+    @property
+    def final_counts(self) -> pd.DataFrame:
+        """Counts of each state at the end of every trial (one row per trial)."""
+        return pd.DataFrame(self._counts[:, -1, :], columns=list(self.states)).rename_axis("trial")
+
+    @property
+    def final_states(self) -> pd.DataFrame:
+        """State of every node at the end of every trial: index = node labels, one column per trial."""
+        if self._final is None:
+            raise UsageError("final node states were not recorded; call simulate(..., final_states=True)")
+        names = list(self.model.code_names)
+        columns = {t: pd.Categorical.from_codes(self._final[t], categories=names) for t in range(self.trials)}
+        return pd.DataFrame(columns, index=pd.Index(self.graph.labels, name="node"))
+
+    def final_state(self, trial: int = 0) -> dict:
+        """``{node label: state}`` at the end of one trial."""
+        if self._final is None:
+            raise UsageError("final node states were not recorded; call simulate(..., final_states=True)")
+        names = self.model.code_names
+        return {label: names[code] for label, code in zip(self.graph.labels.tolist(), self._final[trial].tolist())}
+
+
+def random_seeds(graph: Any, k: int, seed: int | None = None) -> list:
+    """``k`` distinct node labels drawn uniformly (reproducible with ``seed``).
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> random_seeds(nx.path_graph(10), 3, seed=0) == random_seeds(nx.path_graph(10), 3, seed=0)
+    True
+    """
+    graph = as_graph(graph)
+    if not isinstance(k, Integral) or not 1 <= k <= graph.n_nodes:
+        raise UsageError(f"k must be between 1 and the number of nodes ({graph.n_nodes}), got {k!r}")
+    picks = np.random.default_rng(seed).choice(graph.n_nodes, size=int(k), replace=False)
+    return graph.labels[np.sort(picks)].tolist()
+
+
+def _seed_matrix(graph: Graph, model: Model, seeds, rng_states: np.ndarray) -> np.ndarray:
+    trials = len(rng_states)
+    if seeds is not None:
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+            raise UsageError(f"seeds must be a list of node labels, got {seeds!r}; pass e.g. seeds=[0]")
+        index = np.unique(graph.index_of(list(seeds)))
+        if index.size == 0:
+            raise UsageError("seeds is empty; pass at least one node label, or seeds=None")
+        return np.ascontiguousarray(np.tile(index, (trials, 1)))
+    if model.seeding == "one_random":
+        # patient zero differs per trial but is fixed by that trial's own stream
+        picks = mix(rng_states) % np.uint64(graph.n_nodes)
+        return picks.astype(np.int64).reshape(trials, 1)
+    return np.zeros((trials, 0), dtype=np.int64)
+
+
+def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials: int = 100,
+             seed: int | None = None, max_steps: int = 500, final_states: bool = False,
+             workers: int | None = None) -> SpreadResult:
+    """Run ``trials`` Monte Carlo trials of ``model`` on ``graph``.
+
+    Parameters
+    ----------
+    graph : graph-like
+        Anything :func:`as_graph` accepts (networkx graph, scipy.sparse matrix,
+        edge-list path, dataset name).
+    model : Model
+        e.g. ``SIR(beta=0.05, gamma=0.1)``.
+    seeds : list of node labels, optional
+        Initially active / infected / adopted / ``yes`` nodes.  ``None``: one
+        random node per trial for cascades and epidemics, nobody for ``Bass``,
+        a random ``initial_yes`` share for opinion models.
+    trials : int
+        Number of independent trials.
+    seed : int, optional
+        Trial ``i`` uses stream ``SeedSequence(seed).generate_state(trials)[i]``: same seed, same
+        output, whatever ``workers`` or ``trials`` is.
+    max_steps : int
+        Steps (or grid points ``dt`` apart, in continuous time) after which a trial stops.
+    final_states : bool
+        Keep every node's final state (memory: trials x nodes bytes).
+    workers : int, optional
+        Threads running trials in parallel (default: all CPU cores).
+
+    Returns
+    -------
+    SpreadResult
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> from diffusio import spread
+    >>> result = spread.simulate(nx.karate_club_graph(), spread.SIR(beta=0.05, gamma=0.1), seeds=[0],
+    ...                          trials=50, seed=0)
+    >>> list(result.curves.columns)
+    ['trial', 'step', 'S', 'I', 'R']
+    >>> result.summary().columns[:4].tolist()
+    ['step', 'S_mean', 'S_lower', 'S_upper']
+    """
+    if not isinstance(model, Model):
+        raise UsageError(f"model must be a spread model such as spread.SIR(beta=0.05, gamma=0.1), got {model!r}")
+    for name, value in (("trials", trials), ("max_steps", max_steps)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    if workers is not None and (not isinstance(workers, Integral) or workers < 1):
+        raise UsageError(f"workers must be a positive integer or None, got {workers!r}")
+    graph = as_graph(graph)
+    prepared = model.prepare(graph)
+    rng_states = trial_states(seed, int(trials))
+    seed_matrix = _seed_matrix(graph, model, seeds, rng_states)
+
+    # kernels write every step up to steps[trial]; nothing beyond is ever read
+    counts = np.empty((trials, max_steps + 1, model.n_codes), dtype=np.int32)
+    steps = np.zeros(trials, dtype=np.int64)
+    final = np.zeros((trials, graph.n_nodes if final_states else 0), dtype=np.int8)
+
+    def run_block(block: np.ndarray) -> None:
+        lo, hi = int(block[0]), int(block[-1]) + 1
+        model.run(graph, prepared, seed_matrix[lo:hi], rng_states[lo:hi], int(max_steps), counts[lo:hi],
+                  steps[lo:hi], final[lo:hi], bool(final_states))
+
+    blocks = np.array_split(np.arange(trials), min(int(workers or os.cpu_count() or 1), trials))
+    if len(blocks) == 1:
+        run_block(blocks[0])
+    else:
+        with ThreadPoolExecutor(len(blocks)) as pool:  # kernels release the GIL
+            list(pool.map(run_block, blocks))
+
+    last = int(steps.max())
+    # trials that ended early keep their final counts up to the longest trial
+    upto = np.minimum(np.arange(last + 1)[None, :], steps[:, None])
+    counts = np.take_along_axis(counts[:, : last + 1, list(model.state_codes)], upto[:, :, None], axis=1)
+    table = {"trial": np.repeat(np.arange(trials), last + 1), "step": np.tile(np.arange(last + 1), trials)}
+    if model.continuous:
+        table["time"] = table["step"] * model.time_step
+    for k, state in enumerate(model.states):
+        table[state] = counts[:, :, k].ravel()
+    return SpreadResult(curves=pd.DataFrame(table), model=model, graph=graph,
+                        hit_max_steps=int(np.count_nonzero(steps >= max_steps)), _counts=counts,
+                        _final=final if final_states else None)

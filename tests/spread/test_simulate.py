@@ -1,0 +1,91 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from diffusio import spread
+from diffusio.errors import UsageError
+
+ALL_MODELS = [spread.IndependentCascade(p=0.2), spread.LinearThreshold(), spread.SI(beta=0.2),
+              spread.SIS(beta=0.1, gamma=0.2), spread.SIR(beta=0.1, gamma=0.1),
+              spread.SEIR(beta=0.1, gamma=0.1, sigma=0.5), spread.ContinuousSIR(beta=0.2, gamma=0.5),
+              spread.ContinuousSIS(beta=0.2, gamma=0.5), spread.Bass(p=0.02, q=0.3), spread.Voter(),
+              spread.MajorityRule(), spread.ThresholdOpinion(threshold=0.3)]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: type(m).__name__)
+def test_every_model_is_reproducible_and_conserves_nodes(model):
+    graph = nx.les_miserables_graph()
+    first = spread.simulate(graph, model, trials=8, seed=3, max_steps=60, workers=1, final_states=True)
+    again = spread.simulate(graph, model, trials=8, seed=3, max_steps=60, workers=2, final_states=True)
+    assert first.curves.equals(again.curves)  # same seed, same output, whatever the threads
+    assert (first.curves[list(model.states)].sum(axis=1) == 77).all()
+    assert list(first.curves.columns[:2]) == ["trial", "step"]
+    states = first.final_states
+    assert states.shape == (77, 8) and "Valjean" in states.index
+    last = first.curves.groupby("trial").last()
+    for state in model.states:
+        assert (states == state).sum(axis=0).tolist() == last[state].tolist()
+
+
+def test_trial_streams_do_not_depend_on_trial_count():
+    model = spread.SIR(beta=0.1, gamma=0.1)
+    few = spread.simulate("karate", model, trials=3, seed=11)
+    many = spread.simulate("karate", model, trials=6, seed=11)
+    assert np.array_equal(few.final_counts.to_numpy(), many.final_counts.to_numpy()[:3])
+    other = spread.simulate("karate", model, trials=6, seed=12)
+    assert not np.array_equal(other.final_counts.to_numpy(), many.final_counts.to_numpy())
+
+
+def test_default_patient_zero_varies_by_trial():
+    result = spread.simulate("karate", spread.SIR(beta=0.0, gamma=1.0), trials=50, seed=0, final_states=True)
+    patients = {tuple(np.flatnonzero(result.final_states[t] == "R")) for t in range(50)}
+    assert len(patients) > 10
+
+
+def test_summary_interval_contains_mean_and_shrinks_with_trials():
+    model = spread.IndependentCascade(p=0.3)
+    small = spread.simulate("karate", model, seeds=[0], trials=30, seed=0).summary().iloc[-1]
+    large = spread.simulate("karate", model, seeds=[0], trials=3000, seed=0).summary().iloc[-1]
+    assert small["active_lower"] <= small["active_mean"] <= small["active_upper"]
+    assert large["active_upper"] - large["active_lower"] < small["active_upper"] - small["active_lower"]
+
+
+def test_final_state_dict_and_missing_request():
+    result = spread.simulate(nx.path_graph(["a", "b"]), spread.IndependentCascade(p=1.0), seeds=["a"], trials=1,
+                             final_states=True)
+    assert result.final_state(0) == {"a": "active", "b": "active"}
+    with pytest.raises(UsageError, match="final_states=True"):
+        _ = spread.simulate("karate", spread.SIR(), trials=1).final_states
+
+
+def test_continuous_curves_carry_time():
+    result = spread.simulate("karate", spread.ContinuousSIR(beta=0.5, gamma=1.0, dt=0.25), seeds=[0], trials=5,
+                             seed=0)
+    assert np.allclose(result.curves["time"], result.curves["step"] * 0.25)
+
+
+def test_threshold_opinion_per_node_and_weight_parameters():
+    g = nx.path_graph(4)
+    thresholds = {0: 0.5, 1: 0.5, 2: 1.0, 3: 0.5}  # node 2 needs both neighbours
+    result = spread.simulate(g, spread.ThresholdOpinion(threshold=thresholds), seeds=[0], trials=1)
+    assert result.curves["yes"].tolist() == [1, 2, 2]
+    weighted = nx.Graph()
+    weighted.add_weighted_edges_from([(0, 1, 1.0), (1, 2, 0.0)])
+    ic = spread.simulate(weighted, spread.IndependentCascade(p="weight"), seeds=[0], trials=20, seed=0)
+    assert ic.final_counts["active"].tolist() == [2] * 20
+
+
+def test_voter_keeps_expected_share_on_complete_graph():
+    result = spread.simulate(nx.complete_graph(30), spread.Voter(initial_yes=0.3), trials=400, seed=1, max_steps=5)
+    start = result.summary().iloc[0]
+    later = result.summary().iloc[5]
+    assert later["yes_lower"] - 1.0 <= start["yes_mean"] <= later["yes_upper"] + 1.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"trials": 0}, "trials"), ({"max_steps": -1}, "max_steps"), ({"seeds": []}, "empty"),
+    ({"seeds": 3}, "list of node labels"), ({"workers": 0}, "workers"),
+])
+def test_bad_simulate_arguments(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        spread.simulate("karate", spread.SIR(), **kwargs)
