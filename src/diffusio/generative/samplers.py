@@ -18,6 +18,7 @@ the network, its preconditioning or guidance.  ``callback`` receives a dict
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -129,12 +130,128 @@ def sample_dpmpp_2m(denoiser, x, sigmas, *, cond=None, callback: Callback = None
     return x
 
 
+def _unipc_update(x, m0, m1, sigma_s, sigma_prev, sigma_t, order: int, model_t=None):
+    """One UniPC (bh2, data prediction) update from sigma_s to sigma_t.
+
+    Without ``model_t`` this is the predictor UniP; with the denoised estimate at the
+    predicted point it is the corrector UniC (Zhao et al. 2023, Algorithms 1-2).
+    ``m0``/``m1`` are the denoised estimates at sigma_s and the step before it.
+    """
+    lam_s, lam_t = -math.log(sigma_s), (math.inf if sigma_t == 0 else -math.log(sigma_t))
+    h = lam_t - lam_s
+    hh = -h
+    h_phi_1 = math.expm1(hh)  # also B(h) for the bh2 variant
+    x_t = (sigma_t / sigma_s) * x - h_phi_1 * m0
+    d1 = None
+    if order == 2:
+        r1 = (-math.log(sigma_prev) - lam_s) / h
+        d1 = (m1 - m0) / r1
+    if model_t is None:
+        return x_t if d1 is None else x_t - h_phi_1 * 0.5 * d1
+    if d1 is None:
+        return x_t - h_phi_1 * 0.5 * (model_t - m0)
+    b1 = (h_phi_1 / hh - 1) / h_phi_1
+    b2 = 2 * ((h_phi_1 / hh - 1) / hh - 0.5) / h_phi_1
+    rho_1 = (b1 - b2) / (1 - r1)  # solve [[1, 1], [r1, 1]] @ rho = [b1, b2]
+    rho_t = b1 - rho_1
+    return x_t - h_phi_1 * (rho_1 * d1 + rho_t * (model_t - m0))
+
+
+@torch.no_grad()
+def sample_unipc(denoiser, x, sigmas, *, cond=None, callback: Callback = None, generator=None, order: int = 2):
+    """UniPC (Zhao et al. 2023): multistep predictor UniP + corrector UniC, bh2, data prediction.
+
+    One NFE per step: the corrector reuses the evaluation the next predictor needs.
+    The last step drops to first order, as diffusers' ``lower_order_final`` does.
+    """
+    sig = [float(s) for s in sigmas]
+    n = len(sig) - 1
+    history: list[torch.Tensor] = []
+    x_prev, last_order = None, 1
+    for i in range(n):
+        denoised = _denoise(denoiser, x, sigmas[i], cond)
+        if i > 0:  # correct the point we just evaluated, with its own estimate
+            m1 = history[-2] if len(history) > 1 else None
+            x = _unipc_update(x_prev, history[-1], m1, sig[i - 1], sig[i - 2] if i > 1 else None, sig[i],
+                              last_order, model_t=denoised)
+        history = (history + [denoised])[-2:]
+        this_order = min(order, n - i, i + 1)
+        x_prev = x
+        x = _unipc_update(x, history[-1], history[-2] if len(history) > 1 else None, sig[i],
+                          sig[i - 1] if i > 0 else None, sig[i + 1], this_order)
+        last_order = this_order
+        _notify(callback, i, x, sigmas[i], sigmas[i + 1], denoised)
+    return x
+
+
+class PIDStepSizeController:
+    """Step-size control from local error estimates (as in k-diffusion's dpm_adaptive)."""
+
+    def __init__(self, h: float, order: float, pcoeff=0.0, icoeff=1.0, dcoeff=0.0, accept_safety=0.81):
+        self.h = h
+        self.b1 = (pcoeff + icoeff + dcoeff) / order
+        self.b2 = -(pcoeff + 2 * dcoeff) / order
+        self.b3 = dcoeff / order
+        self.accept_safety = accept_safety
+        self.errs: list[float] = []
+
+    def propose_step(self, error: float) -> bool:
+        inv = 1 / (float(error) + 1e-8)
+        if not self.errs:
+            self.errs = [inv, inv, inv]
+        self.errs[0] = inv
+        factor = self.errs[0] ** self.b1 * self.errs[1] ** self.b2 * self.errs[2] ** self.b3
+        factor = 1 + math.atan(factor - 1)  # soft limiter
+        accept = factor >= self.accept_safety
+        if accept:
+            self.errs[2], self.errs[1] = self.errs[1], self.errs[0]
+        self.h *= factor
+        return accept
+
+
+@torch.no_grad()
+def sample_dpm_adaptive(denoiser, x, sigmas, *, cond=None, callback: Callback = None, generator=None,
+                        rtol: float = 0.05, atol: float = 0.0078, h_init: float = 0.05):
+    """Adaptive DPM-Solver-12 (Lu et al. 2022): the 1st-order step estimates the 2nd-order step's error.
+
+    Only ``sigmas[0]`` and the smallest non-zero sigma are used (the range to integrate);
+    the tolerance sets the number of steps.  A final evaluation jumps from sigma_min to 0.
+    """
+    sigma_max = float(sigmas[0])
+    sigma_min = float(sigmas[sigmas > 0].min())
+    t, t_end = -math.log(sigma_max), -math.log(sigma_min)
+    pid = PIDStepSizeController(h_init, order=2)
+    x_prev, i = x, 0
+    while t < t_end - 1e-5:
+        t_next = min(t_end, t + pid.h)
+        h, s, s_next = t_next - t, math.exp(-t), math.exp(-t_next)
+        denoised = _denoise(denoiser, x, torch.tensor(s), cond)
+        eps = (x - denoised) / s
+        x_low = x - s_next * math.expm1(h) * eps  # DPM-Solver-1 (= DDIM)
+        s_mid = math.exp(-(t + h / 2))
+        u = x - s_mid * math.expm1(h / 2) * eps
+        eps_mid = (u - _denoise(denoiser, u, torch.tensor(s_mid), cond)) / s_mid
+        x_high = x - s_next * math.expm1(h) * eps - s_next * math.expm1(h) * (eps_mid - eps)  # DPM-Solver-2
+        # Measure the error in VP scale (x / sqrt(1 + sigma^2), unit variance at every noise level), as
+        # DPM-Solver does; in sigma-space |x| ~ sigma makes rtol far too loose at high noise.
+        scale = (1 + s_next ** 2) ** 0.5
+        delta = torch.maximum(torch.tensor(atol), rtol * torch.maximum(x_low.abs(), x_prev.abs()) / scale)
+        error = torch.linalg.norm((x_low - x_high) / scale / delta) / x.numel() ** 0.5
+        if pid.propose_step(error):
+            x_prev, x, t = x_low, x_high, t_next
+            _notify(callback, i, x, torch.tensor(s), torch.tensor(s_next), denoised)
+            i += 1
+    return _denoise(denoiser, x, torch.tensor(sigma_min), cond)
+
+
 SAMPLERS: dict[str, tuple[Callable, str]] = {
     "euler": (sample_euler, "Euler on the probability-flow ODE; 1 NFE/step, deterministic"),
     "heun": (sample_heun, "Heun 2nd order (EDM); 2 NFE/step except the last, deterministic"),
     "dpmpp-2m": (sample_dpmpp_2m, "DPM-Solver++(2M) multistep; 1 NFE/step, deterministic (default)"),
     "ddim": (sample_ddim, "DDIM; 1 NFE/step, eta=0 deterministic"),
     "ddpm": (sample_ddpm, "DDPM ancestral; 1 NFE/step, stochastic"),
+    "unipc": (sample_unipc, "UniPC predictor-corrector (bh2, order 2); 1 NFE/step, deterministic"),
+    "adaptive": (sample_dpm_adaptive, "adaptive DPM-Solver-12; steps set by --tol (rtol), not --steps"),
 }
 
 

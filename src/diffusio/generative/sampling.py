@@ -1,16 +1,17 @@
-"""From noise to images: schedule + guidance + sampler, with the seed in one place."""
+"""From noise to images: schedule + guidance + early stopping + sampler, with the seed in one place."""
 
 from __future__ import annotations
 
 import torch
 
+from diffusio.generative.early_stop import Converged, CountingDenoiser, EarlyStopping
 from diffusio.generative.guidance import CFGDenoiser
 from diffusio.generative.samplers import get_sampler
 from diffusio.generative.schedules import get_sigmas
 
 
 def initial_noise(n: int, image: dict, sigma_max: float, seed: int) -> tuple[torch.Tensor, torch.Generator]:
-    """Start noise for ``n`` images; image i depends only on the seed, not on n."""
+    """Start noise for ``n`` images, and the generator that continues the same stream."""
     gen = torch.Generator().manual_seed(seed)
     shape = (n, image["channels"], image["height"], image["width"])
     return torch.randn(shape, generator=gen) * sigma_max, gen
@@ -19,12 +20,24 @@ def initial_noise(n: int, image: dict, sigma_max: float, seed: int) -> tuple[tor
 @torch.no_grad()
 def sample(denoiser, n: int, image: dict, *, cond: torch.Tensor | None = None, steps: int = 20,
            sampler: str = "dpmpp-2m", guidance: float = 1.0, seed: int = 0, schedule: str = "karras",
-           callback=None, x: torch.Tensor | None = None, sigmas: torch.Tensor | None = None) -> torch.Tensor:
-    """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser."""
+           callback=None, x: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
+           early_stop: float | None = None, options: dict | None = None, stats: dict | None = None) -> torch.Tensor:
+    """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser.
+
+    ``early_stop``: relative-change tolerance of the clean estimate (see :mod:`early_stop`);
+    ``options``: extra sampler keywords (``eta`` for ddim, ``rtol``/``atol`` for adaptive);
+    ``stats``: if given, receives ``nfe`` (network evaluations; a guided one counts once).
+    """
     if sigmas is None:
         sigmas = get_sigmas(schedule, steps, denoiser)
-    guided = CFGDenoiser(denoiser, guidance) if cond is not None else denoiser
+    counted = CountingDenoiser(CFGDenoiser(denoiser, guidance) if cond is not None else denoiser)
+    model = EarlyStopping(counted, early_stop) if early_stop else counted
     noise, gen = initial_noise(n, image, float(sigmas[0]), seed)
     x = noise if x is None else x
-    out = get_sampler(sampler)(guided, x, sigmas, cond=cond, callback=callback, generator=gen)
+    try:
+        out = get_sampler(sampler)(model, x, sigmas, cond=cond, callback=callback, generator=gen, **(options or {}))
+    except Converged as stop:
+        out = stop.denoised
+    if stats is not None:
+        stats["nfe"] = stats.get("nfe", 0) + counted.nfe
     return out.clamp(-1, 1)
