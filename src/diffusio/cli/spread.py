@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
 
 # CLI model name -> (class name, parameters it accepts)
@@ -26,18 +27,6 @@ MODELS = {
     "threshold": ("ThresholdOpinion", {"threshold", "initial_yes"}),
 }
 _PARAMS = ("p", "q", "beta", "gamma", "sigma", "threshold", "initial_yes", "dt")
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}")
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
-        return value
-    return parse
 
 
 def _build_model(args):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from diffusio.spread.figures import figure, save
 from diffusio.spread.simulate import SpreadResult
 
 
@@ -25,16 +25,10 @@ def plot_curves(result: SpreadResult, path: str | os.PathLike, *, confidence: fl
     >>> out.stat().st_size > 0
     True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     summary = result.summary(confidence)
     x_name = "time" if result.model.continuous else "step"
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    try:
+    with figure() as (fig, ax):
         for state in result.states:
             line, = ax.plot(summary[x_name], summary[f"{state}_mean"], label=state)
             ax.fill_between(summary[x_name], summary[f"{state}_lower"], summary[f"{state}_upper"],
@@ -45,15 +39,4 @@ def plot_curves(result: SpreadResult, path: str | os.PathLike, *, confidence: fl
         ax.set_title(title or f"{model_name} on {result.graph.name or 'graph'}: mean of {result.trials} trials, "
                               f"{confidence:.0%} CI")
         ax.legend()
-        fig.tight_layout()
-        handle, temp = tempfile.mkstemp(suffix=".png", dir=path.parent if str(path.parent) else ".")
-        os.close(handle)
-        try:
-            fig.savefig(temp, format="png")
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    finally:
-        plt.close(fig)
-    return path
+        return save(fig, path)

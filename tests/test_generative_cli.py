@@ -76,3 +76,29 @@ def test_demo_and_samplers(tmp_path, capsys):
     assert Image.open(tmp_path / "demo.png").size[1] == 2 * (2 * (28 + 4))
     code, out, _ = run(capsys, "samplers")
     assert code == 0 and "dpmpp-2m" in out and "karras" in out
+
+
+def test_early_stop_and_adaptive_report_their_nfe(tmp_path, capsys):
+    code, out, _ = run(capsys, "generate", "a bag", "-n", "2", "--steps", "30", "--early-stop", "0.05",
+                       "-o", str(tmp_path / "e.npy"))
+    assert code == 0
+    nfe = float(out.split("(")[-1].split()[0])
+    assert nfe < 30  # stopped early
+    code, out, _ = run(capsys, "generate", "a bag", "-n", "2", "--sampler", "adaptive", "--tol", "0.2",
+                       "-o", str(tmp_path / "a.npy"))
+    assert code == 0 and "network evaluations" in out
+    code, _, _ = run(capsys, "generate", "a bag", "-n", "2", "--sampler", "unipc", "--steps", "5",
+                     "-o", str(tmp_path / "u.npy"))
+    assert code == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sampler", "ddpm", "--early-stop", "0.01"], "does not apply to the ddpm sampler"),
+    (["--tol", "0.1"], "add --sampler adaptive"),
+    (["--sampler", "adaptive", "--tol", "2"], "--tol must be in (0, 1)"),
+    (["--schedule", "vp-trailing"], "needs a VP model"),
+])
+def test_invalid_sampler_combinations(tmp_path, capsys, argv, message):
+    code, _, err = run(capsys, "generate", "a bag", "-n", "1", "-o", str(tmp_path / "x.png"), *argv)
+    assert code == 2 and message in err
+    assert not (tmp_path / "x.png").exists()
