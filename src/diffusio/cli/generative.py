@@ -110,6 +110,7 @@ def register_generate(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
     p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
+    p.add_argument("--latent", default=None, help="start from a latent written by 'diffusio invert' (.npy)")
     p.set_defaults(func=cmd_generate)
 
 
@@ -124,6 +125,8 @@ def cmd_generate(args) -> int:
         raise UsageError("empty prompt; give some text, or leave the prompt out for unconditional samples")
     start = time.time()
     gen = Generator.load(args.model)
+    if args.latent:
+        return _generate_from_latent(gen, args, start)
     images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, schedule=args.schedule, seed=args.seed,
                           progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol)
@@ -131,6 +134,26 @@ def cmd_generate(args) -> int:
     what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
     print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s "
           f"({gen.last_nfe:g} network evaluations)")
+    return 0
+
+
+def _generate_from_latent(gen, args, start) -> int:
+    import numpy as np
+
+    from diffusio.generative.data import to_uint8
+    from diffusio.generative.editing import reconstruct
+    from diffusio.generative.images import save_images
+
+    try:
+        z = np.load(args.latent, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read latent {args.latent}: {err}; write one with 'diffusio invert'") from err
+    if z.ndim != 4 or tuple(z.shape[1:]) != gen.model.image_shape:
+        raise UsageError(f"latent shape {z.shape} does not fit this model's images {gen.model.image_shape}")
+    cond = gen.condition(len(z), prompt=args.prompt) if args.prompt else None
+    out = reconstruct(gen, z, cond=cond, steps=args.steps or 50, guidance=1.0 if args.guidance is None else args.guidance)
+    path = save_images(to_uint8(out.numpy()), args.output)
+    print(f"wrote {len(out)} images reconstructed from {args.latent} to {path} in {time.time() - start:.1f}s")
     return 0
 
 
@@ -230,6 +253,8 @@ def cmd_demo(args) -> int:
     prompts = args.prompt or DEMO_PROMPTS
     start = time.time()
     gen = Generator.load(args.model)
+    if args.latent:
+        return _generate_from_latent(gen, args, start)
     images = gen.generate([p for p in prompts for _ in range(args.n)], n=len(prompts) * args.n, seed=args.seed,
                           progress=sys.stderr.isatty())
     rows = [images[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]

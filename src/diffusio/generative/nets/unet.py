@@ -129,7 +129,9 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.noise_embed(c_noise.reshape(-1).expand(x.shape[0]))
-        if self.cond_embed is not None and cond is not None:
+        if self.cond_embed is not None:
+            if cond is None:  # "no condition" is the all-zero vector that condition dropout trained
+                cond = x.new_zeros(x.shape[0], self.config["cond_dim"])
             emb = emb + self.cond_embed(cond)
         h = self.stem(x)
         skips = [h]

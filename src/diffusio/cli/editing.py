@@ -1,0 +1,203 @@
+"""``diffusio img2img | invert | interpolate | inpaint | denoise``: edit images with any trained model."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import numpy as np
+
+from diffusio.cli.args import non_negative_float, positive_int
+from diffusio.errors import UsageError
+
+FMT = argparse.RawDescriptionHelpFormatter
+
+
+def _common(p, steps: int) -> None:
+    p.add_argument("--model", default="fashion", help="shipped model name or run directory (default: fashion)")
+    p.add_argument("--steps", type=positive_int("--steps"), default=steps)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("img2img", help="turn an image into another by SDEdit", formatter_class=FMT,
+                       epilog='Example:\n  diffusio img2img sketch.png "an ankle boot" --strength 0.6 -o boot.png')
+    p.add_argument("image")
+    p.add_argument("prompt", nargs="?", default=None)
+    p.add_argument("--strength", type=float, default=0.6, help="0 returns the input, 1 ignores it (default 0.6)")
+    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
+    p.add_argument("-o", "--output", default="img2img.png")
+    _common(p, 20)
+    p.set_defaults(func=cmd_img2img)
+
+    p = sub.add_parser("invert", help="find the noise latent that generates an image (DDIM inversion)",
+                       formatter_class=FMT, epilog="Example:\n  diffusio invert boot.png -o latent.npy\n"
+                                                   "  diffusio generate --latent latent.npy -o again.png")
+    p.add_argument("image")
+    p.add_argument("prompt", nargs="?", default=None, help="the condition the image was made with (optional)")
+    p.add_argument("-o", "--output", default="latent.npy")
+    _common(p, 50)
+    p.set_defaults(func=cmd_invert)
+
+    p = sub.add_parser("interpolate", help="walk between two images in the latent space", formatter_class=FMT,
+                       epilog="Example:\n  diffusio interpolate a.png b.png --frames 8 -o strip.png --gif walk.gif")
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    p.add_argument("--prompt-a", default=None)
+    p.add_argument("--prompt-b", default=None)
+    p.add_argument("--frames", type=positive_int("--frames"), default=8)
+    p.add_argument("-o", "--output", default="strip.png")
+    p.add_argument("--gif", default=None, help="also write an animated GIF here")
+    _common(p, 50)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("inpaint", help="fill the masked part of an image", formatter_class=FMT,
+                       epilog="Example:\n  diffusio inpaint shirt.png --mask mask.png -o filled.png\n"
+                              '  diffusio inpaint shirt.png --box 0,14,28,28 "a t-shirt" -o filled.png')
+    p.add_argument("image")
+    p.add_argument("prompt", nargs="?", default=None)
+    p.add_argument("--mask", default=None, help="image whose white pixels are to be generated")
+    p.add_argument("--box", default=None, help="x0,y0,x1,y1: a rectangle to generate (instead of or with --mask)")
+    p.add_argument("--resample", type=positive_int("--resample"), default=4, help="RePaint resampling per step")
+    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
+    p.add_argument("-o", "--output", default="inpainted.png")
+    _common(p, 25)
+    p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("denoise", help="remove Gaussian noise from an image", formatter_class=FMT,
+                       epilog="Example:\n  diffusio denoise noisy.png --sigma 0.2 -o clean.png")
+    p.add_argument("image")
+    p.add_argument("--sigma", type=non_negative_float("--sigma"), default=None,
+                   help="noise std in [0, 1] pixel units (estimated when left out)")
+    p.add_argument("--method", choices=["mmse", "ode"], default="mmse",
+                   help="mmse: posterior mean, best PSNR (default); ode: reverse process, sharper")
+    p.add_argument("-o", "--output", default="denoised.png")
+    _common(p, 10)
+    p.set_defaults(func=cmd_denoise)
+
+
+def _load(args):
+    from diffusio.generative.pipeline import Generator
+
+    return Generator.load(args.model)
+
+
+def _read(gen, path):
+    from diffusio.generative.images import load_image
+
+    c, h, w = gen.model.image_shape
+    return load_image(path, c, (h, w))[None]
+
+
+def _cond(gen, prompt):
+    return None if prompt is None else gen.condition(1, prompt=prompt)
+
+
+def _write(images, path, ncol=None):
+    from diffusio.generative.data import to_uint8
+    from diffusio.generative.images import save_images
+
+    return save_images(to_uint8(images.numpy()), path, ncol=ncol)
+
+
+def cmd_img2img(args) -> int:
+    from diffusio.generative.editing import img2img
+    from diffusio.generative.images import check_writable
+
+    check_writable(args.output)
+    gen = _load(args)
+    out = img2img(gen, _read(gen, args.image), args.strength, cond=_cond(gen, args.prompt), steps=args.steps,
+                  guidance=args.guidance, seed=args.seed)
+    print(f"wrote {_write(out, args.output)}")
+    return 0
+
+
+def cmd_invert(args) -> int:
+    from diffusio.generative.checkpoint import atomic_write_bytes
+    from diffusio.generative.editing import invert
+    from diffusio.generative.images import check_writable
+
+    path = check_writable(args.output)
+    if path.suffix != ".npy":
+        raise UsageError(f"the latent is written as .npy; got {path.name}")
+    gen = _load(args)
+    z = invert(gen, _read(gen, args.image), cond=_cond(gen, args.prompt), steps=args.steps)
+    buf = io.BytesIO()
+    np.save(buf, z.numpy().astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+    print(f"wrote latent {tuple(z.shape)} to {path}; reconstruct with: diffusio generate --latent {path} "
+          f"--steps {args.steps} --sampler euler --guidance 1")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    from diffusio.generative.editing import interpolate
+    from diffusio.generative.images import check_writable
+
+    check_writable(args.output)
+    if args.gif:
+        check_writable(args.gif)
+    if (args.prompt_a is None) != (args.prompt_b is None):
+        raise UsageError("give both --prompt-a and --prompt-b, or neither")
+    gen = _load(args)
+    frames = interpolate(gen, _read(gen, args.image_a), _read(gen, args.image_b), args.frames,
+                         cond_a=_cond(gen, args.prompt_a), cond_b=_cond(gen, args.prompt_b), steps=args.steps)
+    print(f"wrote {_write(frames, args.output, ncol=len(frames))}")
+    if args.gif:
+        from PIL import Image
+
+        from diffusio.generative.checkpoint import atomic_write_bytes
+        from diffusio.generative.data import to_uint8
+
+        pics = [Image.fromarray(f).resize((112, 112), Image.NEAREST) for f in to_uint8(frames.numpy())]
+        buf = io.BytesIO()
+        pics[0].save(buf, format="GIF", save_all=True, append_images=pics[1:] + pics[::-1][1:-1], duration=120, loop=0)
+        atomic_write_bytes(args.gif, buf.getvalue())
+        print(f"wrote {args.gif}")
+    return 0
+
+
+def parse_box(text: str, h: int, w: int) -> np.ndarray:
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--box takes x0,y0,x1,y1 in pixels, got {text!r}")
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise UsageError(f"--box {text} is outside the {w}x{h} image or empty")
+    mask = np.zeros((h, w), np.float32)
+    mask[y0:y1, x0:x1] = 1
+    return mask
+
+
+def cmd_inpaint(args) -> int:
+    from diffusio.generative.editing import inpaint
+    from diffusio.generative.images import check_writable, load_image
+
+    check_writable(args.output)
+    if args.mask is None and args.box is None:
+        raise UsageError("give --mask MASK.png or --box x0,y0,x1,y1 to say what to fill")
+    gen = _load(args)
+    c, h, w = gen.model.image_shape
+    mask = np.zeros((h, w), np.float32)
+    if args.mask:
+        mask = np.maximum(mask, (load_image(args.mask, 1, (h, w))[0] > 0).astype(np.float32))
+    if args.box:
+        mask = np.maximum(mask, parse_box(args.box, h, w))
+    out, nfe = inpaint(gen, _read(gen, args.image), mask, cond=_cond(gen, args.prompt), steps=args.steps,
+                       resample=args.resample, guidance=args.guidance, seed=args.seed)
+    print(f"wrote {_write(out, args.output)} ({nfe} network evaluations, {int(mask.sum())} pixels filled)")
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    from diffusio.generative.editing import denoise, estimate_noise_sigma
+    from diffusio.generative.images import check_writable
+
+    check_writable(args.output)
+    gen = _load(args)
+    noisy = _read(gen, args.image)
+    sigma = 2 * args.sigma if args.sigma is not None else estimate_noise_sigma(noisy)
+    out = denoise(gen, noisy, sigma, method=args.method, steps=args.steps)
+    print(f"wrote {_write(out, args.output)} (noise sigma {sigma / 2:.3f} in [0, 1] units"
+          f"{'' if args.sigma is not None else ', estimated'})")
+    return 0
