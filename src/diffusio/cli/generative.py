@@ -253,8 +253,6 @@ def cmd_demo(args) -> int:
     prompts = args.prompt or DEMO_PROMPTS
     start = time.time()
     gen = Generator.load(args.model)
-    if args.latent:
-        return _generate_from_latent(gen, args, start)
     images = gen.generate([p for p in prompts for _ in range(args.n)], n=len(prompts) * args.n, seed=args.seed,
                           progress=sys.stderr.isatty())
     rows = [images[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]
