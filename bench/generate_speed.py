@@ -47,7 +47,7 @@ def main():
     print(f"model: {net}, {sum(p.numel() for p in gen.denoiser.parameters()) / 1e6:.2f} M parameters")
     print(f"training: {train_rate:.2f} steps/s at batch 64 ({train_rate * 64:.0f} images/s)")
     print(f"load model: {load_s:.2f} s; first prompt embedding (encoder load + encode): {text_s:.2f} s")
-    print("| sampler | steps | NFE | images/s (64 images, guidance 3) |")
+    print("| sampler | steps | NFE | images/s (64 images, with guidance: 2 passes per NFE) |")
     print("|---|---|---|---|")
     for s, steps, nfe, rate in rows:
         print(f"| {s} | {steps} | {nfe:g} | {rate:.1f} |")
