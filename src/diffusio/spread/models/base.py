@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,7 +12,7 @@ from diffusio.spread.graph import Graph
 
 
 @dataclass(frozen=True)
-class Model:
+class Model(ABC):
     """Base class: a model names its states and runs a block of trials in a compiled kernel.
 
     Subclasses set ``states`` (column names of the curves), ``seeding`` (what
@@ -46,12 +47,12 @@ class Model:
     def initial_fraction(self) -> float:
         return 0.0
 
+    @abstractmethod
     def prepare(self, graph: Graph) -> tuple:
         """Graph-dependent arrays (validated) passed on to :meth:`run`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, graph: Graph, prepared: tuple, seed_matrix: np.ndarray, rng_states: np.ndarray,
             max_steps: int, counts: np.ndarray, steps: np.ndarray, final: np.ndarray, record_final: bool) -> None:
         """Run ``len(rng_states)`` trials, writing ``counts[trial, step, state]``, the last
         step of each trial into ``steps`` and, if ``record_final``, node states into ``final``."""
-        raise NotImplementedError
