@@ -92,7 +92,6 @@ class Conditioning:
                 self.image_caption = torch.tensor([index[c] for c in ds.captions])
             else:
                 per_class = [class_captions(name, ds.synonyms) for name in ds.class_names]
-                self.captions = per_class
                 self.bank = torch.from_numpy(encode([c for caps in per_class for c in caps]))
                 self.counts = torch.tensor([len(c) for c in per_class])
                 self.starts = torch.cumsum(self.counts, 0) - self.counts
@@ -246,7 +245,6 @@ class Trainer:
         tensors = ckpt.load_tensors(self.out / "train_state.safetensors")
         ckpt.load_state_into(self.denoiser.net, tensors, "net.", self.out)
         ckpt.load_state_into(self.ema.net, tensors, "ema.", self.out)
-        self.opt.step  # Adam creates state lazily; fill it ourselves
         for i, p in enumerate(self.denoiser.parameters()):
             keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
             if keys:
