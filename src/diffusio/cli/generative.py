@@ -103,7 +103,7 @@ def register_generate(sub) -> None:
     p.add_argument("--sampler", choices=list(SAMPLERS), default=None, help="default: dpmpp-2m")
     p.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="noise schedule (default: karras)")
     p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None,
-                   help="classifier-free guidance scale; 1 = none, 0 = unconditional (default 3)")
+                   help="classifier-free guidance scale; 1 = none, 0 = unconditional (default: the model's, 7 for fashion)")
     p.add_argument("--early-stop", type=_non_negative_float("--early-stop"), default=None, metavar="TOL",
                    help="stop when the clean estimate changes by less than TOL (relative) twice in a row")
     p.add_argument("--tol", type=float, default=None, help="relative tolerance of --sampler adaptive (default 0.05)")

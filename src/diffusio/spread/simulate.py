@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Integral
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from scipy import stats
 
 from diffusio.errors import UsageError
@@ -28,18 +30,28 @@ class SpreadResult:
         Tidy counts: ``trial``, ``step`` (plus ``time`` for continuous-time
         models) and one column per state.  A trial that ends early repeats its
         last counts up to the longest trial, so every trial has every step.
+        Built on first access (for a short cascade building it costs more than simulating).
     model : Model
     graph : Graph
     hit_max_steps : int
         Trials still running when ``max_steps`` was reached.
     """
 
-    curves: pd.DataFrame
     model: Model
     graph: Graph
     hit_max_steps: int
     _counts: np.ndarray
     _final: np.ndarray | None
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        trials, length, _ = self._counts.shape
+        table = {"trial": np.repeat(np.arange(trials), length), "step": np.tile(np.arange(length), trials)}
+        if self.model.continuous:
+            table["time"] = table["step"] * self.model.time_step
+        for k, state in enumerate(self.states):
+            table[state] = self._counts[:, :, k].ravel()
+        return pd.DataFrame(table)
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -203,14 +215,18 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
             list(pool.map(run_block, blocks))
 
     last = int(steps.max())
-    # trials that ended early keep their final counts up to the longest trial
-    upto = np.minimum(np.arange(last + 1)[None, :], steps[:, None])
-    counts = np.take_along_axis(counts[:, : last + 1, list(model.state_codes)], upto[:, :, None], axis=1)
-    table = {"trial": np.repeat(np.arange(trials), last + 1), "step": np.tile(np.arange(last + 1), trials)}
-    if model.continuous:
-        table["time"] = table["step"] * model.time_step
-    for k, state in enumerate(model.states):
-        table[state] = counts[:, :, k].ravel()
-    return SpreadResult(curves=pd.DataFrame(table), model=model, graph=graph,
-                        hit_max_steps=int(np.count_nonzero(steps >= max_steps)), _counts=counts,
-                        _final=final if final_states else None)
+    counts = counts[:, : last + 1]
+    _hold_final_counts(counts, steps)
+    codes = list(model.state_codes)
+    # a compact copy: the buffer was sized for max_steps
+    counts = counts[:, :, codes] if codes != list(range(model.n_codes)) else np.ascontiguousarray(counts)
+    return SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= max_steps)),
+                        _counts=counts, _final=final if final_states else None)
+
+
+@njit(cache=True, nogil=True)
+def _hold_final_counts(counts, steps):
+    """Trials that ended early keep their final counts up to the longest trial (in place)."""
+    for t in range(counts.shape[0]):
+        for step in range(steps[t] + 1, counts.shape[1]):
+            counts[t, step, :] = counts[t, steps[t], :]
