@@ -96,7 +96,7 @@ def test_early_stop_and_adaptive_report_their_nfe(tmp_path, capsys):
     (["--sampler", "ddpm", "--early-stop", "0.01"], "does not apply to the ddpm sampler"),
     (["--tol", "0.1"], "add --sampler adaptive"),
     (["--sampler", "adaptive", "--tol", "2"], "--tol must be in (0, 1)"),
-    (["--schedule", "vp-trailing"], "needs a VP model"),
+    (["--schedule", "distilled"], "not a distilled student"),
 ])
 def test_invalid_sampler_combinations(tmp_path, capsys, argv, message):
     code, _, err = run(capsys, "generate", "a bag", "-n", "1", "-o", str(tmp_path / "x.png"), *argv)

@@ -82,7 +82,9 @@ def test_vp_denoiser_is_eps_prediction():
     assert float(D.t_to_sigma(torch.tensor([t]))) == pytest.approx(float(sigma), rel=1e-5)
 
 
-def test_vp_schedule_rejected_for_edm_model():
+def test_vp_schedule_on_an_edm_model_uses_ddpm_linear_betas():
     D = EDMDenoiser(lambda x, c, cond: x)
-    with pytest.raises(ValueError, match="VP model"):
-        get_sigmas("vp-trailing", 10, D)
+    sigmas = get_sigmas("vp-trailing", 10, D)
+    abar = vp_alphas_cumprod(1000)
+    assert float(sigmas[0]) == pytest.approx(float(((1 - abar[999]) / abar[999]).sqrt()), rel=1e-5)
+    assert len(sigmas) == 11 and float(sigmas[-1]) == 0

@@ -111,6 +111,9 @@ def register_generate(sub) -> None:
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
     p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
     p.add_argument("--latent", default=None, help="start from a latent written by 'diffusio invert' (.npy)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network with torch or onnxruntime (exported and cached on first use)")
+    p.add_argument("--onnx", default=None, help="an .onnx file from 'diffusio export' (implies --backend onnxruntime)")
     p.set_defaults(func=cmd_generate)
 
 
@@ -124,7 +127,7 @@ def cmd_generate(args) -> int:
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("empty prompt; give some text, or leave the prompt out for unconditional samples")
     start = time.time()
-    gen = Generator.load(args.model)
+    gen = Generator.load(args.model, backend=args.backend, onnx=args.onnx)
     if args.latent:
         return _generate_from_latent(gen, args, start)
     images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,

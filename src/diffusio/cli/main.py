@@ -15,7 +15,7 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import editing, generative, spread
+    from diffusio.cli import deploy, editing, generative, spread
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     generative.register(sub)
     editing.register(sub)
+    deploy.register(sub)
     spread.register(sub)
     return parser
 

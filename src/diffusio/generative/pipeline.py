@@ -24,6 +24,7 @@ from diffusio.generative.samplers import SAMPLERS
 from diffusio.generative.sampling import sample
 from diffusio.generative.schedules import SCHEDULES
 
+BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
 
 
@@ -33,17 +34,38 @@ class Generator:
     def __init__(self, model: LoadedModel):
         self.model = model
         self.last_nfe = 0.0
+        self._backend_denoiser = None  # an onnxruntime denoiser, when use_onnx() was called
         self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
                          **model.config.get("sampling", {})}
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "fashion") -> "Generator":
-        """Load a shipped model by name (``fashion``) or a run directory written by ``diffusio train``."""
-        return cls(load_model(name_or_path))
+    def load(cls, name_or_path: str | Path = "fashion", backend: str = "torch",
+             onnx: str | Path | None = None) -> "Generator":
+        """Load a shipped model by name (``fashion``) or a run directory written by ``diffusio train``.
+
+        ``backend="onnxruntime"`` evaluates the network with onnxruntime, from ``onnx`` (a file
+        written by ``diffusio export``, e.g. an int8 one) or from an export cached on first use.
+        """
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        gen = cls(load_model(name_or_path))
+        if backend == "onnxruntime" or onnx is not None:
+            gen.use_onnx(onnx)
+        return gen
+
+    def use_onnx(self, path: str | Path | None = None) -> None:
+        """Evaluate the denoiser with onnxruntime from now on (exporting it to a cache if no path is given)."""
+        from diffusio.generative.export import cached_onnx_denoiser
+
+        self._backend_denoiser = cached_onnx_denoiser(self.model, path)
+
+    @property
+    def backend(self) -> str:
+        return "torch" if self._backend_denoiser is None else "onnxruntime"
 
     @property
     def denoiser(self):
-        return self.model.denoiser
+        return self.model.denoiser if self._backend_denoiser is None else self._backend_denoiser
 
     @property
     def class_names(self) -> list[str] | None:
@@ -97,13 +119,17 @@ class Generator:
             raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if schedule.startswith("vp-") and not hasattr(self.denoiser, "alphas_cumprod"):
-            raise UsageError(f"schedule {schedule} needs a VP model; this one is EDM: use karras or exponential")
         if not guidance >= 0:
             raise UsageError(f"guidance must be >= 0, got {guidance}")
         if early_stop is not None and not early_stop > 0:
             raise UsageError(f"early-stop tolerance must be > 0, got {early_stop}")
-        if early_stop is not None and sampler in ("ddpm", "adaptive"):
+        if schedule == "distilled":
+            stored = self.defaults.get("sigmas", {})
+            if str(steps) not in stored:
+                raise UsageError(f"this model has no distilled schedule for {steps} steps; "
+                                 + (f"use --steps {' or '.join(sorted(stored, key=int))}" if stored
+                                    else "it is not a distilled student: use --schedule karras"))
+        if early_stop is not None and sampler in ("ddpm", "adaptive", "consistency"):
             raise UsageError(f"--early-stop does not apply to the {sampler} sampler; use a deterministic one "
                              "such as dpmpp-2m")
         if tol is not None and sampler != "adaptive":
@@ -123,6 +149,7 @@ class Generator:
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label)
+        sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
         out, stats = [], {}
@@ -132,8 +159,8 @@ class Generator:
                 out.append(sample(self.denoiser, stop - start, self.model.config["image"],
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
-                                  schedule=schedule, callback=lambda _: bar.update(1), early_stop=early_stop,
-                                  options=options, stats=stats))
+                                  schedule=schedule, sigmas=sigmas, callback=lambda _: bar.update(1),
+                                  early_stop=early_stop, options=options, stats=stats))
         bar.close()
         self.last_nfe = stats["nfe"] / len(chunks)  # per image batch
         return torch.cat(out)

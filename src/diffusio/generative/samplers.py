@@ -244,6 +244,21 @@ def sample_dpm_adaptive(denoiser, x, sigmas, *, cond=None, callback: Callback = 
     return _denoise(denoiser, x, torch.tensor(sigma_min), cond)
 
 
+@torch.no_grad()
+def sample_consistency(denoiser, x, sigmas, *, cond=None, callback: Callback = None, generator=None):
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1), for distilled students.
+
+    Each step jumps straight to the clean estimate, then re-noises it to the next sigma with fresh
+    noise.  With a consistency function one step already gives an image; more steps refine it.
+    """
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        denoised = _denoise(denoiser, x, sigma, cond)
+        x = denoised + sigma_next * _noise_like(x, generator) if sigma_next > 0 else denoised
+        _notify(callback, i, x, sigma, sigma_next, denoised)
+    return x
+
+
 SAMPLERS: dict[str, tuple[Callable, str]] = {
     "euler": (sample_euler, "Euler on the probability-flow ODE; 1 NFE/step, deterministic"),
     "heun": (sample_heun, "Heun 2nd order (EDM); 2 NFE/step except the last, deterministic"),
@@ -251,6 +266,7 @@ SAMPLERS: dict[str, tuple[Callable, str]] = {
     "ddim": (sample_ddim, "DDIM; 1 NFE/step, eta=0 deterministic"),
     "ddpm": (sample_ddpm, "DDPM ancestral; 1 NFE/step, stochastic"),
     "unipc": (sample_unipc, "UniPC predictor-corrector (bh2, order 2); 1 NFE/step, deterministic"),
+    "consistency": (sample_consistency, "multistep consistency sampling; for distilled students (diffusio distill)"),
     "adaptive": (sample_dpm_adaptive, "adaptive DPM-Solver-12; steps set by --tol (rtol), not --steps"),
 }
 

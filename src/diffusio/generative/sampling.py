@@ -21,12 +21,14 @@ def initial_noise(n: int, image: dict, sigma_max: float, seed: int) -> tuple[tor
 def sample(denoiser, n: int, image: dict, *, cond: torch.Tensor | None = None, steps: int = 20,
            sampler: str = "dpmpp-2m", guidance: float = 1.0, seed: int = 0, schedule: str = "karras",
            callback=None, x: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
-           early_stop: float | None = None, options: dict | None = None, stats: dict | None = None) -> torch.Tensor:
+           early_stop: float | None = None, options: dict | None = None, stats: dict | None = None,
+           clamp: bool = True) -> torch.Tensor:
     """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser.
 
     ``early_stop``: relative-change tolerance of the clean estimate (see :mod:`early_stop`);
     ``options``: extra sampler keywords (``eta`` for ddim, ``rtol``/``atol`` for adaptive);
-    ``stats``: if given, receives ``nfe`` (network evaluations; a guided one counts once).
+    ``stats``: if given, receives ``nfe`` (network evaluations; a guided one counts once);
+    ``clamp=False`` returns the ODE's end point as it is, for distillation targets.
     """
     if sigmas is None:
         sigmas = get_sigmas(schedule, steps, denoiser)
@@ -40,4 +42,4 @@ def sample(denoiser, n: int, image: dict, *, cond: torch.Tensor | None = None, s
         out = stop.denoised
     if stats is not None:
         stats["nfe"] = stats.get("nfe", 0) + counted.nfe
-    return out.clamp(-1, 1)
+    return out.clamp(-1, 1) if clamp else out

@@ -53,7 +53,7 @@ def get_sigmas_vp(n: int, alphas_cumprod: torch.Tensor, spacing: str = "trailing
     return append_zero(((1 - abar) / abar).sqrt().float())
 
 
-SCHEDULES = ("karras", "exponential", "vp-trailing", "vp-leading", "vp-linspace")
+SCHEDULES = ("karras", "exponential", "vp-trailing", "vp-leading", "vp-linspace", "distilled")
 
 
 def get_sigmas(name: str, n: int, denoiser) -> torch.Tensor:
@@ -65,8 +65,15 @@ def get_sigmas(name: str, n: int, denoiser) -> torch.Tensor:
     if name == "exponential":
         return get_sigmas_exponential(n, denoiser.sigma_min, denoiser.sigma_max)
     if name.startswith("vp-"):
+        # A continuous-sigma (EDM) model can walk a DDPM schedule too: the sigmas of the standard
+        # linear-beta schedule, as diffusers' schedulers would give it.
         abar = getattr(denoiser, "alphas_cumprod", None)
         if abar is None:
-            raise ValueError(f"schedule {name!r} needs a VP model; use karras or exponential for this model")
+            from diffusio.generative.denoiser import vp_alphas_cumprod
+
+            abar = vp_alphas_cumprod(1000)
         return get_sigmas_vp(n, abar, name[3:])
+    if name == "distilled":
+        raise ValueError("the distilled schedule is stored in a distilled model's config; load one made by "
+                         "'diffusio distill', or use karras")
     raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")

@@ -297,7 +297,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=cfg.quiet,
                    dynamic_ncols=True)
         smooth = None
-        stop = _StopFlag()
+        stop = StopFlag()
         try:
             while self.step < cfg.steps and not stop.requested:
                 loss = self.train_step()
@@ -347,7 +347,7 @@ class Trainer:
         save_images(to_uint8(x.numpy()), path, ncol=per)
 
 
-class _StopFlag:
+class StopFlag:
     """SIGTERM/SIGINT end the run after the current step, with a checkpoint, instead of losing it."""
 
     def __init__(self):

@@ -1,0 +1,91 @@
+"""``diffusio distill | export``: make a model cheap to run (few-step students, ONNX, int8)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from diffusio.cli.args import non_negative_float, positive_int
+from diffusio.errors import UsageError
+
+FMT = argparse.RawDescriptionHelpFormatter
+
+
+def register(sub) -> None:
+    p = sub.add_parser("distill", help="distil a model into a 1-, 2- or 4-step student", formatter_class=FMT,
+                       description="Trajectory consistency distillation: the guided teacher's ODE solutions "
+                                   "teach a student to jump from any noise level to the final image.",
+                       epilog="Example:\n  diffusio distill fashion --out runs/fashion-fast --max-minutes 60\n"
+                              "  diffusio distill fashion --out runs/fashion-fast --resume\n"
+                              '  diffusio generate --model runs/fashion-fast "a sneaker" --steps 2')
+    p.add_argument("teacher", help="shipped model name or run directory to distil")
+    p.add_argument("--out", required=True, help="student directory (trajectories, checkpoints)")
+    p.add_argument("--trajectories", type=positive_int("--trajectories"), default=8192,
+                   help="teacher ODE solutions to learn from (default 8192)")
+    p.add_argument("--teacher-steps", type=positive_int("--teacher-steps"), default=12,
+                   help="DPM-Solver++(2M) steps per teacher trajectory (default 12)")
+    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None,
+                   help="teacher guidance baked into the student (default: the teacher's)")
+    p.add_argument("--train-steps", type=positive_int("--train-steps"), default=4000)
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--every", type=int, default=250, help="checkpoint interval in training steps")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop training cleanly after this many minutes")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
+    p.add_argument("--resume", action="store_true", help="continue the distillation in --out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("export", help="export a model's denoiser to ONNX (optionally int8)", formatter_class=FMT,
+                       epilog="Example:\n  diffusio export fashion --format onnx -o fashion.onnx\n"
+                              "  diffusio export fashion -o fashion-int8.onnx --int8\n"
+                              '  diffusio generate "a bag" --onnx fashion.onnx')
+    p.add_argument("model", help="shipped model name or run directory")
+    p.add_argument("--format", default="onnx", help="export format (onnx)")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--int8", action="store_true",
+                   help="quantise to int8 (static, calibrated on noised training images)")
+    p.add_argument("--calibration-batches", type=positive_int("--calibration-batches"), default=16)
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_distill(args) -> int:
+    from diffusio.generative.distill import DistillConfig, distill
+
+    cfg = DistillConfig(teacher=args.teacher, out=args.out, trajectories=args.trajectories,
+                        teacher_steps=args.teacher_steps, guidance=args.guidance, train_steps=args.train_steps,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, every=args.every,
+                        max_minutes=args.max_minutes, threads=args.threads, quiet=args.quiet)
+    out = distill(cfg, resume=args.resume)
+    print(f"student saved in {out}; sample it with: diffusio generate --model {out} --steps 1|2|4")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from diffusio.generative.export import FORMATS, export_onnx, quantize_int8
+    from diffusio.generative.model import load_model
+
+    if args.format not in FORMATS:
+        raise UsageError(f"unknown export format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    out = Path(args.output)
+    model = load_model(args.model)
+    if not args.int8:
+        export_onnx(model, out, args.format)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); run it with: diffusio generate --onnx {out}")
+        return 0
+    float_path = out.with_name(out.stem + "-float.onnx")
+    export_onnx(model, float_path, args.format)
+    data = model.config.get("data", {}).get("name")
+    if not data:
+        raise UsageError(f"{args.model} does not record its training data; int8 calibration needs it")
+    report = quantize_int8(float_path, out, model, data, batches=args.calibration_batches)
+    float_path.unlink()
+    Path(str(float_path) + ".json").rename(str(out) + ".json")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, int8)")
+    print("operators on int8:", json.dumps(report["int8"]))
+    print("operators left in float:", json.dumps(report["float"]), file=sys.stdout)
+    return 0
