@@ -32,7 +32,8 @@ NFES = (5, 10, 20, 50)
 OURS = ["euler", "heun", "dpmpp-2m", "unipc", "ddim", "ddpm"]  # on the model's default Karras schedule
 # the multistep solvers again on other sigma schedules: Karras' rho = 7 crowds steps near sigma_min,
 # which few-step sampling cannot afford
-SCHEDULE_VARIANTS = [("dpmpp-2m", "exponential"), ("dpmpp-2m", "vp-linspace"), ("unipc", "vp-linspace")]
+# (vp-trailing: the DDPM timesteps 999, 799, ... that diffusers' multistep solvers use by default)
+SCHEDULE_VARIANTS = [("dpmpp-2m", "vp-trailing"), ("unipc", "vp-trailing")]
 PEERS = {"DDIM": ("DDIMScheduler", {"clip_sample": False, "timestep_spacing": "trailing", "set_alpha_to_one": True}),
          "DDPM": ("DDPMScheduler", {"clip_sample": False, "timestep_spacing": "trailing"}),
          "Euler": ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),

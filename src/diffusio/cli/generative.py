@@ -58,7 +58,10 @@ def cmd_train(args) -> int:
                       threads=args.threads, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)
-    print(f"model saved in {out} (samples: {out / 'samples.png'}, loss curve: {out / 'loss.png'})")
+    from diffusio.generative.distributed import world_from_env
+
+    if world_from_env()[0] == 0:  # under torchrun, one report, from the rank that wrote the files
+        print(f"model saved in {out} (samples: {out / 'samples.png'}, loss curve: {out / 'loss.png'})")
     return 0
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from diffusio.errors import UsageError
 from diffusio.generative import checkpoint as ckpt
+from diffusio.generative import distributed
 from diffusio.generative.captions import class_captions
 from diffusio.generative.data import ImageDataset, load_dataset, to_uint8
 from diffusio.generative.denoiser import Denoiser, EDMDenoiser
@@ -142,22 +143,35 @@ def resolve_cond_kind(requested: str, ds: ImageDataset) -> str:
 
 
 # ---------------------------------------------------------------- losses
-def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: float = 1.2):
-    """EDM loss: log-normal sigma, weighted so every noise level has unit-variance targets."""
+def _rows(part: slice, *tensors):
+    return [None if t is None else t[part] for t in tensors]
+
+
+def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: float = 1.2,
+             part: slice = slice(None)):
+    """EDM loss: log-normal sigma, weighted so every noise level has unit-variance targets.
+
+    Noise is drawn for the whole batch and the loss taken on rows ``part`` (this rank's shard), so
+    every process of a distributed run sees the same random stream as a single process would.
+    ``denoiser`` may be wrapped in DistributedDataParallel.
+    """
     n = x0.shape[0]
     sigma = (torch.randn(n, generator=gen) * p_std + p_mean).exp()
     noise = torch.randn(x0.shape, generator=gen)
+    x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
     denoised = denoiser(x0 + sigma[:, None, None, None] * noise, sigma, cond)
-    weight = denoiser.loss_weight(sigma)[:, None, None, None]
+    weight = getattr(denoiser, "module", denoiser).loss_weight(sigma)[:, None, None, None]
     return (weight * (denoised - x0) ** 2).mean()
 
 
-def vp_loss(denoiser, x0, cond, gen):
+def vp_loss(denoiser, x0, cond, gen, part: slice = slice(None)):
     """DDPM's simple loss: eps-prediction MSE at a uniformly drawn training timestep."""
-    t = torch.randint(0, len(denoiser.train_sigmas), (x0.shape[0],), generator=gen)
-    sigma = denoiser.train_sigmas[t].float()
-    s = sigma[:, None, None, None]
+    train_sigmas = getattr(denoiser, "module", denoiser).train_sigmas
+    t = torch.randint(0, len(train_sigmas), (x0.shape[0],), generator=gen)
+    sigma = train_sigmas[t].float()
     noise = torch.randn(x0.shape, generator=gen)
+    x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
+    s = sigma[:, None, None, None]
     x = x0 + s * noise
     eps_hat = (x - denoiser(x, sigma, cond)) / s
     return ((eps_hat - noise) ** 2).mean()
@@ -198,6 +212,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         ds = load_dataset(cfg.data)  # before creating --out: a bad --data must leave nothing behind
+        self.rank, self.world = distributed.setup(cfg.batch_size)
         self._prepare_out(resume)
         self.images = torch.from_numpy(ds.images)
         self.labels = torch.from_numpy(ds.labels) if ds.labels is not None else torch.zeros(len(ds), dtype=torch.long)
@@ -210,8 +225,14 @@ class Trainer:
         self.ema.load_state_dict(self.denoiser.state_dict())
         self.ema.requires_grad_(False).eval()
         self.opt = torch.optim.Adam(self.denoiser.parameters(), lr=cfg.lr)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
         self.loss_fn = LOSSES[cfg.precond]
+        self.part = distributed.shard(self.world, self.rank, cfg.batch_size)
+        self.trained = self.denoiser
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.trained = DistributedDataParallel(self.denoiser)
         self.step, self.losses, self.wall = 0, [], 0.0
         if resume:
             self._load_state()
@@ -223,9 +244,11 @@ class Trainer:
         if not resume and state.exists():
             raise UsageError(f"{self.out} already holds a run; add --resume to continue it or choose another --out")
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
+            if self.rank == 0:
+                self.out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UsageError(f"cannot create {self.out}: {err}; choose a writable --out") from err
+        distributed.barrier(self.world)
 
     # -------------------------------------------------------- state
     def _train_tensors(self) -> dict[str, torch.Tensor]:
@@ -280,26 +303,26 @@ class Trainer:
             cond = cond * keep[:, None].to(cond.dtype)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
-        loss = self.loss_fn(self.denoiser, x0, cond, self.gen)
+        loss = self.loss_fn(self.trained, x0, cond, self.gen, part=self.part)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
         torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
         self.opt.step()
         self.step += 1
         ema_update(self.ema, self.denoiser, ema_decay_at(self.step, self.cfg.ema_decay))
-        return loss.item()
+        return distributed.mean_across(loss.item(), self.world)
 
     def run(self) -> Path:
         cfg = self.cfg
         self.denoiser.train()
         start, started_at = self.step, time.time()
         wall0 = self.wall
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=cfg.quiet,
-                   dynamic_ncols=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step",
+                   disable=cfg.quiet or self.rank > 0, dynamic_ncols=True)
         smooth = None
         stop = StopFlag()
         try:
-            while self.step < cfg.steps and not stop.requested:
+            while self.step < cfg.steps and not distributed.any_across(bool(stop.requested), self.world):
                 loss = self.train_step()
                 if not math.isfinite(loss):
                     raise RuntimeError(f"loss became {loss} at step {self.step}; lower --lr")
@@ -310,7 +333,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
                 if cfg.every and self.step % cfg.every == 0:
                     self.checkpoint()
-                if cfg.max_minutes and self.wall - wall0 > cfg.max_minutes * 60:
+                over_budget = bool(cfg.max_minutes) and self.wall - wall0 > cfg.max_minutes * 60
+                if distributed.any_across(over_budget, self.world):  # all ranks stop at the same step
                     bar.write(f"time budget of {cfg.max_minutes} min reached at step {self.step}")
                     break
         finally:
@@ -320,11 +344,15 @@ class Trainer:
             print(f"stopping at step {self.step} on {stop.requested}; resume with --resume", file=sys.stderr)
         if self.step > start:
             self.checkpoint()
+        distributed.teardown(self.world)
         return self.out
 
     def checkpoint(self) -> None:
-        self.save()
-        self.write_pictures()
+        """Rank 0 writes; the others wait, so no rank runs ahead of a checkpoint it may resume from."""
+        if self.rank == 0:
+            self.save()
+            self.write_pictures()
+        distributed.barrier(self.world)
 
     def write_pictures(self) -> None:
         from diffusio.generative.plots import save_loss_curve
