@@ -11,37 +11,13 @@ from pathlib import Path
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
 
-# CLI model name -> (class name, parameters it accepts)
-MODELS = {
-    "ic": ("IndependentCascade", {"p"}),
-    "lt": ("LinearThreshold", {"threshold"}),
-    "si": ("SI", {"beta"}),
-    "sis": ("SIS", {"beta", "gamma"}),
-    "sir": ("SIR", {"beta", "gamma"}),
-    "seir": ("SEIR", {"beta", "gamma", "sigma"}),
-    "sir-ct": ("ContinuousSIR", {"beta", "gamma", "dt"}),
-    "sis-ct": ("ContinuousSIS", {"beta", "gamma", "dt"}),
-    "bass": ("Bass", {"p", "q"}),
-    "voter": ("Voter", {"initial_yes"}),
-    "majority": ("MajorityRule", {"initial_yes"}),
-    "threshold": ("ThresholdOpinion", {"threshold", "initial_yes"}),
-}
-_PARAMS = ("p", "q", "beta", "gamma", "sigma", "threshold", "initial_yes", "dt")
+from diffusio.spread.registry import MODELS, PARAMS as _PARAMS
 
 
 def _build_model(args):
-    from diffusio import spread
+    from diffusio.spread.registry import build_model
 
-    class_name, accepted = MODELS[args.model]
-    given = {name: getattr(args, name) for name in _PARAMS if getattr(args, name) is not None}
-    extra = sorted(set(given) - accepted)
-    if extra:
-        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
-        allowed = ", ".join("--" + name.replace("_", "-") for name in sorted(accepted))
-        raise UsageError(f"{flags} does not apply to --model {args.model}; it takes {allowed}")
-    if args.model == "lt" and "threshold" in given:
-        given["thresholds"] = given.pop("threshold")
-    return getattr(spread, class_name)(**given)
+    return build_model(args.model, "--", **{name: getattr(args, name) for name in _PARAMS})
 
 
 def _parse_seeds(text: str | None, graph):
