@@ -33,7 +33,8 @@ from diffusio.generative import checkpoint as ckpt
 from diffusio.generative.model import build_denoiser_from_config, load_model
 from diffusio.generative.sampling import initial_noise, sample
 from diffusio.generative.schedules import get_sigmas_karras
-from diffusio.generative.training import StopFlag, ema_decay_at, ema_update
+from diffusio.generative.training import (StopFlag, ema_decay_at, ema_update, optimizer_tensors,
+                                          restore_optimizer)
 
 STUDENT_STEPS = (1, 2, 4)
 CHUNK = 256  # teacher trajectories per file: the unit of resume
@@ -271,9 +272,7 @@ class Distiller:
     def save(self) -> None:
         state = {f"net.{k}": v for k, v in self.student.net.state_dict().items()}
         state.update({f"ema.{k}": v for k, v in self.ema.net.state_dict().items()})
-        for i, p in enumerate(self.student.parameters()):
-            for name, value in self.opt.state.get(p, {}).items():
-                state[f"opt.{i}.{name}"] = torch.as_tensor(value).reshape(-1) if name == "step" else value
+        state.update(optimizer_tensors(self.opt, self.student))
         state["rng.data"] = self.gen.get_state()
         ckpt.atomic_save_tensors(self.out / "train_state.safetensors", state)
         tensors = {f"net.{k}": v for k, v in self.ema.net.state_dict().items()}
@@ -288,11 +287,7 @@ class Distiller:
         tensors = ckpt.load_tensors(self.out / "train_state.safetensors")
         ckpt.load_state_into(self.student.net, tensors, "net.", self.out)
         ckpt.load_state_into(self.ema.net, tensors, "ema.", self.out)
-        for i, p in enumerate(self.student.parameters()):
-            keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
-            if keys:
-                keys["step"] = keys["step"].reshape(())
-                self.opt.state[p] = keys
+        restore_optimizer(self.opt, self.student, tensors)
         self.gen.set_state(tensors["rng.data"])
         self.step, self.losses, self.wall = meta["step"], meta["losses"], meta["wall_seconds"]
 

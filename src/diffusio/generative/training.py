@@ -188,6 +188,24 @@ def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None
         e.copy_(b)
 
 
+def optimizer_tensors(opt: torch.optim.Optimizer, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Adam's per-parameter state as flat tensors (``opt.<param index>.<name>``) for safetensors."""
+    out = {}
+    for i, p in enumerate(module.parameters()):
+        for name, value in opt.state.get(p, {}).items():
+            out[f"opt.{i}.{name}"] = torch.as_tensor(value).reshape(-1) if name == "step" else value
+    return out
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, module: torch.nn.Module, tensors: dict) -> None:
+    """Inverse of :func:`optimizer_tensors`."""
+    for i, p in enumerate(module.parameters()):
+        keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        if keys:
+            keys["step"] = keys["step"].reshape(())
+            opt.state[p] = keys
+
+
 def ema_decay_at(step: int, decay: float) -> float:
     """Warm the EMA up so early checkpoints are not dominated by the random init."""
     return min(decay, (1 + step) / (10 + step))
@@ -254,9 +272,7 @@ class Trainer:
     def _train_tensors(self) -> dict[str, torch.Tensor]:
         t = {f"net.{k}": v for k, v in self.denoiser.net.state_dict().items()}
         t.update({f"ema.{k}": v for k, v in self.ema.net.state_dict().items()})
-        for i, p in enumerate(self.denoiser.parameters()):
-            for name, value in self.opt.state.get(p, {}).items():
-                t[f"opt.{i}.{name}"] = torch.as_tensor(value).reshape(-1) if name == "step" else value
+        t.update(optimizer_tensors(self.opt, self.denoiser))
         t["rng.data"] = self.gen.get_state()
         t["rng.torch"] = torch.get_rng_state()
         return t
@@ -268,11 +284,7 @@ class Trainer:
         tensors = ckpt.load_tensors(self.out / "train_state.safetensors")
         ckpt.load_state_into(self.denoiser.net, tensors, "net.", self.out)
         ckpt.load_state_into(self.ema.net, tensors, "ema.", self.out)
-        for i, p in enumerate(self.denoiser.parameters()):
-            keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
-            if keys:
-                keys["step"] = keys["step"].reshape(())
-                self.opt.state[p] = keys
+        restore_optimizer(self.opt, self.denoiser, tensors)
         self.gen.set_state(tensors["rng.data"])
         torch.set_rng_state(tensors["rng.torch"])
         self.step, self.losses, self.wall = meta["step"], meta["losses"], meta["wall_seconds"]
