@@ -128,3 +128,11 @@ def test_export_and_backend_errors(teacher, tmp_path, capsys):
     assert main(["generate", "a bag", "--onnx", str(tiny), "-o", str(tmp_path / "y.png")]) == 2
     assert "exported from another model" in capsys.readouterr().err
     assert not (tmp_path / "y.png").exists()
+
+
+def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch):
+    from diffusio.generative.export import OnnxDenoiser
+
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(UsageError, match=r"pip install 'diffusio\[onnx\]'"):
+        OnnxDenoiser(tmp_path / "x.onnx")

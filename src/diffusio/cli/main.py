@@ -15,7 +15,7 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import deploy, editing, generative, spread, studio
+    from diffusio.cli import deploy, editing, generative, spread, studio, trust
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     generative.register(sub)
     editing.register(sub)
     deploy.register(sub)
+    trust.register(sub)
     spread.register(sub)
     studio.register(sub)
     return parser

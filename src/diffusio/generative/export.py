@@ -32,8 +32,7 @@ def _require_onnxruntime():
     try:
         import onnxruntime
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise UsageError("onnxruntime is not installed; run: pip install onnxruntime==1.32.0 onnx==1.23.2 "
-                         "onnxscript==0.7.2") from err
+        raise UsageError("onnxruntime is not installed; run: pip install 'diffusio[onnx]'") from err
     return onnxruntime
 
 
@@ -83,6 +82,10 @@ def export_onnx(model: str | Path | LoadedModel, path: str | Path, fmt: str = "o
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx's exporter)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise UsageError("ONNX export needs onnxscript and onnx; run: pip install 'diffusio[onnx]'") from err
     model = model if isinstance(model, LoadedModel) else load_model(model)
     path = Path(path)
     if path.suffix != ".onnx":
