@@ -107,3 +107,16 @@ def test_editing_cli(tmp_path, capsys):
     assert main(["inpaint", str(src), "--box", "0,0,99,5", "-o", str(tmp_path / "x.png")]) == 2
     assert "outside" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_inferred_class_from_half_an_image_and_auto_class_inpainting(shipped):
+    from diffusio.generative.data import load_dataset
+    from diffusio.generative.editing import infer_class
+
+    test = load_dataset("fashion-mnist", "test")
+    x, y = test.images[:30], test.labels[:30]
+    mask = np.zeros((28, 28), np.float32)
+    mask[14:] = 1
+    assert (infer_class(shipped, x, mask) == y).mean() >= 0.6  # chance: 0.1
+    out, nfe = inpaint(shipped, x[:2], mask, steps=3, resample=1, seed=0, auto_class=True)
+    assert nfe == 3 + 80 and torch.equal(out[:, :, :14], torch.from_numpy(x[:2, :, :14]))

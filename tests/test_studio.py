@@ -96,7 +96,7 @@ def test_inpaint_keeps_the_unmasked_pixels(server, shipped):
                                                "steps": 5})
     assert code == 200
     out = png(data["image"])
-    assert np.array_equal(out[:14], image[:14]) and data["nfe"] == 20
+    assert np.array_equal(out[:14], image[:14]) and data["nfe"] == 20 + 80  # + finding the class
     bad = [({"image": b64png(image), "mask": b64png(np.zeros((10, 10), np.uint8))}, "must match"),
            ({"image": b64png(image), "mask": b64png(np.zeros((28, 28), np.uint8))}, "mask is empty"),
            ({"image": "bm90IGFuIGltYWdl", "mask": b64png(mask)}, "not a base64 PNG"),

@@ -59,6 +59,8 @@ def register(sub) -> None:
     p.add_argument("--mask", default=None, help="image whose white pixels are to be generated")
     p.add_argument("--box", default=None, help="x0,y0,x1,y1: a rectangle to generate (instead of or with --mask)")
     p.add_argument("--resample", type=positive_int("--resample"), default=4, help="RePaint resampling per step")
+    p.add_argument("--no-auto-class", action="store_true",
+                   help="without a prompt, do not condition on the class the visible part shows (plain RePaint)")
     p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
     p.add_argument("-o", "--output", default="inpainted.png")
     _common(p, 25)
@@ -183,8 +185,9 @@ def cmd_inpaint(args) -> int:
         mask = np.maximum(mask, (load_image(args.mask, 1, (h, w))[0] > 0).astype(np.float32))
     if args.box:
         mask = np.maximum(mask, parse_box(args.box, h, w))
+    auto = not args.no_auto_class and args.prompt is None and gen.model.class_embeddings is not None
     out, nfe = inpaint(gen, _read(gen, args.image), mask, cond=_cond(gen, args.prompt), steps=args.steps,
-                       resample=args.resample, guidance=args.guidance, seed=args.seed)
+                       resample=args.resample, guidance=args.guidance, seed=args.seed, auto_class=auto)
     print(f"wrote {_write(out, args.output)} ({nfe} network evaluations, {int(mask.sum())} pixels filled)")
     return 0
 

@@ -153,7 +153,8 @@ def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
     x = np.repeat(image[None, None].astype(np.float32) / 127.5 - 1.0, c, axis=1)
     cond = gen.condition(1, prompt=req.prompt) if req.prompt and req.prompt.strip() else None
     start = time.perf_counter()
-    out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed)
+    out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
+                       auto_class=cond is None and gen.model.class_embeddings is not None)
     return {"image": _png_b64(to_uint8(out.numpy())[0]), "nfe": nfe, "seconds": round(time.perf_counter() - start, 3)}
 
 
