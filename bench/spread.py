@@ -103,7 +103,10 @@ def bench_graph(name, nx_graph, args, rows):
         "SIR (discrete)": spread.SIR(beta=SIR_BETA, gamma=SIR_GAMMA),
         "SIR (continuous)": spread.ContinuousSIR(beta=CT_TAU, gamma=CT_GAMMA),
     }
+    short = {"IC": "ic", "LT": "lt", "SIR (discrete)": "sir", "SIR (continuous)": "sir-ct"}
     for task, model in models.items():
+        if short[task] not in args.models:
+            continue
         one = ours(graph, model, seeds, trials, 1)
         every = ours(graph, model, seeds, trials, None)
         peers = []
@@ -131,7 +134,9 @@ def main(argv=None):
     parser.add_argument("--eon-budget", type=float, default=100.0, help="EoN trials on a 1000-node graph")
     parser.add_argument("--no-ndlib", action="store_true")
     parser.add_argument("--no-minnesota", action="store_true")
+    parser.add_argument("--models", default="ic,lt,sir,sir-ct", help="subset of ic,lt,sir,sir-ct")
     args = parser.parse_args(argv)
+    args.models = set(args.models.split(","))
 
     sizes = [1000] if args.quick else [int(s) for s in args.sizes.split(",")]
     # compile once before timing (numba caches to disk, this only loads)

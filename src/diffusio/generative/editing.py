@@ -138,15 +138,14 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
 
     ``auto_class`` (without ``cond``): first find the class that best explains the visible pixels
     (:func:`infer_class`, 80 more NFE for 10 classes) and condition on it at guidance 2. Prompt-free
-    fills then keep the garment's class far more often (66% -> 92% on half-masked test images).
+    fills then keep the garment's class more often (see docs/benchmarks.md).
     """
     extra_nfe = 0
     if auto_class and cond is None:
-        sigmas_probe, draws = (0.3, 0.6, 1.2, 2.5), 2
-        labels = infer_class(gen, images, mask, sigmas=sigmas_probe, draws=draws, seed=seed)
+        labels = infer_class(gen, images, mask, sigmas=PROBE_SIGMAS, draws=PROBE_DRAWS, seed=seed)
         cond = gen.model.class_embeddings[labels].float()
-        guidance = 2.0 if guidance is None else guidance
-        extra_nfe = len(sigmas_probe) * draws * len(gen.model.class_embeddings)
+        guidance = AUTO_CLASS_GUIDANCE if guidance is None else guidance
+        extra_nfe = len(PROBE_SIGMAS) * PROBE_DRAWS * len(gen.model.class_embeddings)
     x0 = _as_tensor(images)
     m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
     m = m.reshape((1,) * (4 - m.ndim) + tuple(m.shape)).expand_as(x0)
@@ -174,6 +173,10 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
                 x = x_next
     out = m * x.clamp(-1, 1) + (1 - m) * x0
     return out, model.nfe + extra_nfe
+
+
+# auto-class inpainting: noise levels and draws of the class probe, and the guidance of the fill
+PROBE_SIGMAS, PROBE_DRAWS, AUTO_CLASS_GUIDANCE = (0.3, 0.6, 1.2, 2.5), 2, 2.0
 
 
 @torch.no_grad()
