@@ -48,3 +48,14 @@ def test_paraphrases(shipped, classifier):
     acc = prompt_accuracy(shipped, classifier, PARAPHRASES, PER_PROMPT, seed=1)
     print(acc)
     assert min(acc.values()) >= 0.80, acc
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_distilled_student_keeps_the_bar(classifier, steps):
+    """fashion-fast (issue 7): the same class-prompt bar in 1 and 4 network calls, and no guidance pass."""
+    from diffusio.generative import Generator
+
+    student = Generator.load("fashion-fast")
+    acc = prompt_accuracy(student, classifier, class_prompts(FASHION_CLASSES), 16, seed=0, steps=steps)
+    assert student.last_nfe == steps
+    assert min(acc.values()) >= 0.85, acc
