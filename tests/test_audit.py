@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from diffusio.cli.main import main
 from diffusio.generative.audit import copy_criteria, nearest
