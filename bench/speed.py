@@ -38,7 +38,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ddpm1000", action="store_true", help="leave out the slow 1,000-step baseline")
     ap.add_argument("--out", default="speed.png")
+    ap.add_argument("--replot", default=None, metavar="LOG", help="only redraw the plot from a run's printed table")
     args = ap.parse_args()
+    if args.replot:
+        plot(rows_from_log(args.replot), args.out, args.threads)
+        return
     torch.set_num_threads(args.threads)
 
     clf = load_classifier("fashion-mnist")
@@ -71,7 +75,7 @@ def main():
 
     def ours(name, who, backend, steps, sampler=None):
         gen = backends[who][backend]
-        kw = dict(steps=steps, sampler=sampler, seed=0)
+        kw = dict(steps=steps, sampler=sampler, seed=0, watermark=False)  # the peers start from plain noise
         start = time.perf_counter()
         images = gen.generate(label=labels_64.tolist(), n=64, **kw)
         rate = 64 / (time.perf_counter() - start)
@@ -111,7 +115,7 @@ def main():
     for name, nfe, rate, fd64, acc64, fd, acc in rows:
         tail = f"{fd:.2f} | {acc:.3f}" if fd is not None else "- | -"
         print(f"| {name} | {nfe:g} | {rate:.2f} | {rate / base:.0f}x | {fd64:.2f} | {acc64:.3f} | {tail} |")
-    plot(rows, args.out)
+    plot(rows, args.out, args.threads)
     print(f"plot: {args.out}")
 
 
@@ -120,22 +124,34 @@ def to_unit(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32)[:, None] / 127.5 - 1.0)
 
 
-def plot(rows, path):
+def plot(rows, path, threads=1):
+    """FD (64 images) against seconds per image, log scale; one marker per row, named in a legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for name, nfe, rate, fd64, acc64, *_ in rows:
-        ax.scatter(1 / rate, fd64, marker="x" if name.startswith("diffusers") else "o")
-        ax.annotate(name, (1 / rate, fd64), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
+    markers = "xs^vD<>ph*o+"
+    for k, (name, nfe, rate, fd64, acc64, *_) in enumerate(rows):
+        ax.scatter(1 / rate, fd64, marker=markers[k % len(markers)], s=45, label=f"{name} (acc {acc64:.2f})")
     ax.set_xscale("log")
-    ax.set_xlabel("seconds per image (2 CPU cores)")
+    ax.set_xlabel(f"seconds per image ({threads} CPU thread{'s' if threads > 1 else ''}, batch of 64)")
     ax.set_ylabel("FD on 64 images (classifier features)")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def rows_from_log(path):
+    """Rows back from the markdown table a run printed (to redraw the plot without rerunning)."""
+    rows = []
+    for line in open(path):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[1].replace(".", "").isdigit():
+            rows.append((cells[0], float(cells[1]), float(cells[2]), float(cells[4]), float(cells[5])))
+    return rows
 
 
 if __name__ == "__main__":
