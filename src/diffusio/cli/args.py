@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from diffusio.errors import UsageError
+
 
 def positive_int(name: str):
     def parse(text):
@@ -34,3 +36,23 @@ def int_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,2, got {text!r}")
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """``"brightness,width"`` -> ``("brightness", "width")``."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def add_watermark_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-watermark", action="store_true",
+                   help="do not mark the images (by default every generated image carries an invisible watermark; "
+                        "check one with 'diffusio watermark detect')")
+    p.add_argument("--watermark-key", default=None, metavar="KEY",
+                   help="mark with this key instead of $DIFFUSIO_WATERMARK_KEY or the public default")
+
+
+def watermark_choice(args) -> bool | str:
+    """What ``Generator.generate(watermark=...)`` takes, from the two options above."""
+    if args.no_watermark and args.watermark_key:
+        raise UsageError("--no-watermark and --watermark-key contradict each other; drop one")
+    return False if args.no_watermark else (args.watermark_key or True)

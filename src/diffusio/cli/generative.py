@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 from diffusio.cli.args import int_tuple as _int_tuple
+from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
+from diffusio.cli.args import add_watermark_options, watermark_choice
 from diffusio.errors import UsageError
 
 
@@ -35,6 +36,14 @@ def register(sub) -> None:
     p.add_argument("--blocks", type=_positive_int("--blocks"), default=1, help="residual blocks per resolution")
     p.add_argument("--attn-levels", type=_int_tuple, default=(2,), help="resolutions (0 = full) with self-attention")
     p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--attributes", type=_name_list, default=(), metavar="NAMES",
+                   help="also condition on measured image features (comma list of brightness, width, height); "
+                        "generate then takes --attr NAME=RANK")
+    p.add_argument("--attr-dropout", type=float, default=0.3,
+                   help="probability that each attribute (and the prompt) is left out of a training condition")
+    p.add_argument("--init", default="", metavar="MODEL",
+                   help="fine-tune from this model (shipped name or run directory); its network is kept, "
+                        "new attribute inputs start at zero so training starts from the parent's outputs")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
@@ -54,7 +63,8 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
-                      ema_decay=args.ema_decay, every=args.every, max_minutes=args.max_minutes,
+                      ema_decay=args.ema_decay, attributes=args.attributes, attr_dropout=args.attr_dropout,
+                      init=args.init, every=args.every, max_minutes=args.max_minutes,
                       threads=args.threads, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)
@@ -71,7 +81,10 @@ def register_classifier(sub) -> None:
                        description="Train the CNN whose features give Frechet distance and whose predictions "
                                    "give class accuracy in 'diffusio evaluate'.",
                        epilog="Example:\n  diffusio classifier --data fashion-mnist --out my-classifier")
-    p.add_argument("--data", required=True, help="a labelled dataset: fashion-mnist, mnist5k, digits, or idx folder")
+    p.add_argument("--data", required=True, help="a labelled dataset: fashion-mnist, mnist5k, digits, an idx "
+                   "folder, or a .npz from 'diffusio synthesize'")
+    p.add_argument("--test", default=None, help="the dataset whose test split scores it (default: --data's own; "
+                   "needed for a .npz, e.g. --test fashion-mnist)")
     p.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=6)
     p.add_argument("--seed", type=int, default=0)
@@ -81,7 +94,7 @@ def register_classifier(sub) -> None:
 def cmd_classifier(args) -> int:
     from diffusio.generative.classifier import save_classifier, train_classifier
 
-    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed)
+    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, test=args.test)
     save_classifier(clf, args.out)
     print(f"classifier for {args.data}: test accuracy {clf.test_accuracy:.4f}; saved in {args.out}")
     return 0
@@ -110,6 +123,10 @@ def register_generate(sub) -> None:
     p.add_argument("--early-stop", type=_non_negative_float("--early-stop"), default=None, metavar="TOL",
                    help="stop when the clean estimate changes by less than TOL (relative) twice in a row")
     p.add_argument("--tol", type=float, default=None, help="relative tolerance of --sampler adaptive (default 0.05)")
+    p.add_argument("--attr", action="append", default=None, metavar="NAME=RANK",
+                   help="ask for an image feature, as a rank in [0, 1] within the class (models trained with "
+                        "--attributes, e.g. fashion-attr): --attr brightness=0.2 --attr width=0.9")
+    add_watermark_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
     p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
@@ -133,14 +150,28 @@ def cmd_generate(args) -> int:
     gen = Generator.load(args.model, backend=args.backend, onnx=args.onnx)
     if args.latent:
         return _generate_from_latent(gen, args, start)
+    from diffusio.generative.attributes import parse_wishes
+
     images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, schedule=args.schedule, seed=args.seed,
-                          progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol)
+                          progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
+                          attrs=parse_wishes(args.attr), watermark=watermark_choice(args))
     path = save_images(images, args.output, scale=args.scale)
+    _note_unmarked(gen, args)
     what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
     print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s "
           f"({gen.last_nfe:g} network evaluations)")
     return 0
+
+
+def _note_unmarked(gen, args) -> None:
+    from diffusio.generative.watermark import survives
+
+    sampler, steps = args.sampler or gen.defaults["sampler"], args.steps or gen.defaults["steps"]
+    if not args.no_watermark and not survives(sampler, steps):
+        print(f"note: the {sampler} sampler draws fresh noise at {steps} steps, which washes out the watermark; "
+              "these images will not test as marked (use a deterministic sampler such as dpmpp-2m"
+              + (", or --steps 1" if sampler == "consistency" else "") + ")", file=sys.stderr)
 
 
 def _generate_from_latent(gen, args, start) -> int:
@@ -244,6 +275,7 @@ def register_demo(sub) -> None:
     p.add_argument("-n", type=_positive_int("-n"), default=8, help="images per prompt (default 8)")
     p.add_argument("--model", default="fashion")
     p.add_argument("--seed", type=int, default=0)
+    add_watermark_options(p)
     p.add_argument("-o", "--output", default="demo.png")
     p.set_defaults(func=cmd_demo)
 
@@ -260,7 +292,7 @@ def cmd_demo(args) -> int:
     start = time.time()
     gen = Generator.load(args.model)
     images = gen.generate([p for p in prompts for _ in range(args.n)], n=len(prompts) * args.n, seed=args.seed,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), watermark=watermark_choice(args))
     rows = [images[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]
     atomic_write_bytes(path, png_bytes(labelled_rows(rows, prompts)))
     print(f"generated {len(images)} images for {len(prompts)} prompts in {time.time() - start:.1f}s")

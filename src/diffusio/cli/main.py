@@ -15,7 +15,7 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import deploy, editing, generative, spread, studio, trust
+    from diffusio.cli import datasets, deploy, editing, generative, spread, studio, trust
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     editing.register(sub)
     deploy.register(sub)
     trust.register(sub)
+    datasets.register(sub)
     spread.register(sub)
     studio.register(sub)
     return parser

@@ -29,6 +29,56 @@ def register(sub) -> None:
                            help="steer unconditional generation to a uniform class mix, and report the result")
             p.add_argument("--per-prompt", type=positive_int("--per-prompt"), default=50)
         p.set_defaults(func=cmd_audit)
+    register_watermark(sub)
+
+
+def register_watermark(sub) -> None:
+    wm = sub.add_parser("watermark", help="check images for diffusio's invisible watermark",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="Examples:\n  diffusio generate \"a bag\" -n 4 -o bags.png && diffusio watermark detect bags.png\n"
+                               "  diffusio watermark detect photo.png --key my-secret --json report.json")
+    kinds = wm.add_subparsers(dest="watermark", metavar="ACTION", required=True)
+    p = kinds.add_parser("detect", help="is the image marked? yes/no with a confidence, per image")
+    p.add_argument("images", nargs="+", help="PNG/JPEG images, grids written by diffusio generate, or .npy arrays")
+    p.add_argument("--model", default="fashion",
+                   help="the model that made them (a distilled student is checked with its teacher); default fashion")
+    p.add_argument("--key", default=None, help="the key used to generate (default: $DIFFUSIO_WATERMARK_KEY or public)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the per-image results here")
+    p.set_defaults(func=cmd_watermark)
+
+
+def cmd_watermark(args) -> int:
+    from diffusio.generative import Generator
+    from diffusio.generative.checkpoint import atomic_save_json
+    from diffusio.generative.images import check_writable, read_model_images
+    from diffusio.generative.watermark import THRESHOLD, detect
+
+    if args.json_out:
+        if not args.json_out.lower().endswith(".json"):
+            raise UsageError(f"{args.json_out} should end in .json")
+        check_writable(args.json_out)
+    gen = Generator.load(args.model)
+    teacher = gen.model.config.get("distillation", {}).get("teacher")
+    if teacher:  # a student's outputs are read back with its teacher's ODE
+        gen = Generator.load(teacher)
+    results = []
+    for path in args.images:
+        rows = detect(gen, read_model_images(path, gen.model.image_shape), key=args.key).rows()
+        for i, row in enumerate(rows):
+            name = path if len(rows) == 1 else f"{path}[{i}]"
+            if row["marked"]:
+                print(f"{name}: yes (score {row['score']:.1f} > {THRESHOLD:g}; confidence 1 - {row['p_value']:.1g})")
+            else:
+                print(f"{name}: no (score {row['score']:.1f} <= {THRESHOLD:g}; p = {row['p_value']:.2g}, "
+                      "no evidence of the key)")
+            results.append({"image": name, **row})
+    marked = sum(r["marked"] for r in results)
+    if len(results) > 1:
+        print(f"{marked} of {len(results)} images carry the watermark")
+    if args.json_out:
+        atomic_save_json(args.json_out, {"model": args.model, "threshold": THRESHOLD, "images": results})
+        print(f"wrote {args.json_out}")
+    return 0
 
 
 def cmd_audit(args) -> int:

@@ -74,25 +74,46 @@ class Classifier:
 
 
 def train_classifier(dataset: str, epochs: int = 6, batch_size: int = 128, seed: int = 0,
-                     quiet: bool = False) -> Classifier:
-    """Train a SmallCNN with small random shifts as augmentation; reports test accuracy."""
+                     quiet: bool = False, test: str | None = None) -> Classifier:
+    """Train a SmallCNN with small random shifts as augmentation; reports accuracy on the test split
+    of ``test`` (default: the dataset's own)."""
     from diffusio.generative.data import load_dataset
 
-    train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    train = load_dataset(dataset, "train")
+    try:
+        test_set = load_dataset(test or dataset, "test")
+    except UsageError as err:
+        raise UsageError(f"{err}; name a labelled dataset to test on, e.g. --test fashion-mnist") from err
+    if test_set.class_names != train.class_names:
+        raise UsageError(f"the test data's classes ({test_set.class_names}) differ from the training data's "
+                         f"({train.class_names}); test on data with the same classes")
     if train.labels is None:
         raise UsageError(f"{dataset} has no labels; a classifier needs a labelled dataset")
+    clf = fit_classifier(train.images, train.labels, train.class_names, dataset, epochs=epochs,
+                         batch_size=batch_size, seed=seed, quiet=quiet)
+    clf.test_accuracy = float((clf.predict(test_set.images) == test_set.labels).mean())
+    return clf
+
+
+def fit_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str], name: str = "custom", *,
+                   epochs: int = 6, steps: int | None = None, batch_size: int = 128, seed: int = 0,
+                   quiet: bool = True) -> Classifier:
+    """A SmallCNN fitted to float images [N, C, H, W] in [-1, 1]; ``steps`` (if given) replaces ``epochs``."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    net = SmallCNN(train.shape[0], len(train.class_names))
+    net = SmallCNN(images.shape[1], len(class_names))
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    x, y = torch.from_numpy(train.images), torch.from_numpy(train.labels)
-    steps = epochs * (len(x) // batch_size)
+    x, y = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)), torch.from_numpy(np.asarray(labels))
+    batch_size = min(batch_size, len(x))
+    per_epoch = len(x) // batch_size
+    steps = steps or epochs * per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    bar = tqdm(total=steps, desc=f"classifier {dataset}", disable=quiet)
-    pad = max(1, train.shape[1] // 14)
-    for _ in range(epochs):
+    bar = tqdm(total=steps, desc=f"classifier {name}", disable=quiet)
+    pad = max(1, images.shape[2] // 14)
+    done = 0
+    while done < steps:
         order = torch.randperm(len(x), generator=gen)
-        for i in range(len(x) // batch_size):
+        for i in range(min(per_epoch, steps - done)):
             idx = order[i * batch_size:(i + 1) * batch_size]
             xb = _random_shift(x[idx], pad, gen)
             loss = F.cross_entropy(net.train()(xb), y[idx], label_smoothing=0.05)
@@ -100,12 +121,11 @@ def train_classifier(dataset: str, epochs: int = 6, batch_size: int = 128, seed:
             loss.backward()
             opt.step()
             sched.step()
+            done += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     bar.close()
-    clf = Classifier(net.eval(), train.class_names, dataset)
-    clf.test_accuracy = float((clf.predict(test.images) == test.labels).mean())
-    return clf
+    return Classifier(net.eval(), class_names, name)
 
 
 def _random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:

@@ -116,6 +116,12 @@ def load_idx_dir(directory: str | Path, split: str = "train", name: str | None =
     labels = read_idx(labels_path).astype(np.int64) if labels_path else None
     if labels is not None and len(labels) != len(images):
         raise UsageError(f"{labels_path} has {len(labels)} labels for {len(images)} images; use matching files")
+    names_file = directory / "classes.txt"  # written by `diffusio curate`
+    if class_names is None and names_file.is_file():
+        class_names = [line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if labels is not None and len(class_names) <= int(labels.max()):
+            raise UsageError(f"{names_file} names {len(class_names)} classes but the labels go up to "
+                             f"{int(labels.max())}; fix the file or remove it")
     if labels is not None and class_names is None:
         class_names = [str(i) for i in range(int(labels.max()) + 1)]
     return ImageDataset(name or directory.name, to_unit_range(images)[:, None], labels, class_names)
@@ -208,6 +214,24 @@ def _read_captions(path: Path) -> dict[str, str]:
     return {r[0].strip(): r[1].strip() for r in rows}
 
 
+def load_npz(path: str | Path) -> ImageDataset:
+    """A labelled ``.npz`` written by ``diffusio synthesize``: ``images`` uint8, ``labels``, ``class_names``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            pixels, labels = z["images"], z["labels"] if "labels" in z else None
+            names = [str(n) for n in z["class_names"]] if "class_names" in z else None
+    except (OSError, ValueError, KeyError) as err:
+        raise UsageError(f"cannot read {path}: {err}; give a .npz written by diffusio synthesize") from err
+    if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or len(pixels) == 0:
+        raise UsageError(f"{path}: images must be uint8 [N, H, W(, 3)], got {pixels.dtype} {pixels.shape}")
+    if labels is not None and (labels.shape != (len(pixels),) or labels.min() < 0
+                               or (names is not None and labels.max() >= len(names))):
+        raise UsageError(f"{path}: labels must be one class index per image, within the class names")
+    images = to_unit_range(pixels[:, None] if pixels.ndim == 3 else pixels.transpose(0, 3, 1, 2))
+    return ImageDataset(path.stem, images, None if labels is None else labels.astype(np.int64), names)
+
+
 def load_dataset(source: str, split: str = "train") -> ImageDataset:
     """Load a built-in dataset by name, or a directory of idx files or images."""
     if split not in ("train", "test"):
@@ -222,8 +246,13 @@ def load_dataset(source: str, split: str = "train") -> ImageDataset:
     if not path.exists():
         raise UsageError(f"unknown dataset {source!r}: use one of {', '.join(BUILTIN)} "
                          "or a directory of images or idx files")
+    if path.is_file() and path.suffix.lower() == ".npz":
+        if split == "test":
+            raise UsageError(f"{source} has no test split; evaluate against a dataset with one")
+        return load_npz(path)
     if not path.is_dir():
-        raise UsageError(f"{source} is a file; --data takes a dataset name or a directory")
+        raise UsageError(f"{source} is a file; --data takes a dataset name, a directory or a .npz "
+                         "written by diffusio synthesize")
     if any(path.glob("*idx*-ubyte*")):
         return load_idx_dir(path, split)
     if split == "test":

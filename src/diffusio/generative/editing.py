@@ -20,7 +20,7 @@ from diffusio.errors import UsageError
 from diffusio.generative.early_stop import CountingDenoiser
 from diffusio.generative.guidance import CFGDenoiser
 from diffusio.generative.samplers import get_sampler, to_d
-from diffusio.generative.schedules import get_sigmas
+from diffusio.generative.schedules import get_sigmas, get_sigmas_karras
 
 
 def _guided(gen, cond, guidance):
@@ -64,7 +64,7 @@ def img2img(gen, images, strength: float = 0.6, *, cond=None, steps: int = 20, s
 
 
 @torch.no_grad()
-def invert(gen, images, *, cond=None, steps: int = 50, iters: int = 3) -> torch.Tensor:
+def invert(gen, images, *, cond=None, steps: int = 50, iters: int = 3, start: float = 0.0) -> torch.Tensor:
     """Deterministic (DDIM / probability-flow ODE) inversion: from the image up to sigma_max.
 
     Each Euler step of ``reconstruct`` maps x_{i+1} to x_i = x_{i+1} + d(x_{i+1}) (sigma_i - sigma_{i+1});
@@ -72,9 +72,14 @@ def invert(gen, images, *, cond=None, steps: int = 50, iters: int = 3) -> torch.
     known point instead (``iters=0``); ``iters`` fixed-point iterations solve it (Pan et al. 2023),
     so reconstruction becomes near exact at ``iters`` extra NFE per step.  Returns the latent
     divided by sigma_max (it looks like N(0, I)); unguided, since guidance breaks reversibility.
+    ``start`` > 0 treats the image as already noisy at that level (noise added to it after
+    generation, JPEG artefacts) and inverts from there up.
     """
     x = _as_tensor(images).clone()
-    sigmas = get_sigmas("karras", steps, gen.denoiser).flip(0)  # 0, sigma_min, ..., sigma_max
+    if start > 0:
+        sigmas = get_sigmas_karras(steps, start, gen.denoiser.sigma_max).flip(0)[1:]  # start, ..., sigma_max
+    else:
+        sigmas = get_sigmas("karras", steps, gen.denoiser).flip(0)  # 0, sigma_min, ..., sigma_max
     D = gen.denoiser
     ones = x.new_ones(len(x))
 

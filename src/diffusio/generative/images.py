@@ -89,6 +89,63 @@ def load_image(path: str | Path, channels: int, size: tuple[int, int] | None = N
     return arr / 127.5 - 1.0
 
 
+def split_grid(image: np.ndarray, h: int, w: int, pad: int = 2) -> np.ndarray | None:
+    """Tiles ``[N, h, w]`` of a grid written by :func:`make_grid` (any ``scale``), or None if it is not one.
+
+    Empty cells (all padding white) are dropped.
+    """
+    H, W = image.shape[:2]
+    for scale in range(1, 9):
+        if H % scale or W % scale:
+            continue
+        small = image[::scale, ::scale]
+        rows, cols = (small.shape[0] - pad) / (h + pad), (small.shape[1] - pad) / (w + pad)
+        if rows < 1 or cols < 1 or rows != int(rows) or cols != int(cols):
+            continue
+        tiles = [small[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w]
+                 for r in range(int(rows)) for c in range(int(cols))]
+        tiles = [t for t in tiles if not (t == 255).all()]
+        if tiles:
+            return np.stack(tiles)
+    return None
+
+
+def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """Images for a model of ``shape`` (C, H, W) as float [N, C, H, W] in [-1, 1].
+
+    Takes one image of the model's size, a grid PNG written by ``diffusio generate``, or a
+    ``.npy`` uint8 array ``[N, H, W]`` (grey) / ``[N, H, W, 3]`` (colour).
+    """
+    path = Path(path)
+    c, h, w = shape
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            pixels = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot read {path}: {err}; give a .npy written by diffusio generate") from err
+        if pixels.dtype != np.uint8 or pixels.shape[-2 - (c == 3):][:2] != (h, w) or pixels.ndim not in (2 + (c == 3), 3 + (c == 3)):
+            raise UsageError(f"{path} holds {pixels.dtype} {pixels.shape}; expected uint8 images of {h}x{w}")
+        pixels = pixels[None] if pixels.ndim == 2 + (c == 3) else pixels
+    else:
+        try:
+            with Image.open(path) as img:
+                pixels = np.asarray(img.convert("L" if c == 1 else "RGB"))
+        except (UnidentifiedImageError, OSError) as err:
+            raise UsageError(f"cannot read image {path}: {err}; use a PNG, JPEG or .npy") from err
+        if pixels.shape[:2] == (h, w):
+            pixels = pixels[None]
+        else:
+            tiles = split_grid(pixels, h, w)
+            if tiles is None:
+                raise UsageError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, neither one {w}x{h} image "
+                                 "nor a grid written by diffusio generate; crop one image out or pass the .npy")
+            pixels = tiles
+    x = pixels.astype(np.float32) / 127.5 - 1.0
+    return x[:, None] if c == 1 else x.transpose(0, 3, 1, 2)
+
+
 def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, label_width: int = 150) -> np.ndarray:
     """One row of uint8 grey images per label, with the label written on the left."""
     from PIL import ImageDraw

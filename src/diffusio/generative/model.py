@@ -57,6 +57,13 @@ class LoadedModel:
         return self.config.get("conditioning", {}).get("class_names")
 
     @property
+    def attributes(self):
+        """The image features this model takes as wishes (:class:`Attributes`), or None."""
+        from diffusio.generative.attributes import Attributes
+
+        return Attributes.from_config(self.config.get("conditioning", {}))
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         img = self.config["image"]
         return img["channels"], img["height"], img["width"]

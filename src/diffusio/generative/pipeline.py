@@ -23,6 +23,7 @@ from diffusio.generative.model import LoadedModel, load_model
 from diffusio.generative.samplers import SAMPLERS
 from diffusio.generative.sampling import sample
 from diffusio.generative.schedules import SCHEDULES
+from diffusio.generative.watermark import key_pattern, resolve_key
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
@@ -87,8 +88,27 @@ class Generator:
         return index
 
     def condition(self, n: int, prompt: str | Sequence[str] | None = None,
-                  label: int | str | Sequence[int | str] | None = None) -> torch.Tensor | None:
-        """One condition vector per image, or None for unconditional sampling."""
+                  label: int | str | Sequence[int | str] | None = None,
+                  attrs: dict[str, float] | None = None) -> torch.Tensor | None:
+        """One condition vector per image, or None for unconditional sampling.
+
+        ``attrs`` asks models trained with attributes for image features, each a rank in [0, 1]
+        within the class, e.g. ``{"brightness": 0.2, "width": 0.9}``.
+        """
+        base = self._base_condition(n, prompt, label)
+        wanted = self.model.attributes
+        if wanted is None:
+            if attrs:
+                raise UsageError("this model takes no attributes; drop --attr, or use a model trained with "
+                                 "--attributes (e.g. fashion-attr)")
+            return base
+        if base is None and not attrs:
+            return None  # unconditional
+        text_dim = self.model.config["conditioning"]["text_dim"]
+        base = torch.zeros(n, text_dim) if base is None else base[:, :text_dim]  # class rows carry zeros
+        return torch.cat([base, wanted.vectors(attrs, n)], 1)
+
+    def _base_condition(self, n: int, prompt, label) -> torch.Tensor | None:
         if prompt is not None and label is not None:
             raise UsageError("give a prompt or a label, not both")
         if prompt is not None:
@@ -140,15 +160,22 @@ class Generator:
     def sample(self, n: int = 16, prompt=None, label=None, *, steps: int | None = None,
                sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
-               tol: float | None = None) -> torch.Tensor:
-        """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used."""
+               tol: float | None = None, attrs: dict[str, float] | None = None,
+               watermark: bool | str | None = True) -> torch.Tensor:
+        """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used.
+
+        ``watermark``: True marks the images with the default key ($DIFFUSIO_WATERMARK_KEY or the
+        public "diffusio"), a string with that key, False not at all (see :mod:`watermark`).
+        """
         steps = self.defaults["steps"] if steps is None else steps
         sampler = sampler or self.defaults["sampler"]
         schedule = schedule or self.defaults["schedule"]
         guidance = self.defaults["guidance"] if guidance is None else guidance
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
         options = {"rtol": tol} if tol is not None else {}
-        cond = self.condition(n, prompt, label)
+        cond = self.condition(n, prompt, label, attrs)
+        key = resolve_key(watermark)
+        pattern = key_pattern(key, self.model.image_shape) if key else None
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
@@ -160,7 +187,7 @@ class Generator:
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
                                   schedule=schedule, sigmas=sigmas, callback=lambda _: bar.update(1),
-                                  early_stop=early_stop, options=options, stats=stats))
+                                  early_stop=early_stop, options=options, stats=stats, watermark=pattern))
         bar.close()
         self.last_nfe = stats["nfe"] / len(chunks)  # per image batch
         return torch.cat(out)
@@ -168,8 +195,11 @@ class Generator:
     def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
                  steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
                  schedule: str | None = None, seed: int = 0, progress: bool = False,
-                 early_stop: float | None = None, tol: float | None = None) -> np.ndarray:
-        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour."""
+                 early_stop: float | None = None, tol: float | None = None,
+                 attrs: dict[str, float] | None = None, watermark: bool | str | None = True) -> np.ndarray:
+        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (watermarked
+        unless ``watermark=False``)."""
         images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
-                             schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol)
+                             schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
+                             attrs=attrs, watermark=watermark)
         return to_uint8(images.numpy())

@@ -23,10 +23,11 @@ from tqdm.auto import tqdm
 from diffusio.errors import UsageError
 from diffusio.generative import checkpoint as ckpt
 from diffusio.generative import distributed
+from diffusio.generative.attributes import Attributes, check_names, pad_condition_input
 from diffusio.generative.captions import class_captions
 from diffusio.generative.data import ImageDataset, load_dataset, to_uint8
 from diffusio.generative.denoiser import Denoiser, EDMDenoiser
-from diffusio.generative.model import build_denoiser_from_config
+from diffusio.generative.model import build_denoiser_from_config, load_model
 
 
 @dataclass
@@ -47,6 +48,9 @@ class TrainConfig:
     blocks: int = 1
     attn_levels: tuple[int, ...] = (2,)
     dropout: float = 0.0
+    attributes: tuple[str, ...] = ()  # image features to condition on (see attributes.py)
+    attr_dropout: float = 0.3     # each attribute is left out of a training condition this often
+    init: str = ""                # fine-tune from this model (shipped name or run directory)
     every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
     max_minutes: float = 0.0      # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
@@ -66,6 +70,10 @@ class TrainConfig:
             raise UsageError(f"--cond must be auto, text, class or none, got {self.cond!r}")
         if self.precond not in ("edm", "vp"):
             raise UsageError(f"--precond must be edm or vp, got {self.precond!r}")
+        if not 0 <= self.attr_dropout < 1:
+            raise UsageError(f"--attr-dropout must be in [0, 1), got {self.attr_dropout}")
+        if self.attributes:
+            check_names(self.attributes)
 
 
 # ---------------------------------------------------------------- conditioning
@@ -76,8 +84,8 @@ class Conditioning:
     captioned image); each batch draws one phrasing per image.  class: one-hot.
     """
 
-    def __init__(self, kind: str, ds: ImageDataset):
-        self.kind = kind
+    def __init__(self, kind: str, ds: ImageDataset, attributes: tuple[str, ...] = (), attr_dropout: float = 0.3):
+        self.kind, self.attr_dropout = kind, attr_dropout
         self.class_names = ds.class_names
         self.bank = self.starts = self.counts = None
         self.image_caption = None
@@ -103,6 +111,21 @@ class Conditioning:
             self.class_embeddings = torch.eye(self.dim)
         else:
             self.dim = 0
+        self.text_dim = self.dim
+        self.attributes = self.ranks = None
+        if attributes:
+            if self.kind == "none" or ds.labels is None:
+                raise UsageError("--attributes need a labelled dataset and a text or class condition "
+                                 "(they are ranked within each class)")
+            self.attributes = Attributes.fit(attributes, ds.images, ds.labels, len(ds.class_names))
+            ranks = self.attributes.ranks(ds.images, ds.labels)
+            self.ranks = torch.tensor(np.stack([ranks[k] for k in attributes], 1), dtype=torch.float32)
+            self.dim += self.attributes.dim
+            # stored class vectors carry "no attribute wish" zeros, so every consumer of them
+            # (editing, export, audits) builds full-width conditions without knowing of attributes
+            self.class_embeddings = torch.cat(
+                [self.class_embeddings, self.class_embeddings.new_zeros(len(self.class_embeddings),
+                                                                         self.attributes.dim)], 1)
 
     def _class_means(self, ds: ImageDataset) -> torch.Tensor:
         rows = []
@@ -119,16 +142,27 @@ class Conditioning:
         if self.kind == "none":
             return None
         if self.kind == "class":
-            return self.class_embeddings[labels]
-        if self.image_caption is not None:
-            return self.bank[self.image_caption[idx]]
-        pick = (torch.rand(len(labels), generator=gen) * self.counts[labels]).long()
-        return self.bank[self.starts[labels] + pick]
+            base = torch.eye(self.text_dim)[labels]
+        elif self.image_caption is not None:
+            base = self.bank[self.image_caption[idx]]
+        else:
+            pick = (torch.rand(len(labels), generator=gen) * self.counts[labels]).long()
+            base = self.bank[self.starts[labels] + pick]
+        if self.attributes is None:
+            return base
+        # each attribute, and the prompt too, is left out with probability attr_dropout, so
+        # every mix of wishes (attributes alone, no prompt) is learned as well
+        keep = torch.rand(len(idx), len(self.attributes.names) + 1, generator=gen) >= self.attr_dropout
+        base = base * keep[:, :1].to(base.dtype)
+        return torch.cat([base, self.attributes.training_block(self.ranks[idx], keep[:, 1:])], 1)
 
     def config(self) -> dict:
         out = {"kind": self.kind, "dim": self.dim, "class_names": self.class_names}
         if self.kind == "text":
             out["encoder"] = self.encoder
+        if self.attributes is not None:
+            out["text_dim"] = self.text_dim
+            out["attributes"] = self.attributes.config()
         return out
 
 
@@ -230,15 +264,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         ds = load_dataset(cfg.data)  # before creating --out: a bad --data must leave nothing behind
+        self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds, tuple(cfg.attributes), cfg.attr_dropout)
+        self.config = model_config(cfg, ds, self.cond)
+        parent = self._parent() if cfg.init else None  # also before --out: a bad --init leaves nothing
         self.rank, self.world = distributed.setup(cfg.batch_size)
         self._prepare_out(resume)
         self.images = torch.from_numpy(ds.images)
         self.labels = torch.from_numpy(ds.labels) if ds.labels is not None else torch.zeros(len(ds), dtype=torch.long)
-        self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds)
-        self.config = model_config(cfg, ds, self.cond)
 
         torch.manual_seed(cfg.seed)  # net init and dropout
         self.denoiser: Denoiser = build_denoiser_from_config(self.config)
+        if parent is not None:
+            self._start_from(parent)
         self.ema: Denoiser = build_denoiser_from_config(self.config)
         self.ema.load_state_dict(self.denoiser.state_dict())
         self.ema.requires_grad_(False).eval()
@@ -254,6 +291,30 @@ class Trainer:
         self.step, self.losses, self.wall = 0, [], 0.0
         if resume:
             self._load_state()
+
+    def _parent(self):
+        """The model named by --init, checked against this run; the network follows the parent's."""
+        parent = load_model(self.cfg.init)
+        pc = parent.config.get("conditioning", {})
+        if pc.get("kind") != self.cond.kind or pc.get("dim") != self.cond.text_dim or pc.get("attributes"):
+            raise UsageError(f"--init {self.cfg.init}: its condition ({pc.get('kind')}, {pc.get('dim')} dims"
+                             f"{', with attributes' if pc.get('attributes') else ''}) does not match this run's "
+                             f"({self.cond.kind}, {self.cond.text_dim} dims); fine-tune a model trained on the "
+                             "same data and condition")
+        if parent.image_shape != tuple(self.config["image"].values()):
+            raise UsageError(f"--init {self.cfg.init} makes {parent.image_shape} images, the data are "
+                             f"{tuple(self.config['image'].values())}; use a model of this dataset")
+        self.config["net"] = {**parent.config["net"], "cond_dim": self.cond.dim}
+        self.config["preconditioning"] = parent.config["preconditioning"]
+        self.config["sampling"] = dict(parent.config.get("sampling", self.config["sampling"]))
+        return parent
+
+    def _start_from(self, parent) -> None:
+        state = parent.denoiser.net.state_dict()
+        extra = self.cond.dim - self.cond.text_dim
+        if extra:
+            state = pad_condition_input(state, "cond_embed.0.weight", extra)
+        self.denoiser.net.load_state_dict(state)
 
     def _prepare_out(self, resume: bool) -> None:
         state = self.out / "train_state.json"

@@ -9,6 +9,7 @@ outputs.
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -221,13 +222,13 @@ def read_edge_list(path: str | os.PathLike, *, directed: bool = False, delimiter
     try:
         table = pd.read_csv(path, sep=delimiter or None, engine="python", header=None, dtype=str,
                             skipinitialspace=True, comment="#")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as err:
         raise UsageError(f"cannot read edge list {str(path)!r} ({err}); "
                          "write one 'source,target[,weight]' per line") from None
     if table.shape[1] < 2 or table.shape[0] == 0:
         raise UsageError(f"edge list {str(path)!r} needs at least two columns (source, target) and one row; "
                          "write one 'source,target[,weight]' per line")
-    if _looks_like_header(table.iloc[0].astype(str).tolist()):
+    if _looks_like_header(table.iloc[0].fillna("").astype(str).tolist()):
         table = table.iloc[1:]
     if table.shape[0] == 0:
         raise UsageError(f"edge list {str(path)!r} has a header but no edges; add 'source,target' lines")
@@ -238,6 +239,8 @@ def read_edge_list(path: str | os.PathLike, *, directed: bool = False, delimiter
         weights = table.iloc[:, 2].astype(float).to_numpy() if table.shape[1] > 2 else np.ones(len(table))
     except ValueError:
         raise UsageError(f"edge list {str(path)!r}: the third column must hold numeric weights") from None
+    if not np.isfinite(weights).all():
+        raise UsageError(f"edge list {str(path)!r}: a weight is missing or not finite; give a number on every line")
     names = pd.unique(ends.to_numpy().ravel())
     try:
         labels = np.asarray([int(x) for x in names], dtype=np.int64)

@@ -1,0 +1,134 @@
+"""``diffusio curate | synthesize``: clean a dataset, or make a labelled synthetic one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from diffusio.cli.args import add_watermark_options, positive_int, watermark_choice
+from diffusio.errors import UsageError
+
+
+def register(sub) -> None:
+    register_curate(sub)
+    register_synthesize(sub)
+
+
+def register_curate(sub) -> None:
+    from diffusio.generative.curate import NEAR_BITS, NEAR_DIFF, OUTLIER_Z
+
+    p = sub.add_parser("curate", help="find duplicates and outliers in a dataset and write a cleaned copy",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Example:\n  diffusio curate fashion-mnist -o cleaned/ --picture problems.png\n"
+                              "  diffusio train --data cleaned/ --out runs/clean")
+    p.add_argument("dataset", help="fashion-mnist, mnist5k, digits, or a folder of images / idx files")
+    p.add_argument("-o", "--out", required=True, help="new folder for the cleaned copy (idx files + report.json)")
+    p.add_argument("--near-bits", type=int, default=NEAR_BITS, help=f"pHash bits a near duplicate may differ in "
+                   f"(default {NEAR_BITS})")
+    p.add_argument("--near-diff", type=float, default=NEAR_DIFF, help="... and its largest relative pixel "
+                   f"difference ||a - b|| / max(||a||, ||b||) (default {NEAR_DIFF})")
+    p.add_argument("--outlier-z", type=float, default=OUTLIER_Z, help=f"robust z-score of an outlier (default {OUTLIER_Z})")
+    p.add_argument("--keep-outliers", action="store_true", help="remove duplicates only")
+    p.add_argument("--picture", default=None, help=".png of the near duplicates and the worst outliers")
+    p.set_defaults(func=cmd_curate)
+
+
+def cmd_curate(args) -> int:
+    from diffusio.generative import curate
+    from diffusio.generative.checkpoint import atomic_save_json
+    from diffusio.generative.data import load_dataset, to_uint8
+    from diffusio.generative.images import check_writable
+
+    if not 0 <= args.near_bits <= 64:
+        raise UsageError(f"--near-bits must be in 0..64, got {args.near_bits}")
+    if not 0 <= args.near_diff <= 2:
+        raise UsageError(f"--near-diff must be in [0, 2], got {args.near_diff}")
+    if not args.outlier_z > 0:
+        raise UsageError(f"--outlier-z must be > 0, got {args.outlier_z}")
+    if args.picture:
+        if not args.picture.lower().endswith(".png"):
+            raise UsageError(f"{args.picture} should end in .png")
+        check_writable(args.picture)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} exists and is not an empty folder; choose a new -o (nothing is overwritten)")
+    ds = load_dataset(args.dataset)
+    if ds.images.shape[1] != 1:
+        raise UsageError("curate writes idx files, which hold grey images; this dataset is in colour")
+    pixels = to_uint8(ds.images)
+    report = curate.find_problems(pixels, ds.labels, near_bits=args.near_bits, near_diff=args.near_diff,
+                                  outlier_z=args.outlier_z, outliers=not args.keep_outliers)
+    keep = report.pop("_keep")
+    splits = {"train": (pixels[keep], None if ds.labels is None else ds.labels[keep])}
+    try:
+        test = load_dataset(args.dataset, "test")  # copied unchanged, so the cleaned copy evaluates the same
+        splits["test"] = (to_uint8(test.images), test.labels)
+    except UsageError:
+        pass
+    curate.write_dataset(out, splits, ds.class_names)
+    report["dataset"] = args.dataset
+    atomic_save_json(out / "report.json", report)
+    print(f"{args.dataset}: {report['images']} images; removed {report['removed']} "
+          f"({sum(len(g) - 1 for g in report['exact_duplicates'])} exact copies, "
+          f"{len(report['near_duplicates'])} near-duplicate pairs, {len(report['outliers'])} outliers); "
+          f"kept {report['kept']}")
+    print(f"wrote {out} (train on it with: diffusio train --data {out} ...); report: {out / 'report.json'}")
+    if args.picture and (report["near_duplicates"] or report["outliers"]):
+        curate.save_problem_picture(pixels, report, args.picture)
+        print(f"wrote {args.picture}")
+    elif args.picture:
+        print(f"no near duplicates or outliers, so no picture; {args.picture} not written")
+    return 0
+
+
+def register_synthesize(sub) -> None:
+    p = sub.add_parser("synthesize", help="write a labelled synthetic dataset (.npz) from a class-conditioned model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Examples:\n  diffusio synthesize fashion --per-class 1000 -o synth.npz\n"
+                              "  diffusio synthesize fashion-fast --per-class 500 --classes Bag,Coat -o bags.npz\n"
+                              "  diffusio classifier --data synth.npz --out my-classifier")
+    p.add_argument("model", help="shipped model name or run directory")
+    p.add_argument("--per-class", type=positive_int("--per-class"), default=1000, help="images per class (default 1000)")
+    p.add_argument("--classes", default=None, help="comma list of class names or indices (default: every class)")
+    p.add_argument("-o", "--output", required=True, help=".npz: images (uint8), labels, class_names")
+    p.add_argument("--steps", type=positive_int("--steps"), default=None)
+    p.add_argument("--sampler", default=None)
+    p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    add_watermark_options(p)
+    p.set_defaults(func=cmd_synthesize)
+
+
+def cmd_synthesize(args) -> int:
+    import time
+
+    from diffusio.generative import Generator
+    from diffusio.generative.classifier import load_classifier
+    from diffusio.generative.images import check_writable
+    from diffusio.generative.synthesize import check, save_npz, synthesize
+
+    if not args.output.lower().endswith(".npz"):
+        raise UsageError(f"{args.output} should end in .npz")
+    check_writable(args.output)
+    gen = Generator.load(args.model)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    start = time.time()
+    data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
+                      guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
+                      progress=sys.stderr.isatty())
+    meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, "steps": args.steps,
+            "sampler": args.sampler, "guidance": args.guidance, "watermarked": not args.no_watermark}
+    dataset = gen.model.config.get("data", {}).get("name")
+    try:
+        report = check(data, load_classifier(dataset))
+        meta["check"] = report
+    except UsageError:
+        report = None  # no shipped classifier for this model's data: nothing to check against
+    save_npz(args.output, data, meta)
+    print(f"wrote {len(data['labels'])} images of {len(set(data['labels'].tolist()))} classes to {args.output} "
+          f"in {time.time() - start:.0f}s")
+    if report:
+        print(f"the {dataset} classifier agrees with {100 * report['label_agreement']:.1f}% of the labels; "
+              f"its predicted class mix vs uniform: chi2 = {report['chi2_vs_uniform']:.1f} (p = {report['p_value']:.3g})")
+    return 0
