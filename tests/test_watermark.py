@@ -34,8 +34,8 @@ def test_score_under_a_key_the_image_does_not_carry_is_standard_normal():
 
 def test_marked_images_are_detected_and_others_are_not(shipped):
     labels = list(range(8))
-    marked = shipped.generate(label=labels, n=8, seed=0)
-    plain = shipped.generate(label=labels, n=8, seed=0, watermark=False)
+    marked = shipped.generate(label=labels, n=8, seed=0, watermark=True)
+    plain = shipped.generate(label=labels, n=8, seed=0)  # off unless $DIFFUSIO_WATERMARK_KEY is set
     other = shipped.generate(label=labels, n=8, seed=0, watermark="another key")
     assert detect(shipped, unit(marked)).marked.all()
     assert not detect(shipped, unit(plain)).marked.any()
@@ -58,8 +58,8 @@ def test_grids_split_back_into_tiles():
 
 def test_cli_detects_in_grids_and_arrays(tmp_path, capsys):
     marked, plain = tmp_path / "marked.png", tmp_path / "plain.npy"
-    assert main(["generate", "a bag", "-n", "3", "-o", str(marked)]) == 0
-    assert main(["generate", "a bag", "-n", "2", "--no-watermark", "-o", str(plain)]) == 0
+    assert main(["generate", "a bag", "-n", "3", "--watermark", "-o", str(marked)]) == 0
+    assert main(["generate", "a bag", "-n", "2", "-o", str(plain)]) == 0
     capsys.readouterr()
     assert main(["watermark", "detect", str(marked), str(plain), "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
@@ -71,7 +71,8 @@ def test_cli_detects_in_grids_and_arrays(tmp_path, capsys):
     (["watermark", "detect", "missing.png"], "no such file"),
     (["watermark", "detect", "big.png"], "neither one 28x28 image nor a grid"),
     (["watermark", "detect", "junk.png"], "cannot read image"),
-    (["generate", "x", "--no-watermark", "--watermark-key", "k", "-o", "o.png"], "contradict"),
+    (["generate", "x", "--no-watermark", "--watermark-key", "k", "-o", "o.png"], "contradicts"),
+    (["generate", "x", "--no-watermark", "--watermark", "-o", "o.png"], "contradicts"),
 ])
 def test_bad_watermark_input(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -85,5 +86,14 @@ def test_bad_watermark_input(tmp_path, monkeypatch, capsys, argv, message):
 def test_samplers_that_wash_out_the_mark_are_named(tmp_path, capsys):
     assert survives("dpmpp-2m", 20) and survives("consistency", 1)
     assert not survives("ddpm", 20) and not survives("consistency", 4)
-    assert main(["generate", "x", "-n", "1", "--sampler", "ddpm", "--steps", "3", "-o", str(tmp_path / "d.png")]) == 0
+    assert main(["generate", "x", "-n", "1", "--sampler", "ddpm", "--steps", "3", "--watermark",
+                 "-o", str(tmp_path / "d.png")]) == 0
     assert "washes out the watermark" in capsys.readouterr().err
+
+
+def test_the_environment_key_marks_every_image(shipped, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DIFFUSIO_WATERMARK_KEY", "team key")
+    marked = shipped.generate(label=list(range(4)), n=4, seed=1)
+    assert detect(shipped, unit(marked), key="team key").marked.all()
+    assert main(["generate", "a bag", "-n", "2", "--no-watermark", "-o", str(tmp_path / "p.npy")]) == 0
+    assert not detect(shipped, unit(np.load(tmp_path / "p.npy")), key="team key").marked.any()

@@ -44,15 +44,17 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-watermark", action="store_true",
-                   help="do not mark the images (by default every generated image carries an invisible watermark; "
-                        "check one with 'diffusio watermark detect')")
-    p.add_argument("--watermark-key", default=None, metavar="KEY",
-                   help="mark with this key instead of $DIFFUSIO_WATERMARK_KEY or the public default")
+    p.add_argument("--watermark", action="store_true",
+                   help="mark the images with an invisible watermark (the key in $DIFFUSIO_WATERMARK_KEY, or the "
+                        "public default); setting that variable marks every image; check with 'diffusio watermark detect'")
+    p.add_argument("--watermark-key", default=None, metavar="KEY", help="mark with this key (implies --watermark)")
+    p.add_argument("--no-watermark", action="store_true", help="do not mark, even if $DIFFUSIO_WATERMARK_KEY is set")
 
 
-def watermark_choice(args) -> bool | str:
-    """What ``Generator.generate(watermark=...)`` takes, from the two options above."""
-    if args.no_watermark and args.watermark_key:
-        raise UsageError("--no-watermark and --watermark-key contradict each other; drop one")
-    return False if args.no_watermark else (args.watermark_key or True)
+def watermark_choice(args) -> bool | str | None:
+    """What ``Generator.generate(watermark=...)`` takes, from the three options above."""
+    if args.no_watermark and (args.watermark_key or args.watermark):
+        raise UsageError("--no-watermark contradicts --watermark/--watermark-key; drop one")
+    if args.no_watermark:
+        return False
+    return args.watermark_key or (True if args.watermark else None)

@@ -107,6 +107,7 @@ def cmd_synthesize(args) -> int:
     from diffusio.generative.classifier import load_classifier
     from diffusio.generative.images import check_writable
     from diffusio.generative.synthesize import check, save_npz, synthesize
+    from diffusio.generative.watermark import resolve_key
 
     if not args.output.lower().endswith(".npz"):
         raise UsageError(f"{args.output} should end in .npz")
@@ -118,7 +119,7 @@ def cmd_synthesize(args) -> int:
                       guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
                       progress=sys.stderr.isatty())
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, "steps": args.steps,
-            "sampler": args.sampler, "guidance": args.guidance, "watermarked": not args.no_watermark}
+            "sampler": args.sampler, "guidance": args.guidance, "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")
     try:
         report = check(data, load_classifier(dataset))

@@ -165,10 +165,10 @@ def cmd_generate(args) -> int:
 
 
 def _note_unmarked(gen, args) -> None:
-    from diffusio.generative.watermark import survives
+    from diffusio.generative.watermark import resolve_key, survives
 
     sampler, steps = args.sampler or gen.defaults["sampler"], args.steps or gen.defaults["steps"]
-    if not args.no_watermark and not survives(sampler, steps):
+    if resolve_key(watermark_choice(args)) and not survives(sampler, steps):
         print(f"note: the {sampler} sampler draws fresh noise at {steps} steps, which washes out the watermark; "
               "these images will not test as marked (use a deterministic sampler such as dpmpp-2m"
               + (", or --steps 1" if sampler == "consistency" else "") + ")", file=sys.stderr)
@@ -243,6 +243,11 @@ def format_report(report: dict) -> str:
             lines.append(f"{section.replace('_', ' ')}: fraction assigned to the requested class")
             for prompt, acc in report[section].items():
                 lines.append(f"  {acc:6.2%}  {prompt}")
+    if "attributes" in report:
+        lines.append("attribute control: Spearman(requested rank, measured rank), mean measured rank per request")
+        for name, r in report["attributes"].items():
+            means = ", ".join(f"{v:g}->{m:.2f}" for v, m in zip(r["values"], r["mean_measured"]))
+            lines.append(f"  {name:<11} rho {r['spearman']:.3f}  class acc {r['class_accuracy']:.3f}  ({means})")
     return "\n".join(lines)
 
 

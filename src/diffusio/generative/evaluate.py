@@ -64,7 +64,7 @@ def prompt_accuracy(gen: Generator, clf, prompts: dict[str, str], per_prompt: in
 
 def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: str | None = None,
              guidance: float | None = None, seed: int = 0, per_prompt: int = 100, k: int = 3,
-             paraphrases: dict[str, str] | None = None, progress: bool = False) -> dict:
+             paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor)."""
     if n < k + 2:
         raise UsageError(f"n must be at least {k + 2} for k={k} precision/recall, got {n}")
@@ -102,4 +102,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
             paraphrases = FASHION_PARAPHRASES
         if paraphrases:
             report["paraphrases"] = prompt_accuracy(gen, clf, paraphrases, per_prompt, seed + 1, **sampling)
+    if gen.model.attributes is not None:
+        from diffusio.generative.attributes import attribute_control
+
+        report["attributes"] = attribute_control(gen, clf, attr_per_cell, seed=seed + 2, **sampling)
     return report

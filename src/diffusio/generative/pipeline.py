@@ -161,11 +161,12 @@ class Generator:
                sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
                tol: float | None = None, attrs: dict[str, float] | None = None,
-               watermark: bool | str | None = True) -> torch.Tensor:
+               watermark: bool | str | None = None) -> torch.Tensor:
         """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used.
 
         ``watermark``: True marks the images with the default key ($DIFFUSIO_WATERMARK_KEY or the
-        public "diffusio"), a string with that key, False not at all (see :mod:`watermark`).
+        public "diffusio"), a string with that key, False not at all; None (the default) marks them
+        only when $DIFFUSIO_WATERMARK_KEY is set (see :mod:`watermark`: marking costs FD).
         """
         steps = self.defaults["steps"] if steps is None else steps
         sampler = sampler or self.defaults["sampler"]
@@ -196,9 +197,9 @@ class Generator:
                  steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
                  schedule: str | None = None, seed: int = 0, progress: bool = False,
                  early_stop: float | None = None, tol: float | None = None,
-                 attrs: dict[str, float] | None = None, watermark: bool | str | None = True) -> np.ndarray:
-        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (watermarked
-        unless ``watermark=False``)."""
+                 attrs: dict[str, float] | None = None, watermark: bool | str | None = None) -> np.ndarray:
+        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (``watermark``
+        as in :meth:`sample`)."""
         images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
                              schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                              attrs=attrs, watermark=watermark)

@@ -17,7 +17,7 @@ from diffusio.errors import UsageError
 
 
 def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, sampler: str | None = None,
-               guidance: float | None = None, seed: int = 0, watermark: bool | str = True,
+               guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
                progress: bool = False) -> dict:
     """``per_class`` images of each class (all classes, or the names/indices in ``classes``).
 

@@ -4,8 +4,11 @@ Images of 28x28 pixels are too small for pixel-domain watermarks (a blind correl
 the image itself, and `invisible-watermark` refuses anything under 256x256).  So the mark goes
 where a diffusion model has room for it: the signs of the starting noise.  A key (any string)
 fixes a pattern ``s`` of +-1, one per pixel; a marked sample starts from ``|z| * s`` instead of
-``z``.  Each coordinate is still a standard normal in magnitude with a sign fixed by the key, so
-the images look like any others (the FD cost is measured in docs/trust.md).
+``z``.  Each coordinate is still a standard normal in magnitude with a sign fixed by the key.  The
+images look like any others one by one, but every marked image shares the same sign pattern, and
+that costs sample diversity: FD rises by about 30% (docs/trust.md).  So marking is opt-in
+(``watermark=True``, ``--watermark``) or switched on for a whole deployment by setting
+$DIFFUSIO_WATERMARK_KEY.
 
 To detect, the image is inverted back to its starting noise with the model's probability-flow ODE
 (:func:`diffusio.generative.editing.invert`, unconditional, since the prompt is unknown) and
@@ -73,10 +76,13 @@ def key_pattern(key: str, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def resolve_key(watermark: bool | str | None) -> str | None:
-    """``True`` -> the default key, a string -> that key, ``False``/``None`` -> no watermark."""
+    """``True`` -> the default key, a string -> that key, ``False`` -> no watermark, ``None`` (the
+    default) -> $DIFFUSIO_WATERMARK_KEY if it is set, else no watermark."""
+    if watermark is None:
+        return os.environ.get(KEY_ENV) or None
     if watermark is True:
         return default_key()
-    if watermark is False or watermark is None:
+    if watermark is False:
         return None
     if isinstance(watermark, str) and watermark:
         return watermark
