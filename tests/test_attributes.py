@@ -99,6 +99,17 @@ def test_attribute_model_generates_with_and_without_wishes(parent_and_child):
     assert gen.generate("a seven", n=2, steps=3, seed=0).shape == (2, 8, 8)
 
 
+def test_attribute_sweep_reports_every_attribute(parent_and_child):
+    from diffusio.generative.attributes import attribute_control
+    from diffusio.generative.classifier import load_classifier
+
+    gen = Generator.load(parent_and_child[1])
+    report = attribute_control(gen, load_classifier("digits"), per_cell=1, values=(0.2, 0.8), steps=2)
+    assert set(report) == {"brightness", "width"}
+    assert report["width"]["n"] == 20 and len(report["width"]["mean_measured"]) == 2
+    assert set(attribute_control(gen, load_classifier("digits"), 1, (0.5,), only=["width"], steps=2)) == {"width"}
+
+
 def test_cli_attr_flags_and_errors(parent_and_child, tmp_path, capsys):
     parent_dir, child_dir = parent_and_child
     out = tmp_path / "a.npy"

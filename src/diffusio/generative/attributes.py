@@ -213,11 +213,12 @@ SWEEP = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
 def attribute_control(gen, classifier, per_cell: int = 8, values: Sequence[float] = SWEEP, seed: int = 0,
-                      **sampling) -> dict:
+                      only: Sequence[str] | None = None, **sampling) -> dict:
     """How well each attribute follows the request: sweep it over ``values`` for every class
     (``per_cell`` images each, other attributes left free), measure the rank it came out at, and
     report the Spearman correlation between requested and measured ranks (all images pooled), the
-    mean measured rank per requested value, and the classifier's class accuracy on the sweep."""
+    mean measured rank per requested value, and the classifier's class accuracy on the sweep.
+    ``only`` restricts the sweep to some attributes."""
     from scipy.stats import spearmanr
 
     attrs = gen.model.attributes
@@ -229,6 +230,8 @@ def attribute_control(gen, classifier, per_cell: int = 8, values: Sequence[float
     labels = np.repeat(np.arange(len(names)), per_cell)
     report = {}
     for a, name in enumerate(attrs.names):
+        if only is not None and name not in only:
+            continue
         wanted, measured, correct = [], [], []
         for v, value in enumerate(values):
             images = gen.generate(label=labels.tolist(), n=len(labels), attrs={name: value},
@@ -237,7 +240,9 @@ def attribute_control(gen, classifier, per_cell: int = 8, values: Sequence[float
             wanted.append(np.full(len(labels), value))
             x = images.astype(np.float32)[:, None] / 127.5 - 1.0
             correct.append(classifier.predict(x) == to_clf[labels])
-        rho = spearmanr(np.concatenate(wanted), np.concatenate(measured)).statistic
+        got = np.concatenate(measured)
+        # one requested value, or identical measurements, leave the correlation undefined
+        rho = spearmanr(np.concatenate(wanted), got).statistic if len(values) > 1 and np.ptp(got) > 0 else float("nan")
         report[name] = {"spearman": float(rho), "values": list(values),
                         "mean_measured": [float(m.mean()) for m in measured],
                         "class_accuracy": float(np.concatenate(correct).mean()), "n": int(len(labels) * len(values))}
