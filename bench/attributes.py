@@ -19,6 +19,7 @@ import torch
 from diffusio.generative import Generator
 from diffusio.generative.attributes import SWEEP, attribute_control
 from diffusio.generative.classifier import load_classifier
+from diffusio.generative.data import to_unit_range
 from diffusio.generative.images import labelled_rows, save_images
 
 SHOWN = {"brightness": "Coat", "width": "Trouser", "height": "Ankle boot"}
@@ -39,10 +40,8 @@ def main():
     report = attribute_control(gen, clf, args.per_cell)
     print(f"sweep done in {time.perf_counter() - start:.0f}s")
     labels = np.repeat(np.arange(10), args.per_cell * 2)
-    x = parent.generate(label=labels.tolist(), n=len(labels), seed=99).astype(np.float32)[:, None] / 127.5 - 1
-    parent_acc = float((clf.predict(x) == labels).mean())
-    x = gen.generate(label=labels.tolist(), n=len(labels), seed=99).astype(np.float32)[:, None] / 127.5 - 1
-    free_acc = float((clf.predict(x) == labels).mean())
+    parent_acc, free_acc = (float((clf.predict(to_unit_range(g.generate(label=labels.tolist(), n=len(labels), seed=99)[:, None]))
+                                   == labels).mean()) for g in (parent, gen))
 
     print(f"\n| attribute | Spearman rho (n) | mean measured rank at requested {', '.join(map(str, SWEEP))} "
           "| class accuracy on the sweep |")

@@ -21,7 +21,7 @@ import torch
 
 from diffusio.generative import Generator
 from diffusio.generative.classifier import fit_classifier
-from diffusio.generative.data import load_dataset
+from diffusio.generative.data import load_dataset, to_unit_range
 from diffusio.generative.synthesize import synthesize
 
 
@@ -49,7 +49,7 @@ def main():
     synth = synthesize(Generator.load(args.model), args.per_class, steps=args.steps, seed=0)
     print(f"synthesised {len(synth['labels'])} images with {args.model} at {args.steps} steps "
           f"in {time.perf_counter() - start:.0f}s", flush=True)
-    sx = synth["images"].astype(np.float32)[:, None] / 127.5 - 1.0
+    sx = to_unit_range(synth["images"][:, None])
     sy = synth["labels"]
 
     results: dict[str, list[float]] = {}

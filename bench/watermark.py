@@ -21,13 +21,13 @@ from PIL import Image
 
 from diffusio.generative import Generator
 from diffusio.generative.classifier import load_classifier
-from diffusio.generative.data import load_dataset
+from diffusio.generative.data import load_dataset, to_unit_range
 from diffusio.generative.metrics import frechet_distance
 from diffusio.generative.watermark import THRESHOLD, detect
 
 
 def unit(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32)[:, None] / 127.5 - 1.0
+    return to_unit_range(pixels[:, None])
 
 
 def jpeg(pixels: np.ndarray, quality: int = 90) -> np.ndarray:

@@ -142,6 +142,7 @@ def cmd_generate(args) -> int:
     from diffusio.generative.pipeline import Generator
 
     check_writable(args.output)
+    watermark = watermark_choice(args)  # contradicting flags fail before any work
     if args.output.lower().rsplit(".", 1)[-1] not in ("png", "npy", "jpg", "jpeg"):
         raise UsageError(f"unknown output type for {args.output}; use .png or .npy")
     if args.prompt is not None and not args.prompt.strip():
@@ -155,20 +156,20 @@ def cmd_generate(args) -> int:
     images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, schedule=args.schedule, seed=args.seed,
                           progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
-                          attrs=parse_wishes(args.attr), watermark=watermark_choice(args))
+                          attrs=parse_wishes(args.attr), watermark=watermark)
     path = save_images(images, args.output, scale=args.scale)
-    _note_unmarked(gen, args)
+    _note_unmarked(gen, args, watermark)
     what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
     print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s "
           f"({gen.last_nfe:g} network evaluations)")
     return 0
 
 
-def _note_unmarked(gen, args) -> None:
+def _note_unmarked(gen, args, watermark) -> None:
     from diffusio.generative.watermark import resolve_key, survives
 
     sampler, steps = args.sampler or gen.defaults["sampler"], args.steps or gen.defaults["steps"]
-    if resolve_key(watermark_choice(args)) and not survives(sampler, steps):
+    if resolve_key(watermark) and not survives(sampler, steps):
         print(f"note: the {sampler} sampler draws fresh noise at {steps} steps, which washes out the watermark; "
               "these images will not test as marked (use a deterministic sampler such as dpmpp-2m"
               + (", or --steps 1" if sampler == "consistency" else "") + ")", file=sys.stderr)

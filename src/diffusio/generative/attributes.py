@@ -221,6 +221,8 @@ def attribute_control(gen, classifier, per_cell: int = 8, values: Sequence[float
     ``only`` restricts the sweep to some attributes."""
     from scipy.stats import spearmanr
 
+    from diffusio.generative.data import to_unit_range
+
     attrs = gen.model.attributes
     if attrs is None:
         raise UsageError("this model takes no attributes; train one with --attributes")
@@ -238,8 +240,7 @@ def attribute_control(gen, classifier, per_cell: int = 8, values: Sequence[float
                                   seed=seed + 1000 * a + v, **sampling)
             measured.append(attrs.ranks(images, labels)[name])
             wanted.append(np.full(len(labels), value))
-            x = images.astype(np.float32)[:, None] / 127.5 - 1.0
-            correct.append(classifier.predict(x) == to_clf[labels])
+            correct.append(classifier.predict(to_unit_range(images[:, None])) == to_clf[labels])
         got = np.concatenate(measured)
         # one requested value, or identical measurements, leave the correlation undefined
         rho = spearmanr(np.concatenate(wanted), got).statistic if len(values) > 1 and np.ptp(got) > 0 else float("nan")

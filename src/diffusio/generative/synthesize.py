@@ -42,7 +42,9 @@ def check(data: dict, classifier) -> dict:
     against the intended (uniform over the classes made) mix."""
     from scipy.stats import chisquare
 
-    x = data["images"].astype(np.float32)[:, None] / 127.5 - 1.0
+    from diffusio.generative.data import to_unit_range
+
+    x = to_unit_range(data["images"][:, None])
     predicted = classifier.predict(x)
     made = np.unique(data["labels"])
     counts = np.array([(predicted == c).sum() for c in made], dtype=float)  # other predictions are dropped

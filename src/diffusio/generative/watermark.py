@@ -40,12 +40,12 @@ True
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.stats import norm
 
 from diffusio.errors import UsageError
 
@@ -126,5 +126,5 @@ def detect(gen, images, key: str | None = None, steps: int = INVERSION_STEPS) ->
     pattern = key_pattern(key or default_key(), gen.model.image_shape)
     z = invert(gen, x, steps=steps, iters=0, start=INVERSION_START)
     s = scores(z, pattern)
-    p = np.array([0.5 * math.erfc(v / math.sqrt(2)) for v in s])
+    p = norm.sf(s)  # one-sided, under the N(0, 1) null
     return Detection(s, p, s > THRESHOLD)
