@@ -125,9 +125,10 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
             pixels = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise UsageError(f"cannot read {path}: {err}; give a .npy written by diffusio generate") from err
-        if pixels.dtype != np.uint8 or pixels.shape[-2 - (c == 3):][:2] != (h, w) or pixels.ndim not in (2 + (c == 3), 3 + (c == 3)):
+        one = (h, w) if c == 1 else (h, w, 3)  # one image; a leading N is optional
+        if pixels.dtype != np.uint8 or pixels.shape[-len(one):] != one or pixels.ndim > len(one) + 1:
             raise UsageError(f"{path} holds {pixels.dtype} {pixels.shape}; expected uint8 images of {h}x{w}")
-        pixels = pixels[None] if pixels.ndim == 2 + (c == 3) else pixels
+        pixels = pixels.reshape((-1,) + one)
     else:
         try:
             with Image.open(path) as img:
@@ -142,8 +143,9 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
                 raise UsageError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, neither one {w}x{h} image "
                                  "nor a grid written by diffusio generate; crop one image out or pass the .npy")
             pixels = tiles
-    x = pixels.astype(np.float32) / 127.5 - 1.0
-    return x[:, None] if c == 1 else x.transpose(0, 3, 1, 2)
+    from diffusio.generative.data import to_unit_range
+
+    return to_unit_range(pixels[:, None] if c == 1 else pixels.transpose(0, 3, 1, 2))
 
 
 def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, label_width: int = 150) -> np.ndarray:
