@@ -301,9 +301,11 @@ class Trainer:
                              f"{', with attributes' if pc.get('attributes') else ''}) does not match this run's "
                              f"({self.cond.kind}, {self.cond.text_dim} dims); fine-tune a model trained on the "
                              "same data and condition")
-        if parent.image_shape != tuple(self.config["image"].values()):
+        img = self.config["image"]
+        data_shape = (img["channels"], img["height"], img["width"])
+        if parent.image_shape != data_shape:
             raise UsageError(f"--init {self.cfg.init} makes {parent.image_shape} images, the data are "
-                             f"{tuple(self.config['image'].values())}; use a model of this dataset")
+                             f"{data_shape}; use a model of this dataset")
         self.config["net"] = {**parent.config["net"], "cond_dim": self.cond.dim}
         self.config["preconditioning"] = parent.config["preconditioning"]
         self.config["sampling"] = dict(parent.config.get("sampling", self.config["sampling"]))
