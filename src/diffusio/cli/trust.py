@@ -67,18 +67,42 @@ def cmd_watermark(args) -> int:
         for i, row in enumerate(rows):
             name = path if len(rows) == 1 else f"{path}[{i}]"
             if row["marked"]:
-                print(f"{name}: yes (score {row['score']:.1f} > {THRESHOLD:g}; confidence 1 - {row['p_value']:.1g})")
+                print(f"{name}: yes (score {row['score']:.1f} > {THRESHOLD:.1f}; confidence 1 - {row['p_value']:.1g})")
             else:
-                print(f"{name}: no (score {row['score']:.1f} <= {THRESHOLD:g}; p = {row['p_value']:.2g}, "
+                print(f"{name}: no (score {row['score']:.1f} <= {THRESHOLD:.1f}; p = {row['p_value']:.2g}, "
                       "no evidence of the key)")
             results.append({"image": name, **row})
-    marked = sum(r["marked"] for r in results)
-    if len(results) > 1:
-        print(f"{marked} of {len(results)} images carry the watermark")
+        reading = _read_large_stamp(path, args.key)
+        if reading is not None:
+            print(f"{path}: invisible-watermark stamp {'yes' if reading.marked else 'no'} "
+                  f"({reading.matched}/32 bits of the key; p = {reading.p_value:.2g})")
+            results.append({"image": path, "stamp": {"marked": reading.marked, "matched_bits": reading.matched,
+                                                      "p_value": reading.p_value}})
+    marked = sum(r.get("marked", False) for r in results)
+    checked = sum("marked" in r for r in results)
+    if checked > 1:
+        print(f"{marked} of {checked} images carry the watermark")
     if args.json_out:
         atomic_save_json(args.json_out, {"model": args.model, "threshold": THRESHOLD, "images": results})
         print(f"wrote {args.json_out}")
     return 0
+
+
+def _read_large_stamp(path: str, key: str | None):
+    """The invisible-watermark reading of a saved image of 256x256 or more, else None."""
+    import numpy as np
+    from PIL import Image
+
+    from diffusio.generative import stamp
+    from diffusio.generative.watermark import default_key
+
+    if path.lower().endswith(".npy") or not stamp.available():
+        return None
+    with Image.open(path) as im:
+        pixels = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16") else "L"))
+    if pixels.dtype != np.uint8 or not stamp.large_enough(pixels):
+        return None
+    return stamp.read_stamp(pixels, key or default_key())
 
 
 def cmd_audit(args) -> int:

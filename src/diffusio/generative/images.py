@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,10 @@ def check_writable(path: str | Path, overwrite: bool = True) -> Path:
     return path
 
 
-def save_images(pixels: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 1) -> Path:
-    """``.npy``: the raw uint8 array; ``.png``/``.jpg``: a grid (one image if N == 1)."""
+def save_images(pixels: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 1,
+                finish: Callable[[np.ndarray], np.ndarray] | None = None) -> Path:
+    """``.npy``: the raw uint8 array; ``.png``/``.jpg``: a grid (one image if N == 1), passed
+    through ``finish`` (e.g. a watermark stamp) before it is written."""
     path = check_writable(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -64,6 +67,8 @@ def save_images(pixels: np.ndarray, path: str | Path, ncol: int | None = None, s
         image = pixels[0] if len(pixels) == 1 else make_grid(pixels, ncol)
         if scale > 1:
             image = image.repeat(scale, 0).repeat(scale, 1)
+        if finish is not None:
+            image = finish(image)
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, format=Image.registered_extensions()[suffix])
         atomic_write_bytes(path, buf.getvalue())
@@ -89,6 +94,9 @@ def load_image(path: str | Path, channels: int, size: tuple[int, int] | None = N
     return arr / 127.5 - 1.0
 
 
+WHITE = 200  # padding and empty cells are white (255); the margin absorbs a watermark stamp and JPEG ringing
+
+
 def split_grid(image: np.ndarray, h: int, w: int, pad: int = 2) -> np.ndarray | None:
     """Tiles ``[N, h, w]`` of a grid written by :func:`make_grid` (any ``scale``), or None if it is not one.
 
@@ -102,12 +110,29 @@ def split_grid(image: np.ndarray, h: int, w: int, pad: int = 2) -> np.ndarray | 
         rows, cols = (small.shape[0] - pad) / (h + pad), (small.shape[1] - pad) / (w + pad)
         if rows < 1 or cols < 1 or rows != int(rows) or cols != int(cols):
             continue
-        tiles = [small[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w]
-                 for r in range(int(rows)) for c in range(int(cols))]
-        tiles = [t for t in tiles if not (t == 255).all()]
+        padding = np.ones(small.shape[:2], bool)
+        tiles = []
+        for r in range(int(rows)):
+            for c in range(int(cols)):
+                y, x = pad + r * (h + pad), pad + c * (w + pad)
+                padding[y:y + h, x:x + w] = False
+                tiles.append(small[y:y + h, x:x + w])
+        if small[padding].min() < WHITE:
+            continue  # the size fits, but there is no white padding between cells: not our grid
+        tiles = [t for t in tiles if t.min() < WHITE]
         if tiles:
             return np.stack(tiles)
     return None
+
+
+def shrink_upscaled(image: np.ndarray, h: int, w: int) -> np.ndarray | None:
+    """One image saved with ``--scale s`` (an ``s*h`` x ``s*w`` picture) back at ``h`` x ``w``, else None."""
+    H, W = image.shape[:2]
+    s = H // h
+    if s < 2 or (H, W) != (s * h, s * w):
+        return None
+    blocks = image.reshape(h, s, w, s, *image.shape[2:]).astype(np.float64).mean(axis=(1, 3))
+    return np.rint(blocks).astype(np.uint8)
 
 
 def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
@@ -139,9 +164,12 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
             pixels = pixels[None]
         else:
             tiles = split_grid(pixels, h, w)
+            if tiles is None and (one := shrink_upscaled(pixels, h, w)) is not None:
+                tiles = one[None]
             if tiles is None:
                 raise UsageError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, neither one {w}x{h} image "
-                                 "nor a grid written by diffusio generate; crop one image out or pass the .npy")
+                                 "(or one saved with --scale) nor a grid written by diffusio generate; crop one "
+                                 "image out or pass the .npy")
             pixels = tiles
     from diffusio.generative.data import to_unit_range
 

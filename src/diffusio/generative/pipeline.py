@@ -23,7 +23,7 @@ from diffusio.generative.model import LoadedModel, load_model
 from diffusio.generative.samplers import SAMPLERS
 from diffusio.generative.sampling import sample
 from diffusio.generative.schedules import SCHEDULES
-from diffusio.generative.watermark import key_pattern, resolve_key
+from diffusio.generative.watermark import key_patterns, resolve_key
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
@@ -161,12 +161,14 @@ class Generator:
                sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
                tol: float | None = None, attrs: dict[str, float] | None = None,
-               watermark: bool | str | None = None) -> torch.Tensor:
+               watermark: bool | str | None = None, attr_guidance: float | None = None) -> torch.Tensor:
         """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used.
 
         ``watermark``: True marks the images with the default key ($DIFFUSIO_WATERMARK_KEY or the
         public "diffusio"), a string with that key, False not at all; None (the default) marks them
         only when $DIFFUSIO_WATERMARK_KEY is set (see :mod:`watermark`: marking costs FD).
+        ``attr_guidance``: guidance of the ``attrs`` wishes apart from the prompt (default: the
+        model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
         """
         steps = self.defaults["steps"] if steps is None else steps
         sampler = sampler or self.defaults["sampler"]
@@ -175,8 +177,9 @@ class Generator:
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
+        attr_guidance = self._attr_guidance(attr_guidance, guidance)
         key = resolve_key(watermark)
-        pattern = key_pattern(key, self.model.image_shape) if key else None
+        patterns = key_patterns(key, self.model.image_shape) if key else None
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
@@ -188,19 +191,33 @@ class Generator:
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
                                   schedule=schedule, sigmas=sigmas, callback=lambda _: bar.update(1),
-                                  early_stop=early_stop, options=options, stats=stats, watermark=pattern))
+                                  early_stop=early_stop, options=options, stats=stats, watermark=patterns,
+                                  attr_guidance=attr_guidance))
         bar.close()
         self.last_nfe = stats["nfe"] / len(chunks)  # per image batch
         return torch.cat(out)
+
+    def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
+        """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
+        attrs = self.model.attributes
+        if attrs is None:
+            if scale is not None:
+                raise UsageError("--attr-guidance needs a model trained with --attributes (e.g. fashion-attr)")
+            return None
+        scale = self.defaults.get("attr_guidance", guidance) if scale is None else scale
+        if not scale >= 0:
+            raise UsageError(f"attribute guidance must be >= 0, got {scale}")
+        return None if scale == guidance else (float(scale), attrs.dim)  # equal: plain guidance, fewer calls
 
     def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
                  steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
                  schedule: str | None = None, seed: int = 0, progress: bool = False,
                  early_stop: float | None = None, tol: float | None = None,
-                 attrs: dict[str, float] | None = None, watermark: bool | str | None = None) -> np.ndarray:
+                 attrs: dict[str, float] | None = None, watermark: bool | str | None = None,
+                 attr_guidance: float | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (``watermark``
-        as in :meth:`sample`)."""
+        and ``attr_guidance`` as in :meth:`sample`)."""
         images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
                              schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
-                             attrs=attrs, watermark=watermark)
+                             attrs=attrs, watermark=watermark, attr_guidance=attr_guidance)
         return to_uint8(images.numpy())

@@ -23,22 +23,28 @@ def sample(denoiser, n: int, image: dict, *, cond: torch.Tensor | None = None, s
            sampler: str = "dpmpp-2m", guidance: float = 1.0, seed: int = 0, schedule: str = "karras",
            callback=None, x: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
            early_stop: float | None = None, options: dict | None = None, stats: dict | None = None,
-           clamp: bool = True, watermark: torch.Tensor | None = None) -> torch.Tensor:
+           clamp: bool = True, watermark: torch.Tensor | None = None,
+           attr_guidance: tuple[float, int] | None = None) -> torch.Tensor:
     """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser.
 
     ``early_stop``: relative-change tolerance of the clean estimate (see :mod:`early_stop`);
     ``options``: extra sampler keywords (``eta`` for ddim, ``rtol``/``atol`` for adaptive);
     ``stats``: if given, receives ``nfe`` (network evaluations; a guided one counts once);
     ``clamp=False`` returns the ODE's end point as it is, for distillation targets;
-    ``watermark``: a key pattern (:func:`watermark.key_pattern`) that sets the starting noise's signs.
+    ``watermark``: a key's pattern bank (:func:`watermark.key_patterns`); each image's starting noise
+    takes its signs from one pattern, drawn from the seeded stream;
+    ``attr_guidance``: (scale, width of the condition's trailing attribute block) to guide the
+    attributes apart from the prompt (:mod:`guidance`).
     """
     if sigmas is None:
         sigmas = get_sigmas(schedule, steps, denoiser)
-    counted = CountingDenoiser(CFGDenoiser(denoiser, guidance) if cond is not None else denoiser)
+    attr_scale, attr_dims = attr_guidance or (None, 0)
+    guided = CFGDenoiser(denoiser, guidance, attr_scale, attr_dims) if cond is not None else denoiser
+    counted = CountingDenoiser(guided)
     model = EarlyStopping(counted, early_stop) if early_stop else counted
     noise, gen = initial_noise(n, image, float(sigmas[0]), seed)
     if watermark is not None:
-        noise = mark_noise(noise, watermark)
+        noise = mark_noise(noise, watermark, gen)
     x = noise if x is None else x
     try:
         out = get_sampler(sampler)(model, x, sigmas, cond=cond, callback=callback, generator=gen, **(options or {}))
