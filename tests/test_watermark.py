@@ -9,7 +9,7 @@ from PIL import Image
 
 from diffusio.cli.main import main
 from diffusio.generative.images import make_grid, read_model_images, split_grid
-from diffusio.generative.watermark import (PATTERNS, THRESHOLD, detect, key_patterns, mark_noise, p_values,
+from diffusio.generative.watermark import (FALSE_ALARM, PATTERNS, THRESHOLD, detect, key_patterns, mark_noise, p_values,
                                            scores, survives)
 
 
@@ -30,7 +30,7 @@ def test_each_image_takes_one_pattern_and_the_batch_keeps_plain_noise_statistics
     noise = torch.randn(4000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     marked = mark_noise(noise, bank, torch.Generator().manual_seed(1))
     assert torch.equal(marked.abs(), noise.abs())
-    hits = (marked.sign().flatten(1) @ bank.flatten(1).T).amax(1)
+    hits = (marked.sign().flatten(1) @ bank.flatten(1).float().T).amax(1)
     assert (hits == 28 * 28).all()  # every image carries one whole pattern
     # what the first, single-pattern design broke: the mean (0.8 per pixel) and the spread
     assert marked.mean(0).abs().max() < 0.2 and abs(float(marked.std()) - 1) < 0.01
@@ -47,15 +47,17 @@ def test_score_under_a_key_the_image_does_not_carry_follows_the_null():
                              for i in range(3)])
     assert abs(single.mean()) < 0.06 and abs(single.std() - 1) < 0.05
     best = np.array([scores(latent, key_patterns(f"key {i}", (1, 28, 28)))[0] for i in range(200)])
-    assert (best > THRESHOLD).mean() == 0 and 2.5 < np.median(best) < 3.8  # max of 1024 N(0,1): median 3.2
+    assert (best > THRESHOLD).sum() <= 2 and 3.2 < np.median(best) < 4.0  # max of 4096 N(0,1): median 3.6
+    # (FALSE_ALARM = 1e-3 expects 0.2 of 200 over the threshold; P(3 or more) = 0.1%)
     assert 0.03 < (p_values(best) < 0.1).mean() < 0.2  # p-values of the best match are uniform
-    assert abs(p_values(np.array([THRESHOLD]))[0] - 1e-4) < 1e-6
+    assert abs(p_values(np.array([THRESHOLD]))[0] - FALSE_ALARM) < 1e-5
 
 
 def test_marked_images_are_detected_and_others_are_not(shipped):
     labels = list(range(8))
     marked = shipped.generate(label=labels, n=8, seed=0, watermark=True)
-    plain = shipped.generate(label=labels, n=8, seed=0)  # off unless $DIFFUSIO_WATERMARK_KEY is set
+    plain = shipped.generate(label=labels, n=8, seed=0, watermark=False)
+    assert detect(shipped, unit(shipped.generate(label=labels, n=8, seed=0))).marked.all()  # on by default
     other = shipped.generate(label=labels, n=8, seed=0, watermark="another key")
     assert detect(shipped, unit(marked)).marked.all()
     assert not detect(shipped, unit(plain)).marked.any()
@@ -79,7 +81,7 @@ def test_grids_split_back_into_tiles():
 def test_cli_detects_in_grids_and_arrays(tmp_path, capsys):
     marked, plain = tmp_path / "marked.png", tmp_path / "plain.npy"
     assert main(["generate", "a bag", "-n", "3", "--watermark", "-o", str(marked)]) == 0
-    assert main(["generate", "a bag", "-n", "2", "-o", str(plain)]) == 0
+    assert main(["generate", "a bag", "-n", "2", "--no-watermark", "-o", str(plain)]) == 0
     capsys.readouterr()
     assert main(["watermark", "detect", str(marked), str(plain), "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out

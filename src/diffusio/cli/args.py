@@ -45,10 +45,10 @@ def name_list(text: str) -> tuple[str, ...]:
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watermark", action="store_true",
-                   help="mark the images with an invisible watermark (the key in $DIFFUSIO_WATERMARK_KEY, or the "
-                        "public default); setting that variable marks every image; check with 'diffusio watermark detect'")
-    p.add_argument("--watermark-key", default=None, metavar="KEY", help="mark with this key (implies --watermark)")
-    p.add_argument("--no-watermark", action="store_true", help="do not mark, even if $DIFFUSIO_WATERMARK_KEY is set")
+                   help="mark the images with an invisible watermark: the default; the key is $DIFFUSIO_WATERMARK_KEY "
+                        "or the public default; check with 'diffusio watermark detect'")
+    p.add_argument("--watermark-key", default=None, metavar="KEY", help="mark with this key")
+    p.add_argument("--no-watermark", action="store_true", help="do not mark the images")
 
 
 def watermark_choice(args) -> bool | str | None:

@@ -164,9 +164,9 @@ class Generator:
                watermark: bool | str | None = None, attr_guidance: float | None = None) -> torch.Tensor:
         """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used.
 
-        ``watermark``: True marks the images with the default key ($DIFFUSIO_WATERMARK_KEY or the
-        public "diffusio"), a string with that key, False not at all; None (the default) marks them
-        only when $DIFFUSIO_WATERMARK_KEY is set (see :mod:`watermark`: marking costs FD).
+        ``watermark``: None or True (the default) marks the images with the default key
+        ($DIFFUSIO_WATERMARK_KEY, else the public "diffusio"), a string with that key, False not at
+        all (see :mod:`watermark`).
         ``attr_guidance``: guidance of the ``attrs`` wishes apart from the prompt (default: the
         model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
         """
