@@ -62,15 +62,13 @@ def test_distilled_student_keeps_the_bar(classifier, steps):
 
 
 def test_attribute_model_follows_the_wishes(classifier):
-    """fashion-attr (issue 5): brightness follows the requested rank image by image; width and height
-    follow it on average; the requested class survives every wish."""
+    """fashion-attr (issue 5): every feature follows the requested rank image by image (docs/editing.md:
+    Spearman 0.96 / 0.83 / 0.88 on 300 images each); the requested class survives every wish."""
     from diffusio.generative import Generator
     from diffusio.generative.attributes import attribute_control
 
     gen = Generator.load("fashion-attr")
     report = attribute_control(gen, classifier, per_cell=2, values=(0.1, 0.5, 0.9), seed=0)
-    assert report["brightness"]["spearman"] >= 0.8, report["brightness"]
-    for name in ("width", "height"):
-        low, _, high = report[name]["mean_measured"]
-        assert high > low + 0.2, report[name]
+    for name in ("brightness", "width", "height"):  # 60 images each here, so a margin below 0.8
+        assert report[name]["spearman"] >= 0.7, report[name]
     assert min(r["class_accuracy"] for r in report.values()) >= 0.9, report

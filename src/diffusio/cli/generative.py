@@ -128,7 +128,7 @@ def register_generate(sub) -> None:
                         "--attributes, e.g. fashion-attr): --attr brightness=0.2 --attr width=0.9")
     p.add_argument("--attr-guidance", type=_non_negative_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
-                        "at 1.5x the cost (default: the model's, 14 for fashion-attr)")
+                        "at 1.5x the cost (default: the model's, else --guidance)")
     add_watermark_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
