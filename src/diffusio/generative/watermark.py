@@ -53,7 +53,7 @@ from diffusio.errors import UsageError
 
 DEFAULT_KEY = "diffusio"  # public: marks "made with diffusio"; set your own key to make it yours
 KEY_ENV = "DIFFUSIO_WATERMARK_KEY"
-PATTERNS = 4096           # patterns per key: more spread the marks' signs more evenly (less FD cost)
+PATTERNS = 4096           # patterns per key, one drawn per image (1,024 and 4,096 cost the same FD: docs/trust.md)
 FALSE_ALARM = 1e-3        # chance that an unmarked image is called marked (issue 8 allows 1e-2)
 THRESHOLD = float(norm.isf(FALSE_ALARM / PATTERNS))  # best-match score above which an image is marked (5.03)
 INVERSION_STEPS = 10      # enough to read the signs back (more steps barely change the score)
