@@ -8,7 +8,7 @@ import torch
 
 from diffusio.errors import UsageError
 from diffusio.generative.editing import (denoise, estimate_noise_sigma, img2img, inpaint, invert, reconstruct,
-                                         slerp)
+                                         reconstruction_guided, slerp)
 
 S2 = 0.25
 
@@ -76,6 +76,30 @@ def test_inpaint_keeps_known_pixels_and_reports_nfe():
         inpaint(FakeGen(), x, mask * 0.5, steps=2)
 
 
+class FlatDenoiser(GaussianDenoiser):
+    """E[x0 | x] for flat images x0 = a * ones, a ~ N(0, S2): every pixel tells about every other."""
+
+    def __call__(self, x, sigma, cond=None):
+        sigma = torch.as_tensor(sigma).reshape(-1, 1, 1, 1)
+        return (S2 * x.sum((1, 2, 3), keepdim=True) / (sigma ** 2 + x[0].numel() * S2)).expand_as(x)
+
+
+def test_reconstruction_guidance_moves_the_fill_toward_what_the_kept_pixels_say():
+    x0 = torch.tensor([-0.6, -0.2, 0.3, 0.7]).reshape(4, 1, 1, 1).expand(4, 1, 8, 8).clone()
+    m = torch.zeros(1, 1, 8, 8)
+    m[..., 4:, :] = 1
+    x = x0 * (1 - m) + torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2.0
+    plain = FlatDenoiser()(x, torch.tensor(2.0))
+    guided = reconstruction_guided(FlatDenoiser(), x, torch.tensor(2.0), None, x0, m, 0.3)
+    assert torch.equal(guided[..., :4, :], plain[..., :4, :])  # only the masked part moves ...
+    error = lambda d: float((d[..., 4:, :] - x0[..., 4:, :]).abs().mean())  # noqa: E731
+    assert error(guided) < 0.9 * error(plain)  # ... toward the flat value the kept half shows
+    out, nfe = inpaint(FakeGen(), x0, m[0, 0].numpy(), steps=3, resample=1, seed=0, recon=0.3)
+    assert nfe == 3 and torch.equal(out[..., :4, :], x0[..., :4, :])
+    with pytest.raises(UsageError, match="recon"):
+        inpaint(FakeGen(), x0, m[0, 0].numpy(), steps=3, recon=-1.0)
+
+
 def test_noise_estimate_and_denoise():
     clean = torch.zeros(8, 1, 32, 32) + torch.linspace(-0.5, 0.5, 32)  # smooth images
     noisy = clean + torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)) * 0.2
@@ -100,6 +124,11 @@ def test_editing_cli(tmp_path, capsys):
     assert main(["generate", "--latent", str(tmp_path / "z.npy"), "--steps", "4", "-o", str(tmp_path / "r.png")]) == 0
     assert main(["inpaint", str(src), "--box", "0,14,28,28", "--steps", "3", "--resample", "1",
                  "-o", str(tmp_path / "i.png")]) == 0
+    assert main(["inpaint", str(src), "--box", "0,14,28,28", "--steps", "2", "--resample", "1", "--recon", "30",
+                 "--no-auto-class", "-o", str(tmp_path / "r.png")]) == 0
+    with pytest.raises(SystemExit) as bad:
+        main(["inpaint", str(src), "--box", "0,14,28,28", "--recon", "-1", "-o", str(tmp_path / "x.png")])
+    assert bad.value.code == 2
     assert main(["denoise", str(src), "--sigma", "0.1", "--steps", "3", "-o", str(tmp_path / "d.png")]) == 0
     assert main(["interpolate", str(src), str(tmp_path / "b.png"), "--frames", "3", "--steps", "3",
                  "-o", str(tmp_path / "s.png"), "--gif", str(tmp_path / "s.gif")]) == 0

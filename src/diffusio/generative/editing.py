@@ -133,7 +133,7 @@ def interpolate(gen, image_a, image_b, frames: int = 8, *, cond_a=None, cond_b=N
 
 @torch.no_grad()
 def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4, guidance: float | None = None,
-            seed: int = 0, auto_class: bool = False) -> tuple[torch.Tensor, int]:
+            seed: int = 0, auto_class: bool = False, recon: float = 0.0) -> tuple[torch.Tensor, int]:
     """RePaint-style inpainting (Lugmayr et al. 2022) with ancestral steps.
 
     ``mask`` is 1 where pixels are to be generated. At every step the known region is replaced by
@@ -144,6 +144,12 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
     ``auto_class`` (without ``cond``): first find the class that best explains the visible pixels
     (:func:`infer_class`, 80 more NFE for 10 classes) and condition on it at guidance 2. Prompt-free
     fills then keep the garment's class more often (see docs/benchmarks.md).
+
+    ``recon`` > 0 adds reconstruction guidance (Ho et al. 2022): each clean estimate is pushed, on
+    the masked part, along the gradient that makes its kept part match the input, with step
+    ``recon`` per unit of that mismatch.  It needs no classes; a backward pass per evaluation
+    (about 3x the time of one).  At 30 with ``resample=1`` it lifted class-free fills from 59% to
+    73.5% recognised (docs/benchmarks.md).
     """
     extra_nfe = 0
     if auto_class and cond is None:
@@ -158,6 +164,8 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
         raise UsageError("mask must be 0 (keep) or 1 (fill)")
     if resample < 1:
         raise UsageError(f"--resample must be >= 1, got {resample}")
+    if not 0 <= recon < float("inf"):
+        raise UsageError(f"--recon must be a finite number >= 0, got {recon}")
     model = CountingDenoiser(_guided(gen, cond, guidance))
     sigmas = get_sigmas("karras", steps, gen.denoiser)
     noise, g = _noise(x0.shape, seed)
@@ -167,7 +175,8 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
         for r in range(resample):
             known = x0 + torch.randn(x0.shape, generator=g) * sigma
             x = m * x + (1 - m) * known
-            denoised = model(x, sigma * x.new_ones(len(x)), cond)
+            denoised = (reconstruction_guided(model, x, sigma, cond, x0, m, recon) if recon > 0
+                        else model(x, sigma * x.new_ones(len(x)), cond))
             # DDPM ancestral step sigma -> sigma_next
             up = 0.0 if sigma_next == 0 else math.sqrt(float(sigma_next ** 2 * (sigma ** 2 - sigma_next ** 2) / sigma ** 2))
             down = math.sqrt(max(float(sigma_next) ** 2 - up ** 2, 0.0))
@@ -178,6 +187,17 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
                 x = x_next
     out = m * x.clamp(-1, 1) + (1 - m) * x0
     return out, model.nfe + extra_nfe
+
+
+def reconstruction_guided(model, x, sigma, cond, x0, mask, weight: float) -> torch.Tensor:
+    """The clean estimate D(x), moved on the masked part against the gradient of the kept part's
+    mismatch |(1 - mask)(D(x) - x0)|, by ``weight`` (reconstruction guidance, Ho et al. 2022)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        denoised = model(xg, sigma * xg.new_ones(len(xg)), cond)
+        mismatch = ((denoised - x0) * (1 - mask)).flatten(1).norm(dim=1)
+        grad, = torch.autograd.grad(mismatch.sum(), xg)  # d|r|/dx = grad |r|^2 / (2 |r|): DPS-style step size
+    return (denoised - weight * 2 * grad * mask).detach()
 
 
 # auto-class inpainting: noise levels and draws of the class probe, and the guidance of the fill
