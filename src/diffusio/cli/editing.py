@@ -63,7 +63,7 @@ def register(sub) -> None:
                    help="without a prompt, do not condition on the class the visible part shows (plain RePaint)")
     p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
                    help="reconstruction guidance: pull the fill toward agreeing with the kept pixels; "
-                        "needs no classes (try 30 with --resample 1; about 3x the time per evaluation)")
+                        "needs no classes (try 30 with --resample 1; a backward pass per step, 1.7x the time)")
     p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
     p.add_argument("-o", "--output", default="inpainted.png")
     _common(p, 25)

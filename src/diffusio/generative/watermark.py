@@ -22,9 +22,10 @@ erases most of what the noise did there (the inversion gets 54% of signs right o
 and 75% on mid-tones), so they mostly add noise to the correlation.
 
 For an image that does not carry this key (a real photo, another key, no watermark), each
-pattern is independent of ``zhat`` (and of ``w``, which depends on the image only) and its correlation is a sum of random-sign terms of total
-variance 1, about N(0, 1) whatever the image, and the patterns are independent, so the p-value
-of the best of :data:`PATTERNS` is ``1 - (1 - P(N(0, 1) > score)) ** PATTERNS``.  Marked images score far above (the guided
+pattern is independent of ``zhat`` and of ``w`` (which depend on the image only), and its
+correlation is a sum of random-sign terms of total variance 1, about N(0, 1) whatever the image;
+the patterns are independent, so the p-value of the best of :data:`PATTERNS` is
+``1 - (1 - P(N(0, 1) > score)) ** PATTERNS``.  Marked images score far above (the guided
 ODE and the inversion differ, so not every sign comes back, but most do).  The image is called
 marked when that p-value is below :data:`FALSE_ALARM`, i.e. score > :data:`THRESHOLD`.
 
