@@ -97,10 +97,14 @@ def test_inpaint_keeps_the_unmasked_pixels(server, shipped):
     assert code == 200
     out = png(data["image"])
     assert np.array_equal(out[:14], image[:14]) and data["nfe"] == 20 + 80  # + finding the class
+    code, data = post(f"{server}/v1/inpaint", {"image": b64png(image), "mask": b64png(mask), "steps": 3, "recon": 30})
+    assert code == 200 and data["nfe"] == 3 and np.array_equal(png(data["image"])[:14], image[:14])
     bad = [({"image": b64png(image), "mask": b64png(np.zeros((10, 10), np.uint8))}, "must match"),
            ({"image": b64png(image), "mask": b64png(np.zeros((28, 28), np.uint8))}, "mask is empty"),
            ({"image": "bm90IGFuIGltYWdl", "mask": b64png(mask)}, "not a base64 PNG"),
            ({"image": b64png(np.zeros((40, 40), np.uint8)), "mask": b64png(mask)}, "28x28")]
+    code, data = post(f"{server}/v1/inpaint", {"image": b64png(image), "mask": b64png(mask), "recon": -1})
+    assert code == 422 and "recon" in json.dumps(data)
     for body, message in bad:
         code, data = post(f"{server}/v1/inpaint", body)
         assert code == 400 and message in data["detail"], data
