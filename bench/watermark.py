@@ -26,6 +26,7 @@ from PIL import Image
 from diffusio.generative import Generator
 from diffusio.generative.classifier import load_classifier
 from diffusio.generative.data import load_dataset, to_unit_range
+from diffusio.generative.images import save_images
 from diffusio.generative.metrics import frechet_distance
 from diffusio.generative.watermark import FALSE_ALARM, PATTERNS, THRESHOLD, detect
 
@@ -69,8 +70,7 @@ def main():
             return np.load(path)
         t = time.perf_counter()
         images = gen.generate(label=labels, n=args.n, seed=seed, watermark=watermark)
-        np.save(path.with_suffix(".tmp.npy"), images)
-        path.with_suffix(".tmp.npy").replace(path)  # never a half-written set
+        save_images(images, path)  # atomic: never a half-written set
         print(f"generated {path.name} in {time.perf_counter() - t:.0f}s", flush=True)
         return images
 

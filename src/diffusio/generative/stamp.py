@@ -12,8 +12,8 @@ The package refuses images under 256x256 pixels, which is why this is the second
 the first.  Its encoder (0.2.0) also swaps the horizontal and vertical detail bands when it
 rebuilds the image and wraps uint8 values around, which ruins sharp upscaled grids (20 dB PSNR);
 so :func:`stamp` runs the package's embedding step inside a correct Haar round trip (44 dB
-PSNR or more on our grids).  Reading counts the key's bits that come back: 28 or more of 32 has a one-sided p-value
-of 1e-5 for an unstamped image.
+PSNR or more on our grids).  Reading counts the key's bits that come back: 28 or more of 32 has
+a one-sided p-value of 1e-5 for an unstamped image.
 
 >>> import numpy as np
 >>> grid = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
