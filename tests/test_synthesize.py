@@ -41,7 +41,10 @@ def test_cli_synthesize_then_classifier(tmp_path, capsys):
     assert main(["synthesize", "fashion-fast", "--per-class", "3", "--steps", "1", "-o", str(out)]) == 0
     assert "agrees with" in capsys.readouterr().out
     assert main(["classifier", "--data", str(out), "--test", "fashion-mnist", "--out", str(tmp_path / "c"),
-                 "--epochs", "1"]) == 0
+                 "--epochs", "1", "--context"]) == 0
+    assert "with random parts hidden" in capsys.readouterr().out
+    clf = load_classifier(tmp_path / "c")
+    assert clf.context and 0 <= clf.hidden_test_accuracy <= 1
 
 
 @pytest.mark.parametrize("argv,message", [

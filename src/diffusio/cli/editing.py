@@ -58,12 +58,19 @@ def register(sub) -> None:
     p.add_argument("prompt", nargs="?", default=None)
     p.add_argument("--mask", default=None, help="image whose white pixels are to be generated")
     p.add_argument("--box", default=None, help="x0,y0,x1,y1: a rectangle to generate (instead of or with --mask)")
-    p.add_argument("--resample", type=positive_int("--resample"), default=4, help="RePaint resampling per step")
+    p.add_argument("--resample", type=positive_int("--resample"), default=None,
+                   help="RePaint resampling per step (default 4; 1 with --recon)")
     p.add_argument("--no-auto-class", action="store_true",
                    help="without a prompt, do not condition on the class the visible part shows (plain RePaint)")
+    p.add_argument("--class-from", default="auto", metavar="SOURCE",
+                   help="without a prompt, who names the class the visible part shows: auto (the shipped context "
+                        "classifier of the model's data, else the model), model (the model as its own classifier: "
+                        "80 more network evaluations, right less often), or a folder from "
+                        "'diffusio classifier --context'")
     p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
                    help="reconstruction guidance: pull the fill toward agreeing with the kept pixels; "
-                        "needs no classes (try 30 with --resample 1; a backward pass per step, 1.7x the time)")
+                        "needs no classes (try 30; one pass per step unless --resample says otherwise, and a "
+                        "backward pass each)")
     p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
     p.add_argument("-o", "--output", default="inpainted.png")
     _common(p, 25)
@@ -175,7 +182,7 @@ def parse_box(text: str, h: int, w: int) -> np.ndarray:
 
 
 def cmd_inpaint(args) -> int:
-    from diffusio.generative.editing import inpaint
+    from diffusio.generative.editing import AUTO_CLASS_GUIDANCE, class_condition, class_source, inpaint
     from diffusio.generative.images import check_writable, load_image
 
     check_writable(args.output)
@@ -189,9 +196,17 @@ def cmd_inpaint(args) -> int:
     if args.box:
         mask = np.maximum(mask, parse_box(args.box, h, w))
     auto = not args.no_auto_class and args.prompt is None and gen.model.class_embeddings is not None
-    out, nfe = inpaint(gen, _read(gen, args.image), mask, cond=_cond(gen, args.prompt), steps=args.steps,
-                       resample=args.resample, guidance=args.guidance, seed=args.seed, auto_class=auto,
-                       recon=args.recon)
+    image, cond, guidance, probe_nfe = _read(gen, args.image), _cond(gen, args.prompt), args.guidance, 0
+    if auto:
+        namer = class_source(gen, args.class_from)
+        labels, cond, probe_nfe = class_condition(gen, image, mask, classifier=namer, seed=args.seed)
+        guidance = AUTO_CLASS_GUIDANCE if guidance is None else guidance
+        who = "the model" if namer is None else f"the context classifier for {namer.dataset}"
+        print(f"the visible part shows: {', '.join(gen.class_names[i] for i in labels)} (named by {who})")
+    resample = args.resample or (1 if args.recon > 0 else 4)
+    out, nfe = inpaint(gen, image, mask, cond=cond, steps=args.steps, resample=resample, guidance=guidance,
+                       seed=args.seed, recon=args.recon)
+    nfe += probe_nfe
     print(f"wrote {_write(out, args.output)} ({nfe} network evaluations, {int(mask.sum())} pixels filled)")
     return 0
 

@@ -88,15 +88,19 @@ def register_classifier(sub) -> None:
     p.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", action="store_true",
+                   help="train a context classifier: random parts of each image hidden, so it names the class "
+                        "from what is left (inpainting uses it to pick the class of the fill)")
     p.set_defaults(func=cmd_classifier)
 
 
 def cmd_classifier(args) -> int:
     from diffusio.generative.classifier import save_classifier, train_classifier
 
-    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, test=args.test)
+    clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, test=args.test, context=args.context)
     save_classifier(clf, args.out)
-    print(f"classifier for {args.data}: test accuracy {clf.test_accuracy:.4f}; saved in {args.out}")
+    hidden = "" if clf.hidden_test_accuracy is None else f", {clf.hidden_test_accuracy:.4f} with random parts hidden"
+    print(f"classifier for {args.data}: test accuracy {clf.test_accuracy:.4f}{hidden}; saved in {args.out}")
     return 0
 
 

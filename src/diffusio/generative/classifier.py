@@ -4,6 +4,11 @@ No Inception network can be downloaded offline, so diffusio trains and ships a
 small classifier for each supported dataset; its 128-d penultimate layer plays
 the role Inception's pool layer plays for FID.
 
+A *context* classifier is the same network trained with random parts of each image hidden
+(:func:`hide_random_parts`), so that it names the class from what is left: inpainting asks it
+which garment the visible half shows. It is a separate network from the judge above, trained
+with another seed, so the judge is not asked to agree with itself.
+
 >>> clf = load_classifier("fashion-mnist")                      # doctest: +SKIP
 >>> clf.predict(images).shape                                   # doctest: +SKIP
 (16,)
@@ -52,9 +57,12 @@ class SmallCNN(nn.Module):
 class Classifier:
     """A trained SmallCNN with batched numpy-in, numpy-out helpers."""
 
-    def __init__(self, net: SmallCNN, class_names: list[str], dataset: str, test_accuracy: float | None = None):
+    def __init__(self, net: SmallCNN, class_names: list[str], dataset: str, test_accuracy: float | None = None,
+                 context: bool = False, hidden_test_accuracy: float | None = None):
         self.net, self.class_names, self.dataset = net.eval(), class_names, dataset
         self.test_accuracy = test_accuracy
+        self.context = context  # trained with random parts hidden (see the module notes)
+        self.hidden_test_accuracy = hidden_test_accuracy  # test accuracy with random parts hidden
 
     @torch.no_grad()
     def _map(self, images: np.ndarray, fn, batch: int = 500) -> np.ndarray:
@@ -72,11 +80,18 @@ class Classifier:
     def predict(self, images: np.ndarray) -> np.ndarray:
         return self.predict_proba(images).argmax(1)
 
+    def predict_visible(self, images: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The class of each image from its visible part only (``mask`` 1 = hidden, any shape that
+        broadcasts to the images); what is hidden is blanked as in training, so it cannot matter."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+        return self.predict(hide(x, torch.as_tensor(np.asarray(mask, dtype=np.float32))).numpy())
+
 
 def train_classifier(dataset: str, epochs: int = 6, batch_size: int = 128, seed: int = 0,
-                     quiet: bool = False, test: str | None = None) -> Classifier:
+                     quiet: bool = False, test: str | None = None, context: bool = False) -> Classifier:
     """Train a SmallCNN with small random shifts as augmentation; reports accuracy on the test split
-    of ``test`` (default: the dataset's own)."""
+    of ``test`` (default: the dataset's own).  ``context``: also hide a random part of every
+    training image (a context classifier), and report test accuracy with random parts hidden too."""
     from diffusio.generative.data import load_dataset
 
     train = load_dataset(dataset, "train")
@@ -90,15 +105,20 @@ def train_classifier(dataset: str, epochs: int = 6, batch_size: int = 128, seed:
     if train.labels is None:
         raise UsageError(f"{dataset} has no labels; a classifier needs a labelled dataset")
     clf = fit_classifier(train.images, train.labels, train.class_names, dataset, epochs=epochs,
-                         batch_size=batch_size, seed=seed, quiet=quiet)
+                         batch_size=batch_size, seed=seed, quiet=quiet, context=context)
     clf.test_accuracy = float((clf.predict(test_set.images) == test_set.labels).mean())
+    if context:
+        x = torch.from_numpy(np.ascontiguousarray(test_set.images, dtype=np.float32))
+        hidden = hide_random_parts(len(x), *x.shape[-2:], torch.Generator().manual_seed(seed + 1))
+        clf.hidden_test_accuracy = float((clf.predict_visible(x, hidden) == test_set.labels).mean())
     return clf
 
 
 def fit_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str], name: str = "custom", *,
                    epochs: int = 6, steps: int | None = None, batch_size: int = 128, seed: int = 0,
-                   quiet: bool = True) -> Classifier:
-    """A SmallCNN fitted to float images [N, C, H, W] in [-1, 1]; ``steps`` (if given) replaces ``epochs``."""
+                   quiet: bool = True, context: bool = False) -> Classifier:
+    """A SmallCNN fitted to float images [N, C, H, W] in [-1, 1]; ``steps`` (if given) replaces ``epochs``.
+    ``context``: hide a random part of every training image (:func:`hide_random_parts`)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = SmallCNN(images.shape[1], len(class_names))
@@ -116,6 +136,8 @@ def fit_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str
         for i in range(min(per_epoch, steps - done)):
             idx = order[i * batch_size:(i + 1) * batch_size]
             xb = _random_shift(x[idx], pad, gen)
+            if context:
+                xb = hide(xb, hide_random_parts(len(xb), *xb.shape[-2:], gen))
             loss = F.cross_entropy(net.train()(xb), y[idx], label_smoothing=0.05)
             opt.zero_grad()
             loss.backward()
@@ -125,7 +147,38 @@ def fit_classifier(images: np.ndarray, labels: np.ndarray, class_names: list[str
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     bar.close()
-    return Classifier(net.eval(), class_names, name)
+    return Classifier(net.eval(), class_names, name, context=context)
+
+
+def hide(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Images with the pixels where ``mask`` is 1 set to -1 (black, the background of our datasets)."""
+    return torch.where(mask > 0, torch.full_like(images, -1.0), images)
+
+
+# what a context classifier learns to do without: no part (so whole images stay easy), a half-plane
+# from any side, or a box, each covering 30-70% of the height or width (the box: 30-80%)
+NOTHING_HIDDEN, HALF_PLANE = 0.15, 0.45
+
+
+def hide_random_parts(n: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` random masks [n, 1, h, w] (1 = hidden): nothing, a half-plane, or a box.
+
+    >>> m = hide_random_parts(1000, 28, 28, torch.Generator().manual_seed(0))
+    >>> 0.25 < float(m.mean()) < 0.45
+    True
+    """
+    u, side, a, b, c, d = torch.rand(6, n, 1, 1, generator=gen)
+    side = (side * 4).long()
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5).reshape(1, h, 1) / h  # pixel centres in (0, 1)
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5).reshape(1, 1, w) / w
+    frac = 0.3 + 0.4 * a
+    sides = [ys < frac, ys >= 1 - frac, xs < frac, xs >= 1 - frac]  # top, bottom, left, right
+    half = torch.stack([s.expand(n, h, w) for s in sides]).gather(0, side.expand(1, n, h, w))[0]
+    bh, bw = 0.3 + 0.5 * b, 0.3 + 0.5 * c
+    y0, x0 = (1 - bh) * d, (1 - bw) * torch.rand(n, 1, 1, generator=gen)
+    box = (ys >= y0) & (ys < y0 + bh) & (xs >= x0) & (xs < x0 + bw)
+    mask = torch.where(u < NOTHING_HIDDEN, torch.zeros_like(box), torch.where(u < NOTHING_HIDDEN + HALF_PLANE, half, box))
+    return mask.float()[:, None]
 
 
 def _random_shift(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
@@ -141,7 +194,8 @@ def save_classifier(clf: Classifier, path: str | Path) -> None:
     ckpt.atomic_save_tensors(path / "classifier.safetensors", clf.net.state_dict())
     ckpt.atomic_save_json(path / "classifier.json", {"format": "diffusio-classifier", "dataset": clf.dataset,
                                                       "class_names": clf.class_names, "net": clf.net.config,
-                                                      "test_accuracy": clf.test_accuracy})
+                                                      "test_accuracy": clf.test_accuracy, "context": clf.context,
+                                                      "hidden_test_accuracy": clf.hidden_test_accuracy})
 
 
 def load_classifier(dataset_or_path: str | Path) -> Classifier:
@@ -159,4 +213,11 @@ def load_classifier(dataset_or_path: str | Path) -> Classifier:
     net = SmallCNN(**meta["net"])
     ckpt.load_state_into(net, {f"n.{k}": v for k, v in ckpt.load_tensors(path / "classifier.safetensors").items()},
                          "n.", path)
-    return Classifier(net, meta["class_names"], meta["dataset"], meta.get("test_accuracy"))
+    return Classifier(net, meta["class_names"], meta["dataset"], meta.get("test_accuracy"),
+                      bool(meta.get("context", False)), meta.get("hidden_test_accuracy"))
+
+
+def context_classifier(dataset: str) -> Classifier | None:
+    """The shipped context classifier for a dataset (``fashion-mnist`` -> ``fashion-mnist-context``), if any."""
+    path = CLASSIFIER_DIR / f"{dataset}-context"
+    return load_classifier(path) if (path / "classifier.json").is_file() else None

@@ -12,6 +12,7 @@ NCHW in [-1, 1]; every random path takes a seed.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -133,7 +134,7 @@ def interpolate(gen, image_a, image_b, frames: int = 8, *, cond_a=None, cond_b=N
 
 @torch.no_grad()
 def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4, guidance: float | None = None,
-            seed: int = 0, auto_class: bool = False, recon: float = 0.0) -> tuple[torch.Tensor, int]:
+            seed: int = 0, auto_class: bool = False, classifier="auto", recon: float = 0.0) -> tuple[torch.Tensor, int]:
     """RePaint-style inpainting (Lugmayr et al. 2022) with ancestral steps.
 
     ``mask`` is 1 where pixels are to be generated. At every step the known region is replaced by
@@ -141,9 +142,12 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
     back up) so the generated part agrees with its surroundings. Returns (images, NFE); the NFE
     cost is ``steps * resample``. Pixels outside the mask are copied exactly.
 
-    ``auto_class`` (without ``cond``): first find the class that best explains the visible pixels
-    (:func:`infer_class`, 80 more NFE for 10 classes) and condition on it at guidance 2. Prompt-free
-    fills then keep the garment's class more often (see docs/benchmarks.md).
+    ``auto_class`` (without ``cond``): first find the class the visible pixels show
+    (:func:`infer_class`) and condition on it at guidance 2, so prompt-free fills keep the
+    garment's class. ``classifier`` names that class (see :func:`class_source`): by default the
+    shipped context classifier of the model's data (no NFE); with ``"model"``, or when there is
+    none, the model is its own classifier (80 more NFE for 10 classes, and it is right less often:
+    docs/benchmarks.md).
 
     ``recon`` > 0 adds reconstruction guidance (Ho et al. 2022): each clean estimate is pushed, on
     the masked part, along the gradient that makes its kept part match the input, with step
@@ -153,10 +157,8 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
     """
     extra_nfe = 0
     if auto_class and cond is None:
-        labels = infer_class(gen, images, mask, sigmas=PROBE_SIGMAS, draws=PROBE_DRAWS, seed=seed)
-        cond = gen.model.class_embeddings[labels].float()
+        _, cond, extra_nfe = class_condition(gen, images, mask, classifier=classifier, seed=seed)
         guidance = AUTO_CLASS_GUIDANCE if guidance is None else guidance
-        extra_nfe = len(PROBE_SIGMAS) * PROBE_DRAWS * len(gen.model.class_embeddings)
     x0 = _as_tensor(images)
     m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
     m = m.reshape((1,) * (4 - m.ndim) + tuple(m.shape)).expand_as(x0)
@@ -204,17 +206,36 @@ def reconstruction_guided(model, x, sigma, cond, x0, mask, weight: float) -> tor
 PROBE_SIGMAS, PROBE_DRAWS, AUTO_CLASS_GUIDANCE = (0.3, 0.6, 1.2, 2.5), 2, 2.0  # 8 draws: 4x the NFE, no gain (docs)
 
 
-@torch.no_grad()
-def infer_class(gen, images, mask, *, sigmas=(0.3, 0.6, 1.2, 2.5), draws: int = 2, seed: int = 0) -> np.ndarray:
-    """The class whose condition best explains the visible pixels: the model as its own classifier.
+def class_condition(gen, images, mask, *, classifier="auto", seed: int = 0) -> tuple[np.ndarray, torch.Tensor, int]:
+    """(labels, their class conditions, the NFE it took) for the classes the visible pixels show
+    (:func:`infer_class` at the settings of auto-class inpainting); ``classifier``: a
+    :class:`~diffusio.generative.classifier.Classifier`, or a source for :func:`class_source`."""
+    if isinstance(classifier, (str, Path)):
+        classifier = class_source(gen, str(classifier))
+    labels = infer_class(gen, images, mask, classifier=classifier, sigmas=PROBE_SIGMAS, draws=PROBE_DRAWS, seed=seed)
+    nfe = 0 if classifier is not None else len(PROBE_SIGMAS) * PROBE_DRAWS * len(gen.model.class_embeddings)
+    return labels, gen.model.class_embeddings[labels].float(), nfe
 
-    For each class, the denoising error on the kept pixels (mask 0) at a few noise levels, with the
-    same noise for every class (a diffusion classifier, as in Li et al. 2023); returns the class
-    index with the smallest error, per image. Needs a model trained with classes.
+
+@torch.no_grad()
+def infer_class(gen, images, mask, *, classifier=None, sigmas=(0.3, 0.6, 1.2, 2.5), draws: int = 2,
+                seed: int = 0) -> np.ndarray:
+    """The class the visible pixels (mask 0) show, per image, as an index into the model's classes.
+
+    With a ``classifier`` (best a context classifier, trained with parts hidden), its prediction
+    from the visible pixels. Without, the model is its own classifier: for each class, the
+    denoising error on the kept pixels at a few noise levels, with the same noise for every class
+    (a diffusion classifier, as in Li et al. 2023); the class with the smallest error wins. Needs a
+    model trained with classes.
     """
     bank = gen.model.class_embeddings
     if bank is None:
         raise UsageError("--auto-class needs a model trained with classes")
+    if classifier is not None:
+        if list(classifier.class_names) != list(gen.class_names):
+            raise UsageError(f"the classifier's classes ({classifier.class_names}) are not the model's "
+                             f"({gen.class_names}); use a classifier trained on the model's data")
+        return classifier.predict_visible(_as_tensor(images).numpy(), np.asarray(mask, dtype=np.float32))
     x0 = _as_tensor(images)
     keep = 1 - torch.as_tensor(np.asarray(mask, dtype=np.float32)).reshape((1, 1) + np.shape(mask)[-2:])
     g = torch.Generator().manual_seed(seed)
@@ -227,6 +248,22 @@ def infer_class(gen, images, mask, *, sigmas=(0.3, 0.6, 1.2, 2.5), draws: int = 
                 d = gen.denoiser(x, torch.full((len(x0),), float(sigma)), cond)
                 errors[:, c] += (((d - x0) * keep) ** 2).flatten(1).sum(1)
     return errors.argmin(1).numpy()
+
+
+def class_source(gen, source: str = "auto"):
+    """Who names the class of a prompt-free fill: ``auto`` (the shipped context classifier of the
+    model's training data, when there is one, else the model itself), ``model`` (the model itself:
+    returns None), or the folder of a classifier from ``diffusio classifier --context``."""
+    from diffusio.generative.classifier import context_classifier, load_classifier
+
+    if source == "model":
+        return None
+    if source == "auto":
+        data = gen.model.config.get("data", {}).get("name")
+        return context_classifier(data) if data else None
+    if not Path(source).is_dir():
+        raise UsageError(f"--class-from takes auto, model or the folder of a classifier; {source!r} is none of these")
+    return load_classifier(source)
 
 
 def estimate_noise_sigma(images) -> float:

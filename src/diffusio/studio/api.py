@@ -64,7 +64,7 @@ class InpaintRequest(Strict):
     model: str = Field("fashion", max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     steps: int = Field(25, ge=1)
     seed: int = Field(0, ge=0, le=2 ** 31 - 1)
-    recon: float = Field(0.0, ge=0, le=1000, description="reconstruction guidance instead of the class probe and "
+    recon: float = Field(0.0, ge=0, le=1000, description="reconstruction guidance, one pass per step instead of "
                          "RePaint resampling (30 is a good start; needs no classes)")
 
 
@@ -154,11 +154,10 @@ def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
     x = np.repeat(image[None, None].astype(np.float32) / 127.5 - 1.0, c, axis=1)
     cond = gen.condition(1, prompt=req.prompt) if req.prompt and req.prompt.strip() else None
     start = time.perf_counter()
-    if req.recon > 0:  # the one-pass fill of docs/editing.md: no resampling, no class probe
-        options = dict(recon=req.recon, resample=1)
-    else:
-        options = dict(auto_class=cond is None and gen.model.class_embeddings is not None)
-    out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed, **options)
+    # as `diffusio inpaint`: without a prompt, the class the context classifier names; recon: one pass per step
+    out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
+                       auto_class=cond is None and gen.model.class_embeddings is not None,
+                       recon=req.recon, resample=1 if req.recon > 0 else 4)
     return {"image": _png_b64(to_uint8(out.numpy())[0]), "nfe": nfe, "seconds": round(time.perf_counter() - start, 3)}
 
 
