@@ -50,7 +50,8 @@ def main():
     ap.add_argument("--rows", default=",".join(m[0] for m in METHODS),
                     help="inpainting rows to run, comma-separated (default: all): " + ", ".join(m[0] for m in METHODS))
     args = ap.parse_args()
-    unknown = set(args.rows.split(",")) - {m[0] for m in METHODS}
+    rows = set(args.rows.split(","))
+    unknown = rows - {m[0] for m in METHODS}
     if unknown:
         ap.error(f"unknown --rows {', '.join(sorted(unknown))}; choose from {', '.join(m[0] for m in METHODS)}")
     torch.set_num_threads(args.threads)
@@ -80,13 +81,13 @@ def main():
     whole = (namer.predict_visible(test.images, mask) == test.labels).mean()
     print(f"the context classifier names the class of the top half of {whole:.1%} of all {len(test)} test images, "
           f"{(namer.predict_visible(x.numpy(), mask) == y).mean():.1%} of these", flush=True)
-    if "repaint-model" in args.rows.split(","):
+    if "repaint-model" in rows:
         probe = infer_class(gen, x, mask, sigmas=PROBE_SIGMAS, draws=PROBE_DRAWS)
         print(f"the model's own class probe names {(probe == y).mean():.1%} of these")
     print("| method | NFE per image | original class recognised | mean abs(fill - truth) | seconds |")
     print("|---|---|---|---|---|")
     for key, name, options in METHODS:
-        if key not in args.rows.split(","):
+        if key not in rows:
             continue
         start = time.perf_counter()
         out, nfe = inpaint(gen, x, mask, steps=25, seed=0, **options)

@@ -203,8 +203,7 @@ def cmd_inpaint(args) -> int:
         guidance = AUTO_CLASS_GUIDANCE if guidance is None else guidance
         who = "the model" if namer is None else f"the context classifier for {namer.dataset}"
         print(f"the visible part shows: {', '.join(gen.class_names[i] for i in labels)} (named by {who})")
-    resample = args.resample or (1 if args.recon > 0 else 4)
-    out, nfe = inpaint(gen, image, mask, cond=cond, steps=args.steps, resample=resample, guidance=guidance,
+    out, nfe = inpaint(gen, image, mask, cond=cond, steps=args.steps, resample=args.resample, guidance=guidance,
                        seed=args.seed, recon=args.recon)
     nfe += probe_nfe
     print(f"wrote {_write(out, args.output)} ({nfe} network evaluations, {int(mask.sum())} pixels filled)")

@@ -133,14 +133,15 @@ def interpolate(gen, image_a, image_b, frames: int = 8, *, cond_a=None, cond_b=N
 
 
 @torch.no_grad()
-def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4, guidance: float | None = None,
-            seed: int = 0, auto_class: bool = False, classifier="auto", recon: float = 0.0) -> tuple[torch.Tensor, int]:
+def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int | None = None,
+            guidance: float | None = None, seed: int = 0, auto_class: bool = False, classifier="auto",
+            recon: float = 0.0) -> tuple[torch.Tensor, int]:
     """RePaint-style inpainting (Lugmayr et al. 2022) with ancestral steps.
 
     ``mask`` is 1 where pixels are to be generated. At every step the known region is replaced by
     the input noised to the current level; each step is repeated ``resample`` times (re-noising
-    back up) so the generated part agrees with its surroundings. Returns (images, NFE); the NFE
-    cost is ``steps * resample``. Pixels outside the mask are copied exactly.
+    back up) so the generated part agrees with its surroundings (default 4; 1 with ``recon``).
+    Returns (images, NFE); the NFE cost is ``steps * resample``. Pixels outside the mask are copied exactly.
 
     ``auto_class`` (without ``cond``): first find the class the visible pixels show
     (:func:`infer_class`) and condition on it at guidance 2, so prompt-free fills keep the
@@ -164,6 +165,8 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int = 4,
     m = m.reshape((1,) * (4 - m.ndim) + tuple(m.shape)).expand_as(x0)
     if not ((m == 0) | (m == 1)).all():
         raise UsageError("mask must be 0 (keep) or 1 (fill)")
+    if resample is None:
+        resample = 1 if recon > 0 else 4  # reconstruction guidance does the agreeing itself
     if resample < 1:
         raise UsageError(f"--resample must be >= 1, got {resample}")
     if not 0 <= recon < float("inf"):

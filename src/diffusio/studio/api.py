@@ -157,7 +157,7 @@ def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
     # as `diffusio inpaint`: without a prompt, the class the context classifier names; recon: one pass per step
     out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
                        auto_class=cond is None and gen.model.class_embeddings is not None,
-                       recon=req.recon, resample=1 if req.recon > 0 else 4)
+                       recon=req.recon)
     return {"image": _png_b64(to_uint8(out.numpy())[0]), "nfe": nfe, "seconds": round(time.perf_counter() - start, 3)}
 
 
