@@ -57,3 +57,52 @@ def test_batch_must_split_evenly(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode != 0 and "must be divisible by the 2 processes" in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_device_auto_on_a_cpu_machine_trains_the_same_bytes_as_cpu(tmp_path):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks the GPU here")
+    train(tmp_path / "cpu", 2)
+    cmd = [sys.executable, "-m", "diffusio", "train", "--out", str(tmp_path / "auto"), "--steps", "2", *ARGS,
+           "--device", "auto"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert max_weight_difference(tmp_path / "cpu", tmp_path / "auto") == 0.0
+
+
+def test_device_cuda_without_a_gpu_is_refused_before_anything_is_written(tmp_path):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cmd = [sys.executable, "-m", "diffusio", "train", "--out", str(tmp_path / "x"), "--steps", "1", *ARGS,
+           "--device", "cuda"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "sees no CUDA GPU" in done.stderr and "--device cpu" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_gpu_ranks_map_to_their_own_gpu_and_use_nccl(monkeypatch):
+    import pytest
+    import torch
+
+    from diffusio.errors import UsageError
+    from diffusio.generative import distributed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.resolve_device("cuda") == torch.device("cuda", 1)
+    assert distributed.resolve_device("auto") == torch.device("cuda", 1)
+    assert distributed.backend_for(torch.device("cuda", 1)) == "nccl"
+    assert distributed.backend_for(torch.device("cpu")) == "gloo"
+    monkeypatch.setenv("LOCAL_RANK", "2")  # a third process on a two-GPU machine
+    with pytest.raises(UsageError, match="only 2 are visible"):
+        distributed.resolve_device("cuda")
+    with pytest.raises(UsageError, match="must be cpu, cuda or auto"):
+        distributed.resolve_device("tpu")

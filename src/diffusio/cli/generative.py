@@ -47,6 +47,10 @@ def register(sub) -> None:
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                   help="where the network trains: cpu, cuda (under torchrun one GPU per process, NCCL "
+                        "between them) or auto (a GPU when PyTorch sees one); batches and noise are drawn "
+                        "on the CPU, so they are the same on any device")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -65,7 +69,7 @@ def cmd_train(args) -> int:
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
                       ema_decay=args.ema_decay, attributes=args.attributes, attr_dropout=args.attr_dropout,
                       init=args.init, every=args.every, max_minutes=args.max_minutes,
-                      threads=args.threads, quiet=args.quiet,
+                      threads=args.threads, device=args.device, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)
     from diffusio.generative.distributed import world_from_env

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import signal
@@ -54,6 +55,7 @@ class TrainConfig:
     every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
     max_minutes: float = 0.0      # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
+    device: str = "cpu"           # cpu | cuda | auto (random draws stay on the CPU: same batches anywhere)
     quiet: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -74,6 +76,7 @@ class TrainConfig:
             raise UsageError(f"--attr-dropout must be in [0, 1), got {self.attr_dropout}")
         if self.attributes:
             check_names(self.attributes)
+        distributed.resolve_device(self.device)
 
 
 # ---------------------------------------------------------------- conditioning
@@ -187,11 +190,12 @@ def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: 
 
     Noise is drawn for the whole batch and the loss taken on rows ``part`` (this rank's shard), so
     every process of a distributed run sees the same random stream as a single process would.
+    ``gen`` is a CPU generator on any device, so a GPU run draws the same noise as a CPU run.
     ``denoiser`` may be wrapped in DistributedDataParallel.
     """
     n = x0.shape[0]
-    sigma = (torch.randn(n, generator=gen) * p_std + p_mean).exp()
-    noise = torch.randn(x0.shape, generator=gen)
+    sigma = (torch.randn(n, generator=gen) * p_std + p_mean).exp().to(x0.device)
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
     denoised = denoiser(x0 + sigma[:, None, None, None] * noise, sigma, cond)
     weight = getattr(denoiser, "module", denoiser).loss_weight(sigma)[:, None, None, None]
@@ -202,8 +206,8 @@ def vp_loss(denoiser, x0, cond, gen, part: slice = slice(None)):
     """DDPM's simple loss: eps-prediction MSE at a uniformly drawn training timestep."""
     train_sigmas = getattr(denoiser, "module", denoiser).train_sigmas
     t = torch.randint(0, len(train_sigmas), (x0.shape[0],), generator=gen)
-    sigma = train_sigmas[t].float()
-    noise = torch.randn(x0.shape, generator=gen)
+    sigma = train_sigmas[t.to(train_sigmas.device)].float()
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
     s = sigma[:, None, None, None]
     x = x0 + s * noise
@@ -234,9 +238,9 @@ def optimizer_tensors(opt: torch.optim.Optimizer, module: torch.nn.Module) -> di
 def restore_optimizer(opt: torch.optim.Optimizer, module: torch.nn.Module, tensors: dict) -> None:
     """Inverse of :func:`optimizer_tensors`."""
     for i, p in enumerate(module.parameters()):
-        keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        keys = {k.split(".", 2)[2]: v.to(p.device) for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
         if keys:
-            keys["step"] = keys["step"].reshape(())
+            keys["step"] = keys["step"].reshape(()).cpu()  # Adam keeps its step count on the CPU
             opt.state[p] = keys
 
 
@@ -267,7 +271,8 @@ class Trainer:
         self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds, tuple(cfg.attributes), cfg.attr_dropout)
         self.config = model_config(cfg, ds, self.cond)
         parent = self._parent() if cfg.init else None  # also before --out: a bad --init leaves nothing
-        self.rank, self.world = distributed.setup(cfg.batch_size)
+        self.device = distributed.resolve_device(cfg.device)
+        self.rank, self.world = distributed.setup(cfg.batch_size, self.device)
         self._prepare_out(resume)
         self.images = torch.from_numpy(ds.images)
         self.labels = torch.from_numpy(ds.labels) if ds.labels is not None else torch.zeros(len(ds), dtype=torch.long)
@@ -276,7 +281,8 @@ class Trainer:
         self.denoiser: Denoiser = build_denoiser_from_config(self.config)
         if parent is not None:
             self._start_from(parent)
-        self.ema: Denoiser = build_denoiser_from_config(self.config)
+        self.denoiser.to(self.device)
+        self.ema: Denoiser = build_denoiser_from_config(self.config).to(self.device)
         self.ema.load_state_dict(self.denoiser.state_dict())
         self.ema.requires_grad_(False).eval()
         self.opt = torch.optim.Adam(self.denoiser.parameters(), lr=cfg.lr)
@@ -287,7 +293,8 @@ class Trainer:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.trained = DistributedDataParallel(self.denoiser)
+            gpu = [self.device.index] if self.device.type == "cuda" else None
+            self.trained = DistributedDataParallel(self.denoiser, device_ids=gpu)
         self.step, self.losses, self.wall = 0, [], 0.0
         if resume:
             self._load_state()
@@ -338,6 +345,8 @@ class Trainer:
         t.update(optimizer_tensors(self.opt, self.denoiser))
         t["rng.data"] = self.gen.get_state()
         t["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            t["rng.cuda"] = torch.cuda.get_rng_state(self.device)  # dropout on the GPU draws from it
         return t
 
     def _load_state(self) -> None:
@@ -350,6 +359,8 @@ class Trainer:
         restore_optimizer(self.opt, self.denoiser, tensors)
         self.gen.set_state(tensors["rng.data"])
         torch.set_rng_state(tensors["rng.torch"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.step, self.losses, self.wall = meta["step"], meta["losses"], meta["wall_seconds"]
 
     def save(self) -> None:
@@ -376,6 +387,7 @@ class Trainer:
         if cond is not None and self.cfg.cond_dropout > 0:
             keep = torch.rand(len(idx), generator=self.gen) >= self.cfg.cond_dropout
             cond = cond * keep[:, None].to(cond.dtype)
+        x0, cond = x0.to(self.device), None if cond is None else cond.to(self.device)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         loss = self.loss_fn(self.trained, x0, cond, self.gen, part=self.part)
@@ -445,7 +457,9 @@ class Trainer:
         cond = (self.cond.class_embeddings.repeat_interleave(per, 0) if n_classes else None)
         n = len(cond) if cond is not None else per
         self.ema.eval()
-        x = sample(self.ema, n, self.config["image"], cond=cond, steps=20, sampler="dpmpp-2m",
+        # sampling draws its noise on the CPU, so the picture is drawn by a CPU copy of a GPU model
+        ema = self.ema if self.device.type == "cpu" else copy.deepcopy(self.ema).cpu()
+        x = sample(ema, n, self.config["image"], cond=cond, steps=20, sampler="dpmpp-2m",
                    guidance=2.0 if cond is not None else 1.0, seed=0)
         save_images(to_uint8(x.numpy()), path, ncol=per)
 
