@@ -74,6 +74,8 @@ def test_demo_and_samplers(tmp_path, capsys):
                        "-o", str(tmp_path / "demo.png"))
     assert code == 0 and str(tmp_path / "demo.png") in out
     assert Image.open(tmp_path / "demo.png").size[1] == 2 * (2 * (28 + 4))
+    code, out, _ = run(capsys, "watermark", "detect", str(tmp_path / "demo.png"))  # the demo's picture reads back
+    assert code == 0 and "4 of 4 images carry the watermark" in out
     code, out, _ = run(capsys, "samplers")
     assert code == 0 and "dpmpp-2m" in out and "karras" in out
 

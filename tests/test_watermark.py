@@ -89,6 +89,16 @@ def test_grids_split_back_into_tiles():
     assert split_grid(np.zeros((40, 41), np.uint8), 28, 28) is None
 
 
+def test_labelled_demo_pictures_split_back_into_tiles():
+    from diffusio.generative.images import labelled_rows, split_labelled
+
+    tiles = np.random.default_rng(1).integers(0, 200, (6, 28, 28), dtype=np.uint8)
+    long = "an evening dress with a very long description that cannot fit"
+    picture = labelled_rows([tiles[:3], tiles[3:]], ["a bag", long])
+    assert np.array_equal(split_labelled(picture, 28, 28), tiles)  # the long label stops short of the images
+    assert split_labelled(make_grid(tiles), 28, 28) is None
+
+
 def test_cli_detects_in_grids_and_arrays(tmp_path, capsys):
     marked, plain = tmp_path / "marked.png", tmp_path / "plain.npy"
     assert main(["generate", "a bag", "-n", "3", "--watermark", "-o", str(marked)]) == 0

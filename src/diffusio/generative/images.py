@@ -138,8 +138,8 @@ def shrink_upscaled(image: np.ndarray, h: int, w: int) -> np.ndarray | None:
 def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
     """Images for a model of ``shape`` (C, H, W) as float [N, C, H, W] in [-1, 1].
 
-    Takes one image of the model's size, a grid PNG written by ``diffusio generate``, or a
-    ``.npy`` uint8 array ``[N, H, W]`` (grey) / ``[N, H, W, 3]`` (colour).
+    Takes one image of the model's size, a grid PNG written by ``diffusio generate``, the labelled
+    picture of ``diffusio demo``, or a ``.npy`` uint8 array ``[N, H, W]`` (grey) / ``[N, H, W, 3]`` (colour).
     """
     path = Path(path)
     c, h, w = shape
@@ -164,11 +164,13 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
             pixels = pixels[None]
         else:
             tiles = split_grid(pixels, h, w)
+            if tiles is None:
+                tiles = split_labelled(pixels, h, w)
             if tiles is None and (one := shrink_upscaled(pixels, h, w)) is not None:
                 tiles = one[None]
             if tiles is None:
                 raise UsageError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels, neither one {w}x{h} image "
-                                 "(or one saved with --scale) nor a grid written by diffusio generate; crop one "
+                                 "(or one saved with --scale) nor a grid written by diffusio generate or demo; crop one "
                                  "image out or pass the .npy")
             pixels = tiles
     from diffusio.generative.data import to_unit_range
@@ -176,7 +178,34 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
     return to_unit_range(pixels[:, None] if c == 1 else pixels.transpose(0, 3, 1, 2))
 
 
-def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, label_width: int = 150) -> np.ndarray:
+LABEL_WIDTH = 150  # the label column of :func:`labelled_rows` (``diffusio demo``'s picture)
+
+
+def split_labelled(image: np.ndarray, h: int, w: int, label_width: int = LABEL_WIDTH) -> np.ndarray | None:
+    """Tiles ``[N, h, w]`` of a picture written by :func:`labelled_rows`, or None if it is not one."""
+    strips = image[:, label_width:]
+    if strips.shape[1] == 0:
+        return None
+    for scale in range(1, 9):
+        strip_h = scale * (h + 4)  # one grid row: the cells and their padding above and below
+        if strips.shape[0] % strip_h:
+            continue
+        rows = [split_grid(strips[y:y + strip_h], h, w) for y in range(0, strips.shape[0], strip_h)]
+        if all(r is not None for r in rows):
+            return np.concatenate(rows)
+    return None
+
+
+def _fit(draw, text: str, width: int) -> str:
+    """``text``, shortened with "..." until it fits ``width`` pixels (it must not run into the images)."""
+    if draw.textlength(text) <= width:
+        return text
+    while text and draw.textlength(text + "...") > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, label_width: int = LABEL_WIDTH) -> np.ndarray:
     """One row of uint8 grey images per label, with the label written on the left."""
     from PIL import ImageDraw
 
@@ -187,5 +216,5 @@ def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, lab
     for i, (strip, label) in enumerate(zip(strips, labels)):
         canvas.paste(Image.fromarray(strip if strip.ndim == 2 else strip.mean(-1).astype(np.uint8)),
                      (label_width, i * h))
-        draw.text((6, i * h + h // 2 - 6), label[:30], fill=0)
+        draw.text((6, i * h + h // 2 - 6), _fit(draw, label, label_width - 10), fill=0)
     return np.asarray(canvas)
