@@ -55,7 +55,8 @@ def noisy(pixels: np.ndarray, std: float = 0.02, seed: int = 1) -> np.ndarray:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--fd-seeds", type=int, default=2, help="seeds of marked and of unmarked samples for FD")
+    ap.add_argument("--fd-seeds", type=seed_list, default=range(2),
+                    help="seeds of marked and of unmarked samples for FD: a count (6: seeds 0-5) or ranges (0-18,20-24)")
     ap.add_argument("--extra", type=int, default=200, help="images per extra row (0: none)")
     ap.add_argument("--cache", type=Path, default=Path("runs/bench/watermark-sets"))
     ap.add_argument("--threads", type=int, default=1)
@@ -89,6 +90,19 @@ def main():
         generated = cached_sets(Generator.load(args.fd_model), args.cache, labels, args.fd_steps,
                                 prefix=f"{args.fd_model}-steps{args.fd_steps}-")
     fd_table(args, real, generated)
+
+
+def seed_list(text: str) -> list[int]:
+    """"6" -> seeds 0-5; "0-18,20-24" -> those seeds."""
+    if text.isdigit():
+        return list(range(int(text)))
+    try:
+        seeds = [s for part in text.split(",") for s in range(int(part.split("-")[0]), int(part.split("-")[-1]) + 1)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count (6) or ranges (0-18,20-24)") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give each seed once")
+    return seeds
 
 
 def cached_sets(gen, cache: Path, labels: list[int], steps: int | None = None, prefix: str = ""):
@@ -140,20 +154,20 @@ def fd_table(args, real, generated):
     clf = load_classifier("fashion-mnist")
     ref = clf.features(real.images[-args.n:])
     fd, feats = {True: [], False: []}, {True: [], False: []}
-    for seed in range(args.fd_seeds):
+    for seed in args.fd_seeds:
         for watermark in (True, False):
             feats[watermark].append(clf.features(unit(generated(seed, watermark))))
             fd[watermark].append(frechet_distance(ref, feats[watermark][-1]))
 
     print("\n| seed | FD marked | FD unmarked |")
     print("|---|---|---|")
-    for seed in range(args.fd_seeds):
-        print(f"| {seed} | {fd[True][seed]:.2f} | {fd[False][seed]:.2f} |")
+    for i, seed in enumerate(args.fd_seeds):
+        print(f"| {seed} | {fd[True][i]:.2f} | {fd[False][i]:.2f} |")
     a, b = np.array(fd[True]), np.array(fd[False])
     se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if len(a) > 1 else float("nan")
     print(f"\nFD marked {a.mean():.2f}, unmarked {b.mean():.2f} (seed-to-seed sd {b.std(ddof=1):.2f}): "
           f"change from marking {100 * (a.mean() / b.mean() - 1):+.1f}% +- {100 * se / b.mean():.1f}% (standard error)")
-    if args.fd_seeds >= 4:
+    if len(args.fd_seeds) >= 4:
         # all sets pooled: the marked and unmarked distributions side by side, against the spread
         # of two halves of the unmarked sets (what sampling alone gives at half the size)
         marked, plain = np.concatenate(feats[True]), np.concatenate(feats[False])
