@@ -181,16 +181,17 @@ def read_model_images(path: str | Path, shape: tuple[int, int, int]) -> np.ndarr
 LABEL_WIDTH = 150  # the label column of :func:`labelled_rows` (``diffusio demo``'s picture)
 
 
-def split_labelled(image: np.ndarray, h: int, w: int, label_width: int = LABEL_WIDTH) -> np.ndarray | None:
+def split_labelled(image: np.ndarray, h: int, w: int, label_width: int = LABEL_WIDTH,
+                   pad: int = 2) -> np.ndarray | None:
     """Tiles ``[N, h, w]`` of a picture written by :func:`labelled_rows`, or None if it is not one."""
     strips = image[:, label_width:]
     if strips.shape[1] == 0:
         return None
     for scale in range(1, 9):
-        strip_h = scale * (h + 4)  # one grid row: the cells and their padding above and below
+        strip_h = scale * (h + 2 * pad)  # one make_grid row: the cells with padding above and below
         if strips.shape[0] % strip_h:
             continue
-        rows = [split_grid(strips[y:y + strip_h], h, w) for y in range(0, strips.shape[0], strip_h)]
+        rows = [split_grid(strips[y:y + strip_h], h, w, pad) for y in range(0, strips.shape[0], strip_h)]
         if all(r is not None for r in rows):
             return np.concatenate(rows)
     return None
