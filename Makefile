@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast bench clean
 
 $(STAMP): pyproject.toml requirements-test.txt requirements-spread-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q
+
+# The inner loop: everything but the tests marked slow or browser (under 2 minutes on 2 cores).
+test-fast: $(STAMP)
+	bash scripts/system-deps.sh
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from diffusio.generative import Generator
-from diffusio.generative.attributes import SWEEP, attribute_control
-from diffusio.generative.classifier import load_classifier
-from diffusio.generative.data import to_unit_range
-from diffusio.generative.images import labelled_rows, save_images
+from diffusio.generative.conditioning.attributes import SWEEP, attribute_control
+from diffusio.generative.evaluation.classifier import load_classifier
+from diffusio.generative.data.datasets import to_unit_range
+from diffusio.generative.data.images import labelled_rows, save_images
 
 SHOWN = {"brightness": "Coat", "width": "Trouser", "height": "Ankle boot"}
 

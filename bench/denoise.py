@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from editing import psnr  # noqa: E402
 
 from diffusio.generative import Generator  # noqa: E402
-from diffusio.generative.data import load_dataset  # noqa: E402
-from diffusio.generative.editing import denoise  # noqa: E402
+from diffusio.generative.data.datasets import load_dataset  # noqa: E402
+from diffusio.generative.editing.edits import denoise  # noqa: E402
 
 
 def main():

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from diffusio.generative import Generator
-from diffusio.generative.classifier import context_classifier, load_classifier
-from diffusio.generative.data import load_dataset
-from diffusio.generative.editing import PROBE_DRAWS, PROBE_SIGMAS, infer_class, inpaint, invert, reconstruct
+from diffusio.generative.evaluation.classifier import context_classifier, load_classifier
+from diffusio.generative.data.datasets import load_dataset
+from diffusio.generative.editing.edits import PROBE_DRAWS, PROBE_SIGMAS, infer_class, inpaint, invert, reconstruct
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,7 +90,8 @@ def main():
         if key not in rows:
             continue
         start = time.perf_counter()
-        out, nfe = inpaint(gen, x, mask, steps=25, seed=0, **options)
+        result = inpaint(gen, x, mask, steps=25, seed=0, **options)
+        out, nfe = result.images, result.nfe
         acc = float((clf.predict(out.numpy()) == y).mean())
         diff = np.abs(out.numpy()[..., 14:, :] - x.numpy()[..., 14:, :]).mean()
         print(f"| {name} | {nfe} | {acc:.1%} | {diff:.3f} | {time.perf_counter() - start:.0f} |", flush=True)

@@ -11,7 +11,7 @@ import time
 import torch
 
 from diffusio.generative import Generator
-from diffusio.generative.training import TrainConfig, Trainer
+from diffusio.generative.training.trainer import TrainConfig, Trainer
 
 
 def main():
@@ -41,9 +41,9 @@ def main():
     rows = []
     for sampler, steps in (("dpmpp-2m", 20), ("dpmpp-2m", 10), ("heun", 10)):
         start = time.perf_counter()
-        gen.generate(label=list(range(10)) * 6 + [0] * 4, n=64, steps=steps, sampler=sampler, seed=0)
+        made = gen.sample(label=list(range(10)) * 6 + [0] * 4, n=64, steps=steps, sampler=sampler, seed=0)
         sec = time.perf_counter() - start
-        rows.append((sampler, steps, gen.last_nfe, 64 / sec))
+        rows.append((sampler, steps, made.nfe, 64 / sec))
     print(f"model: {net}, {sum(p.numel() for p in gen.denoiser.parameters()) / 1e6:.2f} M parameters")
     print(f"training: {train_rate:.2f} steps/s at batch 64 ({train_rate * 64:.0f} images/s)")
     print(f"load model: {load_s:.2f} s; first prompt embedding (encoder load + encode): {text_s:.2f} s")

@@ -20,7 +20,7 @@ import argparse
 import time
 
 from diffusio import spread
-from diffusio.spread.influence import celf, degree_discount, expected_spread, imm
+from diffusio.spread.apps.influence import celf, degree_discount, expected_spread, imm
 
 KS = (10, 20, 30, 40, 50)
 EVAL_TRIALS, CELF_TRIALS, EPSILON, P = 2000, 200, 0.1, 0.05

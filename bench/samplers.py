@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from diffusio.generative import Generator
-from diffusio.generative.classifier import load_classifier
-from diffusio.generative.data import load_dataset
-from diffusio.generative.denoiser import vp_alphas_cumprod
-from diffusio.generative.guidance import CFGDenoiser
-from diffusio.generative.metrics import frechet_distance
-from diffusio.generative.sampling import sample
+from diffusio.generative.evaluation.classifier import load_classifier
+from diffusio.generative.data.datasets import load_dataset
+from diffusio.generative.core.denoiser import vp_alphas_cumprod
+from diffusio.generative.core.guidance import CFGDenoiser
+from diffusio.generative.evaluation.metrics import frechet_distance
+from diffusio.generative.core.sampling import sample
 
 NFES = (5, 10, 20, 50)
 OURS = ["euler", "heun", "dpmpp-2m", "unipc", "ddim", "ddpm"]  # on the model's default Karras schedule

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from samplers import run_peer  # noqa: E402  (bench scripts share the diffusers adapter)
 
 from diffusio.generative import Generator  # noqa: E402
-from diffusio.generative.classifier import load_classifier  # noqa: E402
-from diffusio.generative.data import load_dataset  # noqa: E402
-from diffusio.generative.export import export_onnx, quantize_int8  # noqa: E402
-from diffusio.generative.metrics import frechet_distance  # noqa: E402
+from diffusio.generative.evaluation.classifier import load_classifier  # noqa: E402
+from diffusio.generative.data.datasets import load_dataset  # noqa: E402
+from diffusio.generative.cheap.export import export_onnx, quantize_int8  # noqa: E402
+from diffusio.generative.evaluation.metrics import frechet_distance  # noqa: E402
 
 
 def main():
@@ -77,9 +77,10 @@ def main():
         gen = backends[who][backend]
         kw = dict(steps=steps, sampler=sampler, seed=0, watermark=False)  # the peers start from plain noise
         start = time.perf_counter()
-        images = gen.generate(label=labels_64.tolist(), n=64, **kw)
+        made = gen.sample(label=labels_64.tolist(), n=64, **kw)
+        images = made.uint8()
         rate = 64 / (time.perf_counter() - start)
-        nfe = gen.last_nfe * (2 if who == "teacher" and guidance != 1 else 1)
+        nfe = made.nfe * (2 if who == "teacher" and guidance != 1 else 1)
         fd64, acc64 = score(to_unit(images), labels_64)
         big = gen.generate(label=labels_n.tolist(), n=args.n, **kw)
         fd, acc = score(to_unit(big), labels_n)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from diffusio.generative import Generator
-from diffusio.generative.classifier import fit_classifier
-from diffusio.generative.data import load_dataset, to_unit_range
-from diffusio.generative.synthesize import synthesize
+from diffusio.generative.evaluation.classifier import fit_classifier
+from diffusio.generative.data.datasets import load_dataset, to_unit_range
+from diffusio.generative.trust.synthesize import synthesize
 
 
 def real_subset(ds, per_class: int, seed: int):

@@ -26,11 +26,11 @@ import torch
 from PIL import Image
 
 from diffusio.generative import Generator
-from diffusio.generative.classifier import load_classifier
-from diffusio.generative.data import load_dataset, to_unit_range
-from diffusio.generative.images import save_images
-from diffusio.generative.metrics import frechet_distance
-from diffusio.generative.watermark import FALSE_ALARM, PATTERNS, THRESHOLD, detect
+from diffusio.generative.evaluation.classifier import load_classifier
+from diffusio.generative.data.datasets import load_dataset, to_unit_range
+from diffusio.generative.data.images import save_images
+from diffusio.generative.evaluation.metrics import frechet_distance
+from diffusio.generative.trust.watermark import FALSE_ALARM, PATTERNS, THRESHOLD, detect
 
 
 def unit(pixels: np.ndarray) -> np.ndarray:

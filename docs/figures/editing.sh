@@ -10,7 +10,7 @@ python - "$tmp" <<'PY'
 import sys
 import numpy as np
 from PIL import Image
-from diffusio.generative.data import load_dataset, to_uint8
+from diffusio.generative.data.datasets import load_dataset, to_uint8
 test = load_dataset("fashion-mnist", "test")
 for name, index in {"shirt": 7, "sneaker": 9, "boot": 0, "bag": 18}.items():
     Image.fromarray(to_uint8(test.images[index:index + 1])[0]).save(f"{sys.argv[1]}/{name}.png")

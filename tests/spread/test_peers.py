@@ -97,6 +97,7 @@ def test_discrete_sir_curve_matches_ndlib():
         assert_same_mean(ours.curves.loc[ours.curves["step"] == step, "I"], [run[step][1] for run in runs])
 
 
+@pytest.mark.slow
 def test_threshold_model_matches_ndlib_step_by_step():
     epidemics = pytest.importorskip("ndlib.models.epidemics")
     graph = nx.karate_club_graph()

@@ -89,3 +89,32 @@ def test_voter_keeps_expected_share_on_complete_graph():
 def test_bad_simulate_arguments(kwargs, message):
     with pytest.raises(UsageError, match=message):
         spread.simulate("karate", spread.SIR(), **kwargs)
+
+
+def test_absurd_rates_are_cut_short_and_said_not_hung():
+    """Issue 26.1: beta = 1e6 in continuous time used to run for minutes; now a bounded, reported stop."""
+    import time
+    import warnings
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = spread.simulate("karate", spread.ContinuousSIS(beta=1e6, gamma=1.0), seeds=[0], trials=2,
+                                 seed=0, max_steps=10)
+    assert time.perf_counter() - start < 60
+    assert result.cut_short == 2 and any("stopped after" in str(w.message) for w in caught)
+    assert result.summary().attrs["warnings"] == result.warnings() != []
+
+
+def test_trials_cut_by_max_steps_are_reported():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = spread.simulate("karate", spread.SIR(beta=0.05, gamma=0.01), seeds=[0], trials=20, seed=0,
+                                 max_steps=3)
+    assert result.hit_max_steps > 0 and any("max_steps=3" in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        full = spread.simulate("karate", spread.SIR(beta=0.05, gamma=0.5), seeds=[0], trials=20, seed=0)
+    assert full.hit_max_steps == 0 and full.warnings() == [] and not caught

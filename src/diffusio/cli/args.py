@@ -19,16 +19,24 @@ def positive_int(name: str):
     return parse
 
 
-def non_negative_float(name: str):
+def non_negative_float(name: str, high: float = float("inf")):
+    """A finite number in [0, high] (nan and inf are refused: they only ever make garbage)."""
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}")
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
+        if not (0 <= value <= high and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}" if high == float("inf")
+                                             else f"{name} must be in [0, {high:g}], got {value}")
         return value
     return parse
+
+
+def guidance_float(name: str = "--guidance"):
+    from diffusio.generative.core.guidance import MAX_SCALE
+
+    return non_negative_float(name, MAX_SCALE)
 
 
 def int_tuple(text: str) -> tuple[int, ...]:

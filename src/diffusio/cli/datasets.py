@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from diffusio.cli.args import add_watermark_options, positive_int, watermark_choice
+from diffusio.cli.args import add_watermark_options, guidance_float, positive_int, watermark_choice
 from diffusio.errors import UsageError
 
 
@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def register_curate(sub) -> None:
-    from diffusio.generative.curate import NEAR_BITS, NEAR_DIFF, OUTLIER_Z
+    from diffusio.generative.trust.curate import NEAR_BITS, NEAR_DIFF, OUTLIER_Z
 
     p = sub.add_parser("curate", help="find duplicates and outliers in a dataset and write a cleaned copy",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -35,48 +35,18 @@ def register_curate(sub) -> None:
 
 
 def cmd_curate(args) -> int:
-    from diffusio.generative import curate
-    from diffusio.generative.checkpoint import atomic_save_json
-    from diffusio.generative.data import load_dataset, to_uint8
-    from diffusio.generative.images import check_writable
+    from diffusio.generative.trust.curate import curate_dataset
 
-    if not 0 <= args.near_bits <= 64:
-        raise UsageError(f"--near-bits must be in 0..64, got {args.near_bits}")
-    if not 0 <= args.near_diff <= 2:
-        raise UsageError(f"--near-diff must be in [0, 2], got {args.near_diff}")
-    if not args.outlier_z > 0:
-        raise UsageError(f"--outlier-z must be > 0, got {args.outlier_z}")
-    if args.picture:
-        if not args.picture.lower().endswith(".png"):
-            raise UsageError(f"{args.picture} should end in .png")
-        check_writable(args.picture)
+    report = curate_dataset(args.dataset, args.out, near_bits=args.near_bits, near_diff=args.near_diff,
+                            outlier_z=args.outlier_z, keep_outliers=args.keep_outliers, picture=args.picture)
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out} exists and is not an empty folder; choose a new -o (nothing is overwritten)")
-    ds = load_dataset(args.dataset)
-    if ds.images.shape[1] != 1:
-        raise UsageError("curate writes idx files, which hold grey images; this dataset is in colour")
-    pixels = to_uint8(ds.images)
-    report = curate.find_problems(pixels, ds.labels, near_bits=args.near_bits, near_diff=args.near_diff,
-                                  outlier_z=args.outlier_z, outliers=not args.keep_outliers)
-    keep = report.pop("_keep")
-    splits = {"train": (pixels[keep], None if ds.labels is None else ds.labels[keep])}
-    try:
-        test = load_dataset(args.dataset, "test")  # copied unchanged, so the cleaned copy evaluates the same
-        splits["test"] = (to_uint8(test.images), test.labels)
-    except UsageError:
-        pass
-    curate.write_dataset(out, splits, ds.class_names)
-    report["dataset"] = args.dataset
-    atomic_save_json(out / "report.json", report)
     print(f"{args.dataset}: {report['images']} images; removed {report['removed']} "
           f"({sum(len(g) - 1 for g in report['exact_duplicates'])} exact copies, "
           f"{len(report['near_duplicates'])} near-duplicate pairs, {len(report['outliers'])} outliers); "
           f"kept {report['kept']}")
     print(f"wrote {out} (train on it with: diffusio train --data {out} ...); report: {out / 'report.json'}")
-    if args.picture and (report["near_duplicates"] or report["outliers"]):
-        curate.save_problem_picture(pixels, report, args.picture)
-        print(f"wrote {args.picture}")
+    if report["picture"]:
+        print(f"wrote {report['picture']}")
     elif args.picture:
         print(f"no near duplicates or outliers, so no picture; {args.picture} not written")
     return 0
@@ -94,7 +64,7 @@ def register_synthesize(sub) -> None:
     p.add_argument("-o", "--output", required=True, help=".npz: images (uint8), labels, class_names")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
     p.add_argument("--sampler", default=None)
-    p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--seed", type=int, default=0)
     add_watermark_options(p)
     p.set_defaults(func=cmd_synthesize)
@@ -104,10 +74,10 @@ def cmd_synthesize(args) -> int:
     import time
 
     from diffusio.generative import Generator
-    from diffusio.generative.classifier import load_classifier
-    from diffusio.generative.images import check_writable
-    from diffusio.generative.synthesize import check, save_npz, synthesize
-    from diffusio.generative.watermark import resolve_key
+    from diffusio.generative.evaluation.classifier import load_classifier
+    from diffusio.generative.data.images import check_writable
+    from diffusio.generative.trust.synthesize import check, save_npz, synthesize
+    from diffusio.generative.trust.watermark import resolve_key
 
     if not args.output.lower().endswith(".npz"):
         raise UsageError(f"{args.output} should end in .npz")

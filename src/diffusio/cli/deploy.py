@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from diffusio.cli.args import non_negative_float, positive_int
-from diffusio.errors import UsageError
+from diffusio.cli.args import guidance_float, positive_int
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -25,7 +23,7 @@ def register(sub) -> None:
                    help="teacher ODE solutions to learn from (default 8192)")
     p.add_argument("--teacher-steps", type=positive_int("--teacher-steps"), default=12,
                    help="DPM-Solver++(2M) steps per teacher trajectory (default 12)")
-    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None,
+    p.add_argument("--guidance", type=guidance_float(), default=None,
                    help="teacher guidance baked into the student (default: the teacher's)")
     p.add_argument("--train-steps", type=positive_int("--train-steps"), default=4000)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
@@ -52,7 +50,7 @@ def register(sub) -> None:
 
 
 def cmd_distill(args) -> int:
-    from diffusio.generative.distill import DistillConfig, distill
+    from diffusio.generative.cheap.distill import DistillConfig, distill
 
     cfg = DistillConfig(teacher=args.teacher, out=args.out, trajectories=args.trajectories,
                         teacher_steps=args.teacher_steps, guidance=args.guidance, train_steps=args.train_steps,
@@ -64,28 +62,14 @@ def cmd_distill(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from pathlib import Path
+    from diffusio.generative.cheap.export import export
 
-    from diffusio.generative.export import FORMATS, export_onnx, quantize_int8
-    from diffusio.generative.model import load_model
-
-    if args.format not in FORMATS:
-        raise UsageError(f"unknown export format {args.format!r}; choose one of {', '.join(FORMATS)}")
-    out = Path(args.output)
-    model = load_model(args.model)
-    if not args.int8:
-        export_onnx(model, out, args.format)
-        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); run it with: diffusio generate --onnx {out}")
+    result = export(args.model, args.output, fmt=args.format, int8=args.int8,
+                    calibration_batches=args.calibration_batches)
+    if result.int8 is None:
+        print(f"wrote {result.path} ({result.megabytes:.1f} MB); run it with: diffusio generate --onnx {result.path}")
         return 0
-    float_path = out.with_name(out.stem + "-float.onnx")
-    export_onnx(model, float_path, args.format)
-    data = model.config.get("data", {}).get("name")
-    if not data:
-        raise UsageError(f"{args.model} does not record its training data; int8 calibration needs it")
-    report = quantize_int8(float_path, out, model, data, batches=args.calibration_batches)
-    float_path.unlink()
-    Path(str(float_path) + ".json").rename(str(out) + ".json")
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, int8)")
-    print("operators on int8:", json.dumps(report["int8"]))
-    print("operators left in float:", json.dumps(report["float"]), file=sys.stdout)
+    print(f"wrote {result.path} ({result.megabytes:.1f} MB, int8)")
+    print("operators on int8:", json.dumps(result.int8["int8"]))
+    print("operators left in float:", json.dumps(result.int8["float"]))
     return 0

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from diffusio.cli.args import non_negative_float, positive_int
+from diffusio.cli.args import guidance_float, non_negative_float, positive_int
 from diffusio.errors import UsageError
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -25,8 +25,9 @@ def register(sub) -> None:
     p.add_argument("image")
     p.add_argument("prompt", nargs="?", default=None)
     p.add_argument("--strength", type=float, default=0.6, help="0 returns the input, 1 ignores it (default 0.6)")
-    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
+    p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("-o", "--output", default="img2img.png")
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 20)
     p.set_defaults(func=cmd_img2img)
 
@@ -36,6 +37,7 @@ def register(sub) -> None:
     p.add_argument("image")
     p.add_argument("prompt", nargs="?", default=None, help="the condition the image was made with (optional)")
     p.add_argument("-o", "--output", default="latent.npy")
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 50)
     p.set_defaults(func=cmd_invert)
 
@@ -47,6 +49,7 @@ def register(sub) -> None:
     p.add_argument("--prompt-b", default=None)
     p.add_argument("--frames", type=positive_int("--frames"), default=8)
     p.add_argument("-o", "--output", default="strip.png")
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     p.add_argument("--gif", default=None, help="also write an animated GIF here")
     _common(p, 50)
     p.set_defaults(func=cmd_interpolate)
@@ -71,19 +74,21 @@ def register(sub) -> None:
                    help="reconstruction guidance: pull the fill toward agreeing with the kept pixels; "
                         "needs no classes (try 30; one pass per step unless --resample says otherwise, and a "
                         "backward pass each)")
-    p.add_argument("--guidance", type=non_negative_float("--guidance"), default=None)
+    p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("-o", "--output", default="inpainted.png")
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 25)
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("denoise", help="remove Gaussian noise from an image", formatter_class=FMT,
                        epilog="Example:\n  diffusio denoise noisy.png --sigma 0.2 -o clean.png")
     p.add_argument("image")
-    p.add_argument("--sigma", type=non_negative_float("--sigma"), default=None,
+    p.add_argument("--sigma", type=non_negative_float("--sigma", 1.0), default=None,
                    help="noise std in [0, 1] pixel units (estimated when left out)")
     p.add_argument("--method", choices=["mmse", "ode"], default="mmse",
                    help="mmse: posterior mean, best PSNR (default); ode: reverse process, sharper")
     p.add_argument("-o", "--output", default="denoised.png")
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 10)
     p.set_defaults(func=cmd_denoise)
 
@@ -95,7 +100,7 @@ def _load(args):
 
 
 def _read(gen, path):
-    from diffusio.generative.images import load_image
+    from diffusio.generative.data.images import load_image
 
     c, h, w = gen.model.image_shape
     return load_image(path, c, (h, w))[None]
@@ -105,18 +110,24 @@ def _cond(gen, prompt):
     return None if prompt is None else gen.condition(1, prompt=prompt)
 
 
+def _output(path, args, *inputs) -> None:
+    """Check -o before any work; it may not be one of the inputs unless --force."""
+    from diffusio._io import check_output
+
+    check_output(path, inputs=inputs, force=args.force)
+
+
 def _write(images, path, ncol=None):
-    from diffusio.generative.data import to_uint8
-    from diffusio.generative.images import save_images
+    from diffusio.generative.data.datasets import to_uint8
+    from diffusio.generative.data.images import save_images
 
     return save_images(to_uint8(images.numpy()), path, ncol=ncol)
 
 
 def cmd_img2img(args) -> int:
-    from diffusio.generative.editing import img2img
-    from diffusio.generative.images import check_writable
+    from diffusio.generative.editing.edits import img2img
 
-    check_writable(args.output)
+    _output(args.output, args, args.image)
     gen = _load(args)
     out = img2img(gen, _read(gen, args.image), args.strength, cond=_cond(gen, args.prompt), steps=args.steps,
                   guidance=args.guidance, seed=args.seed)
@@ -125,11 +136,13 @@ def cmd_img2img(args) -> int:
 
 
 def cmd_invert(args) -> int:
-    from diffusio.generative.checkpoint import atomic_write_bytes
-    from diffusio.generative.editing import invert
-    from diffusio.generative.images import check_writable
+    from pathlib import Path
 
-    path = check_writable(args.output)
+    from diffusio._io import atomic_write_bytes
+    from diffusio.generative.editing.edits import invert
+
+    _output(args.output, args, args.image)
+    path = Path(args.output)
     if path.suffix != ".npy":
         raise UsageError(f"the latent is written as .npy; got {path.name}")
     gen = _load(args)
@@ -143,12 +156,11 @@ def cmd_invert(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
-    from diffusio.generative.editing import interpolate
-    from diffusio.generative.images import check_writable
+    from diffusio.generative.editing.edits import interpolate
 
-    check_writable(args.output)
+    _output(args.output, args, args.image_a, args.image_b)
     if args.gif:
-        check_writable(args.gif)
+        _output(args.gif, args, args.image_a, args.image_b)
     if (args.prompt_a is None) != (args.prompt_b is None):
         raise UsageError("give both --prompt-a and --prompt-b, or neither")
     gen = _load(args)
@@ -158,8 +170,8 @@ def cmd_interpolate(args) -> int:
     if args.gif:
         from PIL import Image
 
-        from diffusio.generative.checkpoint import atomic_write_bytes
-        from diffusio.generative.data import to_uint8
+        from diffusio._io import atomic_write_bytes
+        from diffusio.generative.data.datasets import to_uint8
 
         pics = [Image.fromarray(f).resize((112, 112), Image.NEAREST) for f in to_uint8(frames.numpy())]
         buf = io.BytesIO()
@@ -182,10 +194,10 @@ def parse_box(text: str, h: int, w: int) -> np.ndarray:
 
 
 def cmd_inpaint(args) -> int:
-    from diffusio.generative.editing import AUTO_CLASS_GUIDANCE, class_condition, class_source, inpaint
-    from diffusio.generative.images import check_writable, load_image
+    from diffusio.generative.editing.edits import inpaint
+    from diffusio.generative.data.images import load_image
 
-    check_writable(args.output)
+    _output(args.output, args, args.image, args.mask)
     if args.mask is None and args.box is None:
         raise UsageError("give --mask MASK.png or --box x0,y0,x1,y1 to say what to fill")
     gen = _load(args)
@@ -196,25 +208,20 @@ def cmd_inpaint(args) -> int:
     if args.box:
         mask = np.maximum(mask, parse_box(args.box, h, w))
     auto = not args.no_auto_class and args.prompt is None and gen.model.class_embeddings is not None
-    image, cond, guidance, probe_nfe = _read(gen, args.image), _cond(gen, args.prompt), args.guidance, 0
-    if auto:
-        namer = class_source(gen, args.class_from)
-        labels, cond, probe_nfe = class_condition(gen, image, mask, classifier=namer, seed=args.seed)
-        guidance = AUTO_CLASS_GUIDANCE if guidance is None else guidance
-        who = "the model" if namer is None else f"the context classifier for {namer.dataset}"
-        print(f"the visible part shows: {', '.join(gen.class_names[i] for i in labels)} (named by {who})")
-    out, nfe = inpaint(gen, image, mask, cond=cond, steps=args.steps, resample=args.resample, guidance=guidance,
-                       seed=args.seed, recon=args.recon)
-    nfe += probe_nfe
-    print(f"wrote {_write(out, args.output)} ({nfe} network evaluations, {int(mask.sum())} pixels filled)")
+    result = inpaint(gen, _read(gen, args.image), mask, cond=_cond(gen, args.prompt), steps=args.steps,
+                     resample=args.resample, guidance=args.guidance, seed=args.seed, recon=args.recon,
+                     auto_class=auto, classifier=args.class_from)
+    if result.classes is not None:
+        who = "the model" if result.named_by == "model" else f"the context classifier for {result.named_by}"
+        print(f"the visible part shows: {', '.join(gen.class_names[i] for i in result.classes)} (named by {who})")
+    print(f"wrote {_write(result.images, args.output)} ({result.nfe} network evaluations, "
+          f"{int(mask.sum())} pixels filled)")
     return 0
 
 
 def cmd_denoise(args) -> int:
-    from diffusio.generative.editing import denoise, estimate_noise_sigma
-    from diffusio.generative.images import check_writable
-
-    check_writable(args.output)
+    from diffusio.generative.editing.edits import denoise, estimate_noise_sigma
+    _output(args.output, args, args.image)
     gen = _load(args)
     noisy = _read(gen, args.image)
     sigma = 2 * args.sigma if args.sigma is not None else estimate_noise_sigma(noisy)

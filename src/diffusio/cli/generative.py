@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from diffusio.cli.args import guidance_float
 from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
@@ -62,7 +63,7 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from diffusio.generative.training import TrainConfig, train
+    from diffusio.generative.training.trainer import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
@@ -72,7 +73,7 @@ def cmd_train(args) -> int:
                       threads=args.threads, device=args.device, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)
-    from diffusio.generative.distributed import world_from_env
+    from diffusio.generative.training.distributed import world_from_env
 
     if world_from_env()[0] == 0:  # under torchrun, one report, from the rank that wrote the files
         print(f"model saved in {out} (samples: {out / 'samples.png'}, loss curve: {out / 'loss.png'})")
@@ -99,7 +100,7 @@ def register_classifier(sub) -> None:
 
 
 def cmd_classifier(args) -> int:
-    from diffusio.generative.classifier import save_classifier, train_classifier
+    from diffusio.generative.evaluation.classifier import save_classifier, train_classifier
 
     clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, test=args.test, context=args.context)
     save_classifier(clf, args.out)
@@ -109,8 +110,8 @@ def cmd_classifier(args) -> int:
 
 
 def register_generate(sub) -> None:
-    from diffusio.generative.samplers import SAMPLERS
-    from diffusio.generative.schedules import SCHEDULES
+    from diffusio.generative.core.samplers import SAMPLERS
+    from diffusio.generative.core.schedules import SCHEDULES
 
     p = sub.add_parser("generate", help="generate images from a text prompt, a class label, or unconditionally",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -126,7 +127,7 @@ def register_generate(sub) -> None:
     p.add_argument("--steps", type=_positive_int("--steps"), default=None, help="sampling steps (model default: 20)")
     p.add_argument("--sampler", choices=list(SAMPLERS), default=None, help="default: dpmpp-2m")
     p.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="noise schedule (default: karras)")
-    p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None,
+    p.add_argument("--guidance", type=guidance_float(), default=None,
                    help="classifier-free guidance scale; 1 = none, 0 = unconditional (default: the model's, 7 for fashion)")
     p.add_argument("--early-stop", type=_non_negative_float("--early-stop"), default=None, metavar="TOL",
                    help="stop when the clean estimate changes by less than TOL (relative) twice in a row")
@@ -134,7 +135,7 @@ def register_generate(sub) -> None:
     p.add_argument("--attr", action="append", default=None, metavar="NAME=RANK",
                    help="ask for an image feature, as a rank in [0, 1] within the class (models trained with "
                         "--attributes, e.g. fashion-attr): --attr brightness=0.2 --attr width=0.9")
-    p.add_argument("--attr-guidance", type=_non_negative_float("--attr-guidance"), default=None, metavar="W",
+    p.add_argument("--attr-guidance", type=guidance_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
     add_watermark_options(p)
@@ -149,8 +150,13 @@ def register_generate(sub) -> None:
 
 
 def cmd_generate(args) -> int:
-    from diffusio.generative.images import check_writable, save_images
+    from diffusio.generative.conditioning.attributes import parse_wishes
+    from diffusio.generative.data.datasets import to_uint8
+    from diffusio.generative.data.images import check_writable, save_images
+    from diffusio.generative.editing.edits import generate_from_latent
     from diffusio.generative.pipeline import Generator
+    from diffusio.generative.trust.stamp import saving_finish
+    from diffusio.generative.trust.watermark import resolve_key, survives
 
     check_writable(args.output)
     watermark = watermark_choice(args)  # contradicting flags fail before any work
@@ -161,70 +167,31 @@ def cmd_generate(args) -> int:
     start = time.time()
     gen = Generator.load(args.model, backend=args.backend, onnx=args.onnx)
     if args.latent:
-        return _generate_from_latent(gen, args, start)
-    from diffusio.generative.attributes import parse_wishes
-
-    images = gen.generate(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
-                          guidance=args.guidance, schedule=args.schedule, seed=args.seed,
-                          progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
-                          attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance)
-    path = save_images(images, args.output, scale=args.scale, finish=_large_stamp(watermark))
-    _note_unmarked(gen, args, watermark)
+        images = to_uint8(generate_from_latent(gen, args.latent, prompt=args.prompt, steps=args.steps,
+                                               guidance=args.guidance).numpy())
+        path = save_images(images, args.output)
+        print(f"wrote {len(images)} images reconstructed from {args.latent} to {path} in {time.time() - start:.1f}s")
+        return 0
+    made = gen.sample(args.prompt, n=args.n, label=args.label, steps=args.steps, sampler=args.sampler,
+                      guidance=args.guidance, schedule=args.schedule, seed=args.seed,
+                      progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
+                      attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance)
+    images = made.uint8()
+    key = resolve_key(watermark)
+    path = save_images(images, args.output, scale=args.scale, finish=saving_finish(key, warn=_note))
+    sampler, steps = args.sampler or gen.defaults["sampler"], args.steps or gen.defaults["steps"]
+    if key and not survives(sampler, steps):
+        _note(f"the {sampler} sampler draws fresh noise at {steps} steps, which washes out the watermark; "
+              "these images will not test as marked (use a deterministic sampler such as dpmpp-2m"
+              + (", or --steps 1" if sampler == "consistency" else "") + ")")
     what = repr(args.prompt) if args.prompt else (f"label {args.label}" if args.label is not None else "unconditional")
     print(f"wrote {len(images)} images ({what}) to {path} in {time.time() - start:.1f}s "
-          f"({gen.last_nfe:g} network evaluations)")
+          f"({made.nfe:g} network evaluations)")
     return 0
 
 
-def _large_stamp(watermark):
-    """When marking: a finish for save_images that adds the invisible-watermark stamp to saved
-    images of 256x256 pixels or more (:mod:`diffusio.generative.stamp`)."""
-    from diffusio.generative import stamp
-    from diffusio.generative.watermark import resolve_key
-
-    key = resolve_key(watermark)
-    if key is None:
-        return None
-
-    def finish(image):
-        if not stamp.large_enough(image):
-            return image
-        if not stamp.available():
-            print(f"note: the saved grid is large enough for an invisible-watermark stamp, but the package is "
-                  f"missing ({stamp.INSTALL}); the images still carry diffusio's own mark", file=sys.stderr)
-            return image
-        return stamp.stamp(image, key)
-    return finish
-
-
-def _note_unmarked(gen, args, watermark) -> None:
-    from diffusio.generative.watermark import resolve_key, survives
-
-    sampler, steps = args.sampler or gen.defaults["sampler"], args.steps or gen.defaults["steps"]
-    if resolve_key(watermark) and not survives(sampler, steps):
-        print(f"note: the {sampler} sampler draws fresh noise at {steps} steps, which washes out the watermark; "
-              "these images will not test as marked (use a deterministic sampler such as dpmpp-2m"
-              + (", or --steps 1" if sampler == "consistency" else "") + ")", file=sys.stderr)
-
-
-def _generate_from_latent(gen, args, start) -> int:
-    import numpy as np
-
-    from diffusio.generative.data import to_uint8
-    from diffusio.generative.editing import reconstruct
-    from diffusio.generative.images import save_images
-
-    try:
-        z = np.load(args.latent, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"cannot read latent {args.latent}: {err}; write one with 'diffusio invert'") from err
-    if z.ndim != 4 or tuple(z.shape[1:]) != gen.model.image_shape:
-        raise UsageError(f"latent shape {z.shape} does not fit this model's images {gen.model.image_shape}")
-    cond = gen.condition(len(z), prompt=args.prompt) if args.prompt else None
-    out = reconstruct(gen, z, cond=cond, steps=args.steps or 50, guidance=1.0 if args.guidance is None else args.guidance)
-    path = save_images(to_uint8(out.numpy()), args.output)
-    print(f"wrote {len(out)} images reconstructed from {args.latent} to {path} in {time.time() - start:.1f}s")
-    return 0
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
 
 
 def register_evaluate(sub) -> None:
@@ -239,16 +206,16 @@ def register_evaluate(sub) -> None:
                    help="samples per class prompt / paraphrase (default 100)")
     p.add_argument("--steps", type=_positive_int("--steps"), default=None)
     p.add_argument("--sampler", default=None)
-    p.add_argument("--guidance", type=_non_negative_float("--guidance"), default=None)
+    p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
-    from diffusio.generative.checkpoint import atomic_save_json
-    from diffusio.generative.evaluate import evaluate
-    from diffusio.generative.images import check_writable
+    from diffusio._io import atomic_save_json
+    from diffusio.generative.evaluation.evaluate import evaluate
+    from diffusio.generative.data.images import check_writable
 
     if args.json_out:
         check_writable(args.json_out)
@@ -292,8 +259,8 @@ def register_samplers(sub) -> None:
 
 
 def cmd_samplers(args) -> int:
-    from diffusio.generative.samplers import SAMPLERS
-    from diffusio.generative.schedules import SCHEDULES
+    from diffusio.generative.core.samplers import SAMPLERS
+    from diffusio.generative.core.schedules import SCHEDULES
 
     print("samplers:")
     for name, (_, doc) in SAMPLERS.items():
@@ -319,8 +286,8 @@ def register_demo(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    from diffusio.generative.checkpoint import atomic_write_bytes
-    from diffusio.generative.images import check_writable, labelled_rows, png_bytes
+    from diffusio._io import atomic_write_bytes
+    from diffusio.generative.data.images import check_writable, labelled_rows, png_bytes
     from diffusio.generative.pipeline import Generator
 
     path = check_writable(args.output)

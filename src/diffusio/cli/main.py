@@ -9,7 +9,9 @@ and printed as one line, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import warnings
 
 from diffusio.errors import UsageError
 
@@ -33,7 +35,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.ArgumentParser:
+    """The (sub-)sub-parser that handled ``argv``."""
+    words = iter(sys.argv[1:] if argv is None else argv)
+    current = parser
+    for word in words:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs or word not in subs[0].choices:
+            if not word.startswith("-"):
+                break
+            continue
+        current = subs[0].choices[word]
+    return current
+
+
+def as_flags(message: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> str:
+    """Library errors name parameters (``near_bits must be ...``); on the command line the user
+    typed flags, so name those (``--near-bits must be ...``)."""
+    flags = {a.dest: a.option_strings[-1] for a in _command_parser(parser, argv)._actions
+             if a.option_strings and a.dest not in ("help",)}
+    for dest, flag in sorted(flags.items(), key=lambda kv: -len(kv[0])):
+        message = re.sub(rf"(?<![\w-]){re.escape(dest)}(?= must| should| cannot| needs| is not| has no)", flag,
+                         message)
+    return message
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (e.g. trials cut short) as one plain line on stderr."""
+    print(f"diffusio: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -42,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UsageError as err:
-        print(f"diffusio: error: {err}", file=sys.stderr)
+        print(f"diffusio: error: {as_flags(str(err), parser, argv)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("diffusio: interrupted", file=sys.stderr)

@@ -11,13 +11,14 @@ from pathlib import Path
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
 
-from diffusio.spread.registry import MODELS, PARAMS as _PARAMS
+from diffusio.spread.registry import NAMES as MODELS
 
 
 def _build_model(args):
-    from diffusio.spread.registry import build_model
+    from diffusio.spread.registry import all_parameters, build_model
 
-    return build_model(args.model, "--", **{name: getattr(args, name) for name in _PARAMS})
+    # parameters without a flag (lt's per-edge weights) stay at the model's default
+    return build_model(args.model, "--", **{name: getattr(args, name, None) for name in all_parameters()})
 
 
 def _parse_seeds(text: str | None, graph):
@@ -63,7 +64,7 @@ def _simulate(args) -> int:
     report = {
         "graph": graph.name or args.graph, "nodes": graph.n_nodes, "edges": graph.n_edges, "model": repr(model),
         "trials": args.trials, "seed": args.seed, "steps": int(last["step"]), "seconds": round(seconds, 4),
-        "hit_max_steps": result.hit_max_steps,
+        "hit_max_steps": result.hit_max_steps, "cut_short": result.cut_short, "warnings": result.warnings(),
         "final": {state: {"mean": float(last[f"{state}_mean"]), "lower": float(last[f"{state}_lower"]),
                           "upper": float(last[f"{state}_upper"])} for state in result.states},
         "plot": str(image) if image else None,
@@ -75,8 +76,6 @@ def _simulate(args) -> int:
           f"{args.trials} trials in {seconds:.2f} s, {report['steps']} steps")
     for state, stats in report["final"].items():
         print(f"  final {state:>10}: {stats['mean']:10.2f}   95% CI [{stats['lower']:.2f}, {stats['upper']:.2f}]")
-    if result.hit_max_steps:
-        print(f"  note: {result.hit_max_steps} trials were still changing at --max-steps {args.max_steps}")
     if image is not None:
         print(f"  wrote {image}")
     return 0
@@ -252,16 +251,7 @@ def _spatial(args) -> int:
     from diffusio import spread
 
     image = _check_output(args.output, ".png")
-    if args.graph == "minnesota":
-        graph, xy = spread.minnesota()
-    elif args.graph.startswith("grid:"):
-        try:
-            rows, cols = (int(x) for x in args.graph[5:].lower().split("x"))
-        except ValueError:
-            raise UsageError(f"--graph {args.graph!r}: write a grid as grid:ROWSxCOLS, e.g. grid:30x30") from None
-        graph, xy = spread.grid(rows, cols)
-    else:
-        raise UsageError(f"--graph {args.graph!r}: use minnesota or grid:ROWSxCOLS")
+    graph, xy = spread.spatial_graph(args.graph)
     at = _ints(args.at, "--at")
     steps = max(args.steps, max(at))
     levels = spread.spatial_spread(graph, xy, _ints(args.sources, "--sources"), steps=steps, rate=args.rate,
@@ -373,7 +363,7 @@ def register(sub) -> None:
     group.set_defaults(func=lambda args: (group.print_help(), 2)[1])
 
     p = commands.add_parser(
-        "simulate", formatter_class=fmt, help="Monte Carlo trials of a model; plot mean curves with 95% bands",
+        "simulate", formatter_class=fmt, help="Monte Carlo trials of a model; plot mean curves with 95%% bands",
         description="Run many seeded trials of a spread model on a graph, print the final mean of each state "
                     "with its 95%% confidence interval and optionally draw the mean curves.",
         epilog="Examples:\n  diffusio spread simulate --graph karate --model sir --beta 0.05 --gamma 0.1 "

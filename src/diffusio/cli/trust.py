@@ -48,36 +48,25 @@ def register_watermark(sub) -> None:
 
 
 def cmd_watermark(args) -> int:
-    from diffusio.generative import Generator
-    from diffusio.generative.checkpoint import atomic_save_json
-    from diffusio.generative.images import check_writable, read_model_images
-    from diffusio.generative.watermark import THRESHOLD, detect
+    from diffusio._io import atomic_save_json
+    from diffusio.generative.data.images import check_writable
+    from diffusio.generative.trust.watermark import THRESHOLD, detect_files
 
     if args.json_out:
         if not args.json_out.lower().endswith(".json"):
             raise UsageError(f"{args.json_out} should end in .json")
         check_writable(args.json_out)
-    gen = Generator.load(args.model)
-    teacher = gen.model.config.get("distillation", {}).get("teacher")
-    if teacher:  # a student's outputs are read back with its teacher's ODE
-        gen = Generator.load(teacher)
-    results = []
-    for path in args.images:
-        rows = detect(gen, read_model_images(path, gen.model.image_shape), key=args.key).rows()
-        for i, row in enumerate(rows):
-            name = path if len(rows) == 1 else f"{path}[{i}]"
-            if row["marked"]:
-                print(f"{name}: yes (score {row['score']:.1f} > {THRESHOLD:.1f}; confidence 1 - {row['p_value']:.1g})")
-            else:
-                print(f"{name}: no (score {row['score']:.1f} <= {THRESHOLD:.1f}; p = {row['p_value']:.2g}, "
-                      "no evidence of the key)")
-            results.append({"image": name, **row})
-        reading = _read_large_stamp(path, args.key)
-        if reading is not None:
-            print(f"{path}: invisible-watermark stamp {'yes' if reading.marked else 'no'} "
-                  f"({reading.matched}/32 bits of the key; p = {reading.p_value:.2g})")
-            results.append({"image": path, "stamp": {"marked": reading.marked, "matched_bits": reading.matched,
-                                                      "p_value": reading.p_value}})
+    results = detect_files(args.images, model=args.model, key=args.key)
+    for row in results:
+        if "stamp" in row:
+            st = row["stamp"]
+            print(f"{row['image']}: invisible-watermark stamp {'yes' if st['marked'] else 'no'} "
+                  f"({st['matched_bits']}/32 bits of the key; p = {st['p_value']:.2g})")
+        elif row["marked"]:
+            print(f"{row['image']}: yes (score {row['score']:.1f} > {THRESHOLD:.1f}; confidence 1 - {row['p_value']:.1g})")
+        else:
+            print(f"{row['image']}: no (score {row['score']:.1f} <= {THRESHOLD:.1f}; p = {row['p_value']:.2g}, "
+                  "no evidence of the key)")
     marked = sum(r.get("marked", False) for r in results)
     checked = sum("marked" in r for r in results)
     if checked > 1:
@@ -88,27 +77,10 @@ def cmd_watermark(args) -> int:
     return 0
 
 
-def _read_large_stamp(path: str, key: str | None):
-    """The invisible-watermark reading of a saved image of 256x256 or more, else None."""
-    import numpy as np
-    from PIL import Image
-
-    from diffusio.generative import stamp
-    from diffusio.generative.watermark import default_key
-
-    if path.lower().endswith(".npy") or not stamp.available():
-        return None
-    with Image.open(path) as im:
-        pixels = np.asarray(im.convert("RGB" if im.mode not in ("L", "I;16") else "L"))
-    if pixels.dtype != np.uint8 or not stamp.large_enough(pixels):
-        return None
-    return stamp.read_stamp(pixels, key or default_key())
-
-
 def cmd_audit(args) -> int:
-    from diffusio.generative import audit
-    from diffusio.generative.checkpoint import atomic_save_json
-    from diffusio.generative.images import check_writable
+    from diffusio.generative.trust import audit
+    from diffusio._io import atomic_save_json
+    from diffusio.generative.data.images import check_writable
 
     for path, suffix in ((args.json_out, ".json"), (args.picture, ".png")):
         if path:

@@ -10,6 +10,8 @@ dtype('uint8')
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -18,15 +20,29 @@ import torch
 from tqdm.auto import tqdm
 
 from diffusio.errors import UsageError
-from diffusio.generative.data import to_uint8
-from diffusio.generative.model import LoadedModel, load_model
-from diffusio.generative.samplers import SAMPLERS
-from diffusio.generative.sampling import sample
-from diffusio.generative.schedules import SCHEDULES
-from diffusio.generative.watermark import key_patterns, resolve_key
+from diffusio.generative.data.datasets import to_uint8
+from diffusio.generative.core.guidance import check_interval, check_scale
+from diffusio.generative.checkpoint.models import LoadedModel, load_model
+from diffusio.generative.core.samplers import SAMPLERS
+from diffusio.generative.core.sampling import sample
+from diffusio.generative.core.schedules import SCHEDULES
+from diffusio.generative.trust.watermark import marking
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
+
+
+@dataclass
+class Samples:
+    """What :meth:`Generator.sample` made."""
+
+    images: torch.Tensor  # [N, C, H, W] float in [-1, 1]
+    nfe: float            # network evaluations per batch of images (a guided one counts once)
+    seconds: float
+
+    def uint8(self) -> np.ndarray:
+        """``[N, H, W]`` for grey images, ``[N, H, W, 3]`` for colour."""
+        return to_uint8(self.images.numpy())
 
 
 class Generator:
@@ -34,7 +50,6 @@ class Generator:
 
     def __init__(self, model: LoadedModel):
         self.model = model
-        self.last_nfe = 0.0
         self._backend_denoiser = None  # an onnxruntime denoiser, when use_onnx() was called
         self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
                          **model.config.get("sampling", {})}
@@ -56,7 +71,7 @@ class Generator:
 
     def use_onnx(self, path: str | Path | None = None) -> None:
         """Evaluate the denoiser with onnxruntime from now on (exporting it to a cache if no path is given)."""
-        from diffusio.generative.export import cached_onnx_denoiser
+        from diffusio.generative.cheap.export import cached_onnx_denoiser
 
         self._backend_denoiser = cached_onnx_denoiser(self.model, path)
 
@@ -115,7 +130,7 @@ class Generator:
             if self.model.cond_kind != "text":
                 raise UsageError(f"this model is not text-conditioned (conditioning: {self.model.cond_kind}); "
                                  "use --label or no prompt")
-            from diffusio.generative.text import encode
+            from diffusio.generative.conditioning.text import encode
 
             prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
             if len(prompts) != n:
@@ -139,8 +154,7 @@ class Generator:
             raise UsageError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if not guidance >= 0:
-            raise UsageError(f"guidance must be >= 0, got {guidance}")
+        check_scale(guidance)
         if early_stop is not None and not early_stop > 0:
             raise UsageError(f"early-stop tolerance must be > 0, got {early_stop}")
         if schedule == "distilled":
@@ -157,29 +171,34 @@ class Generator:
         if tol is not None and not 0 < tol < 1:
             raise UsageError(f"--tol must be in (0, 1), got {tol}")
 
-    def sample(self, n: int = 16, prompt=None, label=None, *, steps: int | None = None,
+    def sample(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None, steps: int | None = None,
                sampler: str | None = None, guidance: float | None = None, schedule: str | None = None,
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
                tol: float | None = None, attrs: dict[str, float] | None = None,
-               watermark: bool | str | None = None, attr_guidance: float | None = None) -> torch.Tensor:
-        """Images in [-1, 1] as a float tensor NCHW; ``self.last_nfe`` holds the evaluations used.
+               watermark: bool | str | None = None, attr_guidance: float | None = None,
+               guidance_interval: tuple[float, float] | None = None) -> "Samples":
+        """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
+        network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
         ``watermark``: None or True (the default) marks the images with the default key
         ($DIFFUSIO_WATERMARK_KEY, else the public "diffusio"), a string with that key, False not at
         all (see :mod:`watermark`).
         ``attr_guidance``: guidance of the ``attrs`` wishes apart from the prompt (default: the
         model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
+        ``guidance_interval``: (lo, hi) noise levels where guidance applies (default: the model's
+        ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
         """
+        started = time.perf_counter()
         steps = self.defaults["steps"] if steps is None else steps
         sampler = sampler or self.defaults["sampler"]
         schedule = schedule or self.defaults["schedule"]
         guidance = self.defaults["guidance"] if guidance is None else guidance
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
+        interval = self._guidance_interval(guidance_interval)
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
-        key = resolve_key(watermark)
-        patterns = key_patterns(key, self.model.image_shape) if key else None
+        start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
@@ -191,11 +210,15 @@ class Generator:
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
                                   schedule=schedule, sigmas=sigmas, callback=lambda _: bar.update(1),
-                                  early_stop=early_stop, options=options, stats=stats, watermark=patterns,
-                                  attr_guidance=attr_guidance))
+                                  early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
+                                  attr_guidance=attr_guidance, guidance_interval=interval))
         bar.close()
-        self.last_nfe = stats["nfe"] / len(chunks)  # per image batch
-        return torch.cat(out)
+        return Samples(torch.cat(out), stats["nfe"] / len(chunks), time.perf_counter() - started)
+
+    def _guidance_interval(self, interval) -> tuple[float, float] | None:
+        interval = self.defaults.get("guidance_interval") if interval is None else interval
+        interval = check_interval(interval)
+        return None if interval is None or (interval[0] == 0 and interval[1] == float("inf")) else interval
 
     def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
         """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
@@ -205,8 +228,7 @@ class Generator:
                 raise UsageError("--attr-guidance needs a model trained with --attributes (e.g. fashion-attr)")
             return None
         scale = self.defaults.get("attr_guidance", guidance) if scale is None else scale
-        if not scale >= 0:
-            raise UsageError(f"attribute guidance must be >= 0, got {scale}")
+        check_scale(scale, "attr_guidance")
         return None if scale == guidance else (float(scale), attrs.dim)  # equal: plain guidance, fewer calls
 
     def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
@@ -214,10 +236,11 @@ class Generator:
                  schedule: str | None = None, seed: int = 0, progress: bool = False,
                  early_stop: float | None = None, tol: float | None = None,
                  attrs: dict[str, float] | None = None, watermark: bool | str | None = None,
-                 attr_guidance: float | None = None) -> np.ndarray:
+                 attr_guidance: float | None = None,
+                 guidance_interval: tuple[float, float] | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (``watermark``
         and ``attr_guidance`` as in :meth:`sample`)."""
-        images = self.sample(n, prompt, label, steps=steps, sampler=sampler, guidance=guidance,
-                             schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
-                             attrs=attrs, watermark=watermark, attr_guidance=attr_guidance)
-        return to_uint8(images.numpy())
+        return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
+                           schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
+                           attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
+                           guidance_interval=guidance_interval).uint8()

@@ -13,14 +13,15 @@ from diffusio.spread.graph import Graph, as_graph, read_edge_list
 from diffusio.spread.models import (SEIR, SI, SIR, SIS, Bass, ContinuousSIR, ContinuousSIS, IndependentCascade,
                                     LinearThreshold, MajorityRule, Model, ThresholdOpinion, Voter, bass_curve)
 from diffusio.spread.simulate import SpreadResult, random_seeds, simulate
-from diffusio.spread.debtrank import debtrank, exposure_matrix, plot_debtrank
-from diffusio.spread.fitting import CurveFit, bass_ols, bass_sales, fit_bass, fit_sir, plot_fit, sir_incidence
-from diffusio.spread.influence import (celf, degree_discount, expected_spread, imm, influence_maximization)
-from diffusio.spread.interventions import (immunization_curve, immunization_order, plot_immunization,
+from diffusio.spread.apps.debtrank import debtrank, exposure_matrix, plot_debtrank
+from diffusio.spread.apps.fitting import CurveFit, bass_ols, bass_sales, fit_bass, fit_sir, plot_fit, sir_incidence
+from diffusio.spread.apps.influence import (celf, degree_discount, expected_spread, imm, influence_maximization)
+from diffusio.spread.apps.interventions import (immunization_curve, immunization_order, plot_immunization,
                                            remove_nodes)
-from diffusio.spread.recommend import (diffusion_scores, evaluate, load_movielens, movielens_items, recommend,
+from diffusio.spread.apps.recommend import (diffusion_scores, evaluate, load_movielens, movielens_items, recommend,
                                        split_links)
-from diffusio.spread.spatial import arrival_times, grid, minnesota, plot_spatial, spatial_spread
+from diffusio.spread.apps.spatial import (arrival_times, grid, minnesota, plot_spatial, spatial_graph,
+                                          spatial_spread)
 
 __all__ = ["Graph", "as_graph", "read_edge_list", "list_datasets", "load_dataset", "random_graph", "simulate",
            "SpreadResult", "random_seeds", "Model", "IndependentCascade", "LinearThreshold", "SI", "SIS", "SIR",
@@ -32,4 +33,4 @@ __all__ = ["Graph", "as_graph", "read_edge_list", "list_datasets", "load_dataset
            "fit_bass", "bass_ols", "bass_sales", "fit_sir", "sir_incidence", "CurveFit", "plot_fit",
            "recommend", "evaluate", "diffusion_scores", "split_links", "load_movielens", "movielens_items",
            "debtrank", "exposure_matrix", "plot_debtrank",
-           "spatial_spread", "arrival_times", "grid", "minnesota", "plot_spatial"]
+           "spatial_spread", "spatial_graph", "arrival_times", "grid", "minnesota", "plot_spatial"]

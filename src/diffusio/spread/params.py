@@ -54,6 +54,9 @@ def check_node_param(name: str, value, high: float = np.inf):
     return check_number(name, value, 0.0, high)
 
 
+NO_EDGE_VALUES = np.zeros(0)  # stands in for a per-edge array that a uniform value makes unnecessary
+
+
 def edge_array(graph: Graph, name: str, value, high: float = np.inf) -> np.ndarray:
     """One value per CSR entry.  Edges missing from a mapping get 0."""
     if isinstance(value, str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from diffusio.spread.figures import figure, save
+from diffusio.figures import figure, save
 from diffusio.spread.simulate import SpreadResult
 
 

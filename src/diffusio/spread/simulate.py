@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from numbers import Integral
@@ -17,6 +18,7 @@ from scipy import stats
 from diffusio.errors import UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models.base import Model
+from diffusio.spread.models.continuous import MAX_EVENTS_PER_TRIAL as MAX_EVENTS
 from diffusio.spread.rng import mix, trial_states
 
 
@@ -34,12 +36,16 @@ class SpreadResult:
     model : Model
     graph : Graph
     hit_max_steps : int
-        Trials still running when ``max_steps`` was reached.
+        Trials still running when ``max_steps`` was reached: their last counts are not final.
+    cut_short : int
+        Trials stopped before their horizon by the event budget of continuous time (rates so high
+        that the horizon would take hours): their curves end early.
     """
 
     model: Model
     graph: Graph
     hit_max_steps: int
+    cut_short: int
     _counts: np.ndarray
     _final: np.ndarray | None
 
@@ -61,6 +67,17 @@ class SpreadResult:
     def trials(self) -> int:
         return self._counts.shape[0]
 
+    def warnings(self) -> list[str]:
+        """What cut trials short, in words (empty when every trial ran to its end)."""
+        out = []
+        if self.hit_max_steps:
+            out.append(f"{self.hit_max_steps} of {self.trials} trials were still changing at max_steps="
+                       f"{self._counts.shape[1] - 1}: their last counts are not final; raise max_steps")
+        if self.cut_short:
+            out.append(f"{self.cut_short} of {self.trials} trials were stopped after {MAX_EVENTS:,} events, "
+                       "before their horizon (rates this high never settle); their curves end early")
+        return out
+
     def summary(self, confidence: float = 0.95) -> pd.DataFrame:
         """Mean count of each state per step with a confidence interval for the mean.
 
@@ -69,6 +86,7 @@ class SpreadResult:
         pandas.DataFrame
             ``step`` (and ``time``), then ``<state>_mean``, ``<state>_lower``,
             ``<state>_upper`` for each state (Student-t interval; NaN for one trial).
+            ``.attrs["warnings"]`` lists what cut trials short (:meth:`warnings`).
         """
         if not 0.0 < confidence < 1.0:
             raise UsageError(f"confidence must be in (0, 1), got {confidence}; pass e.g. 0.95")
@@ -86,7 +104,9 @@ class SpreadResult:
             table[f"{state}_mean"] = mean[:, k]
             table[f"{state}_lower"] = mean[:, k] - half[:, k]
             table[f"{state}_upper"] = mean[:, k] + half[:, k]
-        return pd.DataFrame(table)
+        frame = pd.DataFrame(table)
+        frame.attrs["warnings"] = self.warnings()
+        return frame
 
     @property
     def final_counts(self) -> pd.DataFrame:
@@ -202,17 +222,13 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     steps = np.zeros(trials, dtype=np.int64)
     final = np.zeros((trials, graph.n_nodes if final_states else 0), dtype=np.int8)
 
-    def run_block(block: np.ndarray) -> None:
-        lo, hi = int(block[0]), int(block[-1]) + 1
-        model.run(graph, prepared, seed_matrix[lo:hi], rng_states[lo:hi], int(max_steps), counts[lo:hi],
-                  steps[lo:hi], final[lo:hi], bool(final_states))
+    cut_short = np.zeros(trials, dtype=np.bool_)
 
-    blocks = np.array_split(np.arange(trials), min(int(workers or os.cpu_count() or 1), trials))
-    if len(blocks) == 1:
-        run_block(blocks[0])
-    else:
-        with ThreadPoolExecutor(len(blocks)) as pool:  # kernels release the GIL
-            list(pool.map(run_block, blocks))
+    def run_block(lo: int, hi: int) -> None:
+        model.run(graph, prepared, seed_matrix[lo:hi], rng_states[lo:hi], int(max_steps), counts[lo:hi],
+                  steps[lo:hi], final[lo:hi], bool(final_states), cut_short[lo:hi])
+
+    run_interruptibly(run_block, trials, int(workers or os.cpu_count() or 1))
 
     last = int(steps.max())
     counts = counts[:, : last + 1]
@@ -220,8 +236,50 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     codes = list(model.state_codes)
     # a compact copy: the buffer was sized for max_steps
     counts = counts[:, :, codes] if codes != list(range(model.n_codes)) else np.ascontiguousarray(counts)
-    return SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= max_steps)),
-                        _counts=counts, _final=final if final_states else None)
+    result = SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= max_steps)),
+                          cut_short=int(np.count_nonzero(cut_short)), _counts=counts,
+                          _final=final if final_states else None)
+    for line in result.warnings():
+        warnings.warn(line, TruncationWarning, stacklevel=2)
+    return result
+
+
+class TruncationWarning(UserWarning):
+    """Some trials did not run to their end: the result says how many and why."""
+
+
+def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256) -> None:
+    """Run ``run_block(lo, hi)`` over ``[0, trials)`` in blocks on daemon threads (the kernels
+    release the GIL), so that Ctrl-C stops the run between blocks instead of waiting for all of them.
+    Which block runs on which thread does not matter: trial ``i`` always uses random stream ``i``."""
+    bounds = list(range(0, trials, block_size)) + [trials]
+    queue = list(zip(bounds[:-1], bounds[1:]))[::-1]
+    stop, errors = threading.Event(), []
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                lo, hi = queue.pop()
+            except IndexError:
+                return
+            try:
+                run_block(lo, hi)
+            except BaseException as err:  # noqa: BLE001 - handed to the main thread
+                errors.append(err)
+                stop.set()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(workers, len(queue)))]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)
+    except KeyboardInterrupt:
+        stop.set()  # the running blocks finish on their daemon threads; nothing waits for them
+        raise
+    if errors:
+        raise errors[0]
 
 
 @njit(cache=True, nogil=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import tempfile
 import time
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ class SpreadRequest(Strict):
 
 # ---------------------------------------------------------------- helpers
 def _png_b64(pixels: np.ndarray) -> str:
-    from diffusio.generative.images import png_bytes
+    from diffusio.generative.data.images import png_bytes
 
     return base64.b64encode(png_bytes(pixels)).decode()
 
@@ -92,7 +91,7 @@ def _file_b64(path: Path) -> str:
 
 
 def _decode_png(text: str, what: str, limit: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from diffusio.generative.data.images import decode_image
 
     if text.startswith("data:"):
         text = text.split(",", 1)[-1]
@@ -100,15 +99,15 @@ def _decode_png(text: str, what: str, limit: int) -> np.ndarray:
         raise UsageError(f"{what} is larger than {limit // 1024} KiB; send a smaller image")
     try:
         raw = base64.b64decode(text, validate=True)
-        return np.asarray(Image.open(io.BytesIO(raw)).convert("L"))
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as err:
-        raise UsageError(f"{what} is not a base64 PNG image ({err})") from err
+    except (binascii.Error, ValueError) as err:
+        raise UsageError(f"{what} is not base64 ({err})") from None
+    return decode_image(raw, "L", what)
 
 
 @lru_cache(maxsize=4)
 def _generator(name: str):
     from diffusio.generative import Generator
-    from diffusio.generative.model import shipped_models
+    from diffusio.generative.checkpoint.models import shipped_models
 
     if name not in shipped_models():
         raise UsageError(f"unknown model {name!r}; the studio serves: {', '.join(shipped_models())}")
@@ -122,22 +121,23 @@ def _check(value: int | None, limit: int, what: str) -> None:
 
 # ---------------------------------------------------------------- the work (run in a thread)
 def generate(req: GenerateRequest, limits: Limits) -> dict:
-    from diffusio.generative.images import make_grid
+    from diffusio.generative.data.images import make_grid
 
     _check(req.n, limits.max_n, "n")
     _check(req.steps, limits.max_steps, "steps")
     gen = _generator(req.model)
     start = time.perf_counter()
     prompt = req.prompt if req.prompt and req.prompt.strip() else None
-    images = gen.generate(prompt, n=req.n, label=req.label, steps=req.steps, sampler=req.sampler,
-                          guidance=req.guidance, seed=req.seed)
-    return {"grid": _png_b64(make_grid(images, scale=4)), "images": [_png_b64(im) for im in images], "nfe": gen.last_nfe,
+    made = gen.sample(prompt, n=req.n, label=req.label, steps=req.steps, sampler=req.sampler,
+                      guidance=req.guidance, seed=req.seed)
+    images = made.uint8()
+    return {"grid": _png_b64(make_grid(images, scale=4)), "images": [_png_b64(im) for im in images], "nfe": made.nfe,
             "seconds": round(time.perf_counter() - start, 3), "model": req.model}
 
 
 def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
-    from diffusio.generative.data import to_uint8
-    from diffusio.generative.editing import inpaint
+    from diffusio.generative.data.datasets import to_uint8
+    from diffusio.generative.editing.edits import inpaint
 
     _check(req.steps, limits.max_steps, "steps")
     gen = _generator(req.model)
@@ -155,10 +155,10 @@ def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
     cond = gen.condition(1, prompt=req.prompt) if req.prompt and req.prompt.strip() else None
     start = time.perf_counter()
     # as `diffusio inpaint`: without a prompt, the class the context classifier names; recon: one pass per step
-    out, nfe = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
-                       auto_class=cond is None and gen.model.class_embeddings is not None,
-                       recon=req.recon)
-    return {"image": _png_b64(to_uint8(out.numpy())[0]), "nfe": nfe, "seconds": round(time.perf_counter() - start, 3)}
+    result = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
+                     auto_class=cond is None and gen.model.class_embeddings is not None, recon=req.recon)
+    return {"image": _png_b64(to_uint8(result.images.numpy())[0]), "nfe": result.nfe,
+            "seconds": round(time.perf_counter() - start, 3)}
 
 
 def simulate_spread(req: SpreadRequest, limits: Limits) -> dict:
@@ -227,8 +227,8 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
 
     @app.get("/v1/models", summary="Shipped models, their samplers and defaults")
     async def v1_models() -> dict:
-        from diffusio.generative.model import load_model, shipped_models
-        from diffusio.generative.samplers import SAMPLERS
+        from diffusio.generative.checkpoint.models import load_model, shipped_models
+        from diffusio.generative.core.samplers import SAMPLERS
 
         models = {}
         for name in shipped_models():
@@ -240,9 +240,9 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
     @app.get("/v1/graphs", summary="Built-in graphs and spread models")
     async def v1_graphs() -> dict:
         from diffusio.spread.datasets import dataset_names
-        from diffusio.spread.registry import MODELS
+        from diffusio.spread.registry import NAMES, parameters
 
-        return {"graphs": dataset_names(), "models": {k: sorted(v[1]) for k, v in MODELS.items()}}
+        return {"graphs": dataset_names(), "models": {name: sorted(parameters(name)) for name in NAMES}}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for page in ("index", "inpaint", "spread"):

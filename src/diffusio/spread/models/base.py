@@ -53,6 +53,9 @@ class Model(ABC):
 
     @abstractmethod
     def run(self, graph: Graph, prepared: tuple, seed_matrix: np.ndarray, rng_states: np.ndarray,
-            max_steps: int, counts: np.ndarray, steps: np.ndarray, final: np.ndarray, record_final: bool) -> None:
+            max_steps: int, counts: np.ndarray, steps: np.ndarray, final: np.ndarray, record_final: bool,
+            cut_short: np.ndarray) -> None:
         """Run ``len(rng_states)`` trials, writing ``counts[trial, step, state]``, the last
-        step of each trial into ``steps`` and, if ``record_final``, node states into ``final``."""
+        step of each trial into ``steps`` and, if ``record_final``, node states into ``final``.
+        A kernel that has to stop a trial before its end for another reason than ``max_steps``
+        (the event budget of continuous time) sets ``cut_short[trial]``."""

@@ -154,7 +154,8 @@ class Bass(Model):
     def prepare(self, graph: Graph) -> tuple:
         return (graph.in_degree.astype(np.int64),)
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         (in_degree,) = prepared
         bass_network_kernel(graph.indptr, graph.indices, in_degree, float(self.p), float(self.q), seed_matrix,
                             rng_states, max_steps, counts, steps, final, record_final)

@@ -15,7 +15,8 @@ from numba import njit
 from diffusio.errors import UsageError
 from diffusio.spread.graph import Graph
 from diffusio.spread.models.base import Model
-from diffusio.spread.params import check_edge_param, check_node_param, edge_array, node_array, uniform_value
+from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
+                                    uniform_value)
 from diffusio.spread.rng import geometric_skip, uniform
 
 
@@ -78,7 +79,7 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
                 else:
                     for e in range(lo, hi):
                         v = indices[e]
-                        if stamp[v] != mark and uniform(rng) < probs[e]:
+                        if stamp[v] != mark and uniform(rng) < (uniform_p if uniform_p >= 0.0 else probs[e]):
                             stamp[v] = mark
                             queue[tail] = v
                             tail += 1
@@ -159,10 +160,16 @@ class IndependentCascade(Model):
     def __post_init__(self):
         object.__setattr__(self, "p", check_edge_param("p", self.p, high=1.0))
 
-    def prepare(self, graph: Graph) -> tuple:
-        return edge_array(graph, "p", self.p, high=1.0), uniform_value(self.p)
+    def edge_probabilities(self, graph: Graph) -> np.ndarray:
+        """The activation probability of every CSR edge (reverse-reachable sets need them spelled out)."""
+        return edge_array(graph, "p", self.p, high=1.0)
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def prepare(self, graph: Graph) -> tuple:
+        uniform_p = uniform_value(self.p)  # a uniform p needs no per-edge array (61 MB at 10^6 nodes)
+        return (NO_EDGE_VALUES if uniform_p >= 0 else self.edge_probabilities(graph)), uniform_p
+
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         probs, uniform_p = prepared
         independent_cascade_kernel(graph.indptr, graph.indices, probs, uniform_p, seed_matrix, rng_states,
                                    max_steps, counts, steps, final, record_final)
@@ -178,29 +185,29 @@ class LinearThreshold(Model):
         Influence of ``u`` on ``v``.  ``"in_degree"`` (default) gives every
         in-edge of ``v`` weight ``1 / in_degree(v)``; ``"weight"`` uses the
         graph's edge weights.  The in-weights of each node must sum to <= 1.
-    thresholds : None, float or dict {node: float}
+    threshold : None, float or dict {node: float}
         ``None`` draws a fresh uniform (0, 1] threshold per node and trial.
 
     Examples
     --------
     >>> import networkx as nx
     >>> from diffusio import spread
-    >>> model = spread.LinearThreshold(thresholds=0.5)
+    >>> model = spread.LinearThreshold(threshold=0.5)
     >>> result = spread.simulate(nx.path_graph(4), model, seeds=[0], trials=1, seed=0)
     >>> int(result.curves["active"].iloc[-1])   # 1 of 2 neighbours active = 0.5: spreads
     4
     """
 
     weights: object = "in_degree"
-    thresholds: object = None
+    threshold: object = None
 
     states = ("inactive", "active")
 
     def __post_init__(self):
         if not (isinstance(self.weights, str) and self.weights == "in_degree"):
             object.__setattr__(self, "weights", check_edge_param("weights", self.weights, high=1.0))
-        if self.thresholds is not None:
-            object.__setattr__(self, "thresholds", check_node_param("thresholds", self.thresholds, high=1.0))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", check_node_param("threshold", self.threshold, high=1.0))
 
     def prepare(self, graph: Graph) -> tuple:
         if isinstance(self.weights, str) and self.weights == "in_degree":
@@ -212,11 +219,12 @@ class LinearThreshold(Model):
             if in_sums[worst] > 1.0 + 1e-9:
                 raise UsageError(f"linear threshold weights into node {graph.labels[worst]!r} sum to "
                                  f"{in_sums[worst]:.3g} > 1; normalise each node's in-weights to sum to <= 1")
-        random = self.thresholds is None
-        thresholds = np.zeros(graph.n_nodes) if random else node_array(graph, "thresholds", self.thresholds)
+        random = self.threshold is None
+        thresholds = np.zeros(graph.n_nodes) if random else node_array(graph, "threshold", self.threshold)
         return influence.astype(np.float64), thresholds, random
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         influence, thresholds, random = prepared
         linear_threshold_kernel(graph.indptr, graph.indices, influence, thresholds, random, seed_matrix, rng_states,
                                 max_steps, counts, steps, final, record_final)

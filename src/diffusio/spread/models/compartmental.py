@@ -17,7 +17,8 @@ from numba import njit
 from diffusio.spread.graph import Graph
 from diffusio.spread.models.base import Model
 from diffusio.spread.models.cascade import _SKIP_DEGREE
-from diffusio.spread.params import check_edge_param, check_node_param, edge_array, node_array, uniform_value
+from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
+                                    uniform_value)
 from diffusio.spread.rng import geometric_skip, uniform
 
 S, E, I, R = 0, 1, 2, 3
@@ -85,7 +86,7 @@ def compartmental_kernel(indptr, indices, beta, uniform_beta, gamma, sigma, with
                         v = indices[e]
                         if state[v] == S and pending[v] != marker:
                             susceptible_left = True
-                            if uniform(rng) < beta[e]:
+                            if uniform(rng) < (uniform_beta if uniform_beta >= 0.0 else beta[e]):
                                 pending[v] = marker
                                 newcomers[n_new] = v
                                 n_new += 1
@@ -144,16 +145,18 @@ def compartmental_kernel(indptr, indices, beta, uniform_beta, gamma, sigma, with
 
 @dataclass(frozen=True)
 class _Compartmental(Model):
+    """One kernel for SI, SIS, SIR and SEIR; each model declares only the parameters it has
+    (SI never recovers: gamma 0; only SEIR has an exposed stage: sigma 1 elsewhere)."""
+
     beta: object = 0.05
-    gamma: object = 0.1
-    sigma: object = 1.0
     _exposed = False
     _recover_to = R
 
     def __post_init__(self):
         object.__setattr__(self, "beta", check_edge_param("beta", self.beta, high=1.0))
-        object.__setattr__(self, "gamma", check_node_param("gamma", self.gamma, high=1.0))
-        object.__setattr__(self, "sigma", check_node_param("sigma", self.sigma, high=1.0))
+        for name in ("gamma", "sigma"):
+            if hasattr(self, name):
+                object.__setattr__(self, name, check_node_param(name, getattr(self, name), high=1.0))
 
     code_names = ("S", "E", "I", "R")
 
@@ -162,10 +165,14 @@ class _Compartmental(Model):
         return tuple(self.code_names.index(name) for name in self.states)
 
     def prepare(self, graph: Graph) -> tuple:
-        return (edge_array(graph, "beta", self.beta, high=1.0), uniform_value(self.beta),
-                node_array(graph, "gamma", self.gamma), node_array(graph, "sigma", self.sigma))
+        uniform_beta = uniform_value(self.beta)  # a uniform beta needs no per-edge array
+        return ((NO_EDGE_VALUES if uniform_beta >= 0 else edge_array(graph, "beta", self.beta, high=1.0)),
+                uniform_beta,
+                node_array(graph, "gamma", getattr(self, "gamma", 0.0)),
+                node_array(graph, "sigma", getattr(self, "sigma", 1.0)))
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         beta, uniform_beta, gamma, sigma = prepared
         compartmental_kernel(graph.indptr, graph.indices, beta, uniform_beta, gamma, sigma, self._exposed,
                              self._recover_to, seed_matrix, rng_states, max_steps, counts, steps, final,
@@ -197,7 +204,6 @@ class SI(_Compartmental):
     >>> int(result.summary()["I_mean"].iloc[-1])
     20
     """
-    gamma: object = 0.0
     states = ("S", "I")
     _recover_to = NEVER
 
@@ -218,6 +224,7 @@ class SIS(_Compartmental):
     >>> list(result.curves.columns)
     ['trial', 'step', 'S', 'I']
     """
+    gamma: object = 0.1
     states = ("S", "I")
     _recover_to = S
 
@@ -239,6 +246,7 @@ class SIR(_Compartmental):
     >>> bool(row["R_lower"] <= row["R_mean"] <= row["R_upper"])
     True
     """
+    gamma: object = 0.1
     states = ("S", "I", "R")
 
 
@@ -260,6 +268,7 @@ class SEIR(_Compartmental):
     >>> list(result.curves.columns)
     ['trial', 'step', 'S', 'E', 'I', 'R']
     """
+    gamma: object = 0.1
     sigma: object = 0.5
     states = ("S", "E", "I", "R")
     _exposed = True

@@ -78,7 +78,7 @@ def _infect(u, now, indptr, indices, beta, gamma, state, recover_at, times, payl
 
 @njit(cache=True, nogil=True)
 def continuous_kernel(indptr, indices, sources, beta, gamma, reinfect, dt, seed_matrix, rng_states, max_steps,
-                      counts, steps, final, record_final):
+                      counts, steps, final, record_final, max_events, cut_short):
     n = indptr.size - 1
     state = np.zeros(n, np.int8)
     recover_at = np.zeros(n)
@@ -108,9 +108,14 @@ def continuous_kernel(indptr, indices, sources, beta, gamma, reinfect, dt, seed_
                 size = _infect(s, 0.0, indptr, indices, beta, gamma, state, recover_at, times, payloads, size,
                                rng, reinfect)
         grid = 0  # next grid point to record
+        events = 0
         while size > 0:
             now, payload, size = _heap_pop(times, payloads, size)
             if now > horizon:
+                break
+            events += 1
+            if events > max_events:  # rates so high that the horizon would take forever: stop here
+                cut_short[t] = True
                 break
             while grid * dt < now:
                 for c in range(3):
@@ -137,7 +142,7 @@ def continuous_kernel(indptr, indices, sources, beta, gamma, reinfect, dt, seed_
                 fire = now + exponential(rng, beta[payload])
                 if fire < recover_at[u]:
                     size = _heap_push(times, payloads, size, fire, payload)
-        last = min(grid, max_steps)
+        last = min(grid, max_steps) if not cut_short[t] else max(grid - 1, 0)
         while grid <= last:
             for c in range(3):
                 counts[t, grid, c] = tally[c]
@@ -148,6 +153,11 @@ def continuous_kernel(indptr, indices, sources, beta, gamma, reinfect, dt, seed_
                 final[t, i] = state[i]
         for i in range(n_touched):
             state[touched[i]] = S
+
+
+# A trial that needs more events than this to reach its horizon (absurd rates: beta = 1e6) is cut
+# short and reported, instead of running for hours (a fraction of a second per trial).
+MAX_EVENTS_PER_TRIAL = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -170,10 +180,12 @@ class _Continuous(Model):
     def prepare(self, graph: Graph) -> tuple:
         return edge_array(graph, "beta", self.beta), node_array(graph, "gamma", self.gamma)
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         beta, gamma = prepared
         continuous_kernel(graph.indptr, graph.indices, graph.edge_sources, beta, gamma, self._reinfect, self.dt,
-                          seed_matrix, rng_states, max_steps, counts, steps, final, record_final)
+                          seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+                          MAX_EVENTS_PER_TRIAL, cut_short)
 
 
 _DOC = """

@@ -105,7 +105,8 @@ class _Opinion(Model):
         in_indptr, in_indices, _ = graph.reverse_csr
         return in_indptr, in_indices, self._thresholds(graph)
 
-    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final):
+    def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
+            cut_short):
         in_indptr, in_indices, thresholds = prepared
         opinion_kernel(self._rule, in_indptr, in_indices, thresholds, float(self.initial_yes), seed_matrix,
                        rng_states, max_steps, counts, steps, final, record_final)

@@ -1,0 +1,110 @@
+"""Writing files safely: one copy of the atomic-write rule for the whole package.
+
+Every output goes to a temporary file in the target's folder, is flushed to disk, then renamed
+over the target in one step, so a reader (or a crash) never sees half a file and a failure never
+clobbers what was there.  The file gets the mode a plain ``open`` would give it (0666 less the
+umask), not ``mkstemp``'s private 0600.
+
+>>> import tempfile, pathlib
+>>> target = pathlib.Path(tempfile.mkdtemp()) / "hello.txt"
+>>> with atomic_path(target) as tmp:
+...     _ = tmp.write_text("hi")
+>>> target.read_text()
+'hi'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from diffusio.errors import UsageError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_output(path: str | os.PathLike, *, inputs: tuple = (), force: bool = False,
+                 suffixes: tuple[str, ...] | None = None, flag: str = "-o") -> Path:
+    """The one check of an output path, before any work: its folder exists and is writable, it
+    is not a folder, it has one of ``suffixes``, and it is not one of the ``inputs`` (overwriting an
+    input needs ``force``).
+
+    >>> import tempfile, pathlib
+    >>> source = pathlib.Path(tempfile.mkdtemp()) / "in.png"
+    >>> _ = source.write_bytes(b"pixels")
+    >>> check_output(source, inputs=(source,))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    diffusio.errors.UsageError: -o .../in.png is also an input: writing it would destroy the input; ...
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {path} must end in {' or '.join(suffixes)}")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {parent} does not exist; create it or choose another {flag}")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; give a file name such as {path / ('out' + (suffixes or ('.png',))[0])}")
+    if not force and path.exists() and any(Path(i).exists() and os.path.samefile(i, path) for i in inputs if i):
+        raise UsageError(f"{flag} {path} is also an input: writing it would destroy the input; choose another "
+                         f"{flag}, or add --force to overwrite it")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied; choose a writable {flag}")
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+                                   suffix=suffix)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}; choose another output") from None
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise UsageError(f"cannot write {path}: {err.strerror or err}; choose another output") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_save_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename inside folder ``path`` durable (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,79 @@
+"""Build a denoiser from a JSON config, and find/load saved models by name or path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint.files import load_config, load_state_into, load_tensors
+from diffusio.generative.core.denoiser import Denoiser, build_denoiser
+from diffusio.generative.nets import build_net
+
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
+
+
+def shipped_models() -> list[str]:
+    """Names of the models that ship inside the package."""
+    return sorted(p.parent.name for p in WEIGHTS_DIR.glob("*/config.json"))
+
+
+def resolve_model_dir(name_or_path: str | Path) -> Path:
+    """A shipped model name (``fashion``) or a directory written by ``diffusio train``."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    shipped = WEIGHTS_DIR / str(name_or_path)
+    if (shipped / "config.json").is_file():
+        return shipped
+    raise UsageError(f"no model {str(name_or_path)!r}: give a shipped model ({', '.join(shipped_models()) or 'none'}) "
+                     "or a directory written by 'diffusio train'")
+
+
+def build_denoiser_from_config(config: dict) -> Denoiser:
+    try:
+        net = build_net(config["net"]["kind"], **{k: v for k, v in config["net"].items() if k != "kind"})
+        pre = config.get("preconditioning", {"kind": "edm"})
+        return build_denoiser(net, pre["kind"], **{k: v for k, v in pre.items() if k != "kind"})
+    except (KeyError, TypeError, ValueError) as err:
+        raise UsageError(f"model config cannot build a network ({err}); use a config written by diffusio") from err
+
+
+@dataclass
+class LoadedModel:
+    denoiser: Denoiser
+    config: dict
+    class_embeddings: torch.Tensor | None  # conditioning vector per class (text or one-hot)
+    path: Path
+
+    @property
+    def cond_kind(self) -> str:
+        return self.config.get("conditioning", {}).get("kind", "none")
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.config.get("conditioning", {}).get("class_names")
+
+    @property
+    def attributes(self):
+        """The image features this model takes as wishes (:class:`Attributes`), or None."""
+        from diffusio.generative.conditioning.attributes import Attributes
+
+        return Attributes.from_config(self.config.get("conditioning", {}))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        img = self.config["image"]
+        return img["channels"], img["height"], img["width"]
+
+
+def load_model(name_or_path: str | Path) -> LoadedModel:
+    model_dir = resolve_model_dir(name_or_path)
+    config = load_config(model_dir)
+    denoiser = build_denoiser_from_config(config)
+    tensors = load_tensors(model_dir / "model.safetensors")
+    load_state_into(denoiser.net, tensors, "net.", model_dir / "model.safetensors")
+    denoiser.eval().requires_grad_(False)
+    return LoadedModel(denoiser, config, tensors.get("cond.class_embeddings"), model_dir)

@@ -1,0 +1,112 @@
+"""Classifier-free guidance (Ho & Salimans 2022) as a denoiser that wraps a denoiser.
+
+``D_w(x) = D(x, null) + w * (D(x, cond) - D(x, null))``: w = 1 is plain
+conditional sampling, w = 0 unconditional, w > 1 sharper adherence.  The null
+condition is the all-zero vector the model saw under condition dropout.
+
+Models trained with attributes (:mod:`attributes`) end their condition with an attribute block,
+left out (zero) as a unit during training.  ``attr_scale`` guides that block on its own:
+
+``D(x, null) + w * (D(x, text) - D(x, null)) + w_a * (D(x, text + attrs) - D(x, text))``
+
+With ``w_a = w`` this is plain guidance on the whole condition; a larger ``w_a`` follows the
+attribute wishes more closely at 1.5x the network evaluations (docs/editing.md measures it).
+
+Guidance in a limited interval (Kynkaanniemi et al. 2024): ``interval=(lo, hi)`` guides only
+where ``lo < sigma <= hi`` and samples plain conditionally elsewhere.  Guidance at high noise
+levels is what collapses the samples of one prompt onto a few prototypes; at low ones it does
+little but sharpen; in the middle it decides the class.  Outside the interval a step costs one
+network pass instead of two.
+
+>>> from diffusio.generative.core.denoiser import EDMDenoiser
+>>> D = EDMDenoiser(lambda x, c_noise, cond: cond[:, :1, None, None].expand_as(x))
+>>> g = CFGDenoiser(D, 3.0, interval=(0.5, 5.0))
+>>> x, c = torch.zeros(1, 1, 2, 2), torch.ones(1, 4)
+>>> bool(torch.equal(g(x, 10.0, c), D(x, 10.0, c)))     # above the interval: conditional only
+True
+>>> bool(torch.equal(g(x, 1.0, c), D(x, 1.0, c)))       # inside: guided, so it differs
+False
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from diffusio.errors import UsageError
+
+
+class CFGDenoiser(nn.Module):
+    def __init__(self, denoiser: nn.Module, scale: float, attr_scale: float | None = None, attr_dims: int = 0,
+                 interval: tuple[float, float] | None = None):
+        super().__init__()
+        check_scale(scale)
+        if attr_scale is not None:
+            check_scale(attr_scale, "attribute guidance")
+        self.interval = check_interval(interval)
+        self.inner, self.scale = denoiser, float(scale)
+        self.attr_scale = None if attr_scale is None or not attr_dims else float(attr_scale)
+        self.attr_dims = int(attr_dims)
+        self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
+
+    def forward(self, x, sigma, cond=None):
+        if cond is not None and self.interval is not None:
+            inside = self._inside(sigma, x)
+            if not inside.any():
+                return self.inner(x, sigma, cond)
+            if not inside.all():  # rows at different noise levels: guide only those inside
+                guided = self._guided(x, sigma, cond)
+                return torch.where(inside[:, None, None, None], guided, self.inner(x, sigma, cond))
+        return self._guided(x, sigma, cond)
+
+    def _inside(self, sigma, x) -> torch.Tensor:
+        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
+        lo, hi = self.interval
+        return (sigma > lo) & (sigma <= hi)
+
+    def _guided(self, x, sigma, cond):
+        if cond is not None and self.attr_scale is not None and cond[:, -self.attr_dims:].any():
+            return self._with_attributes(x, sigma, cond)
+        if cond is None or self.scale == 1.0:
+            return self.inner(x, sigma, cond)
+        if self.scale == 0.0:
+            return self.inner(x, sigma, torch.zeros_like(cond))
+        uncond, conditional = self._batched(x, sigma, [torch.zeros_like(cond), cond])
+        return uncond + self.scale * (conditional - uncond)
+
+    def _with_attributes(self, x, sigma, cond):
+        text = cond.clone()
+        text[:, -self.attr_dims:] = 0  # attributes left out, as in training
+        uncond, text_only, full = self._batched(x, sigma, [torch.zeros_like(cond), text, cond])
+        return uncond + self.scale * (text_only - uncond) + self.attr_scale * (full - text_only)
+
+    def _batched(self, x, sigma, conds):
+        """One network call for several conditions of the same batch."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
+        k = len(conds)
+        return self.inner(torch.cat([x] * k), torch.cat([sigma] * k), torch.cat(conds)).chunk(k)
+
+
+MAX_SCALE = 100.0  # far beyond any useful guidance: larger scales only saturate every pixel
+
+
+def check_scale(scale: float, name: str = "guidance") -> float:
+    """A guidance scale in [0, MAX_SCALE]; anything else would give black or NaN images."""
+    if not (isinstance(scale, (int, float)) and 0 <= scale <= MAX_SCALE):
+        raise UsageError(f"{name} must be a number in [0, {MAX_SCALE:g}], got {scale!r}")
+    return float(scale)
+
+
+def check_interval(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``(lo, hi)`` with ``0 <= lo < hi``, or None (guide at every noise level)."""
+    if interval is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise UsageError(f"guidance interval must be two numbers (lo, hi), got {interval!r}") from None
+    if not (math.isfinite(lo) and 0 <= lo < hi) or math.isnan(hi):
+        raise UsageError(f"guidance interval must satisfy 0 <= lo < hi, got ({lo}, {hi})")
+    return lo, hi

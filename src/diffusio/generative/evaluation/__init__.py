@@ -1,0 +1,5 @@
+"""Honest evaluation offline: the small feature classifiers shipped per dataset (``classifier``),
+FD / KID / precision-recall (``metrics``) and the report beside the real floor (``evaluate``).
+
+May import: pipeline, data, conditioning.
+"""

@@ -1,0 +1,65 @@
+"""Synthetic labelled datasets: the right mix, readable as training data, checked by a classifier."""
+
+import numpy as np
+import pytest
+
+from diffusio.cli.main import main
+from diffusio.generative import Generator
+from diffusio.generative.evaluation.classifier import fit_classifier, load_classifier
+from diffusio.generative.data.datasets import load_dataset
+from diffusio.generative.trust.synthesize import check, save_npz, synthesize
+
+
+@pytest.fixture(scope="module")
+def student():
+    return Generator.load("fashion-fast")
+
+
+def test_uniform_mix_and_labels_a_classifier_agrees_with(student):
+    data = synthesize(student, 6, steps=1, seed=0)
+    assert data["images"].shape == (60, 28, 28) and data["images"].dtype == np.uint8
+    assert np.bincount(data["labels"]).tolist() == [6] * 10
+    report = check(data, load_classifier("fashion-mnist"))
+    assert report["label_agreement"] >= 0.9 and report["p_value"] > 0.01
+    subset = synthesize(student, 3, classes=["Bag", "7"], steps=1)
+    assert sorted(set(subset["labels"].tolist())) == [7, 8]
+
+
+@pytest.mark.slow
+def test_npz_round_trip_trains_a_classifier(student, tmp_path):
+    data = synthesize(student, 20, steps=1, seed=1)
+    save_npz(tmp_path / "s.npz", data, {"model": "fashion-fast"})
+    ds = load_dataset(str(tmp_path / "s.npz"))
+    assert len(ds) == 200 and ds.class_names == student.class_names
+    assert np.array_equal(ds.labels, data["labels"])
+    clf = fit_classifier(ds.images, ds.labels, ds.class_names, steps=60, seed=0)
+    test = load_dataset("fashion-mnist", "test")
+    assert (clf.predict(test.images[:500]) == test.labels[:500]).mean() > 0.5  # learnt from synthetic data alone
+
+
+@pytest.mark.slow
+def test_cli_synthesize_then_classifier(tmp_path, capsys):
+    out = tmp_path / "s.npz"
+    assert main(["synthesize", "fashion-fast", "--per-class", "3", "--steps", "1", "-o", str(out)]) == 0
+    assert "agrees with" in capsys.readouterr().out
+    assert main(["classifier", "--data", str(out), "--test", "fashion-mnist", "--out", str(tmp_path / "c"),
+                 "--epochs", "1", "--context"]) == 0
+    assert "with random parts hidden" in capsys.readouterr().out
+    clf = load_classifier(tmp_path / "c")
+    assert clf.context and 0 <= clf.hidden_test_accuracy <= 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["synthesize", "fashion-fast", "-o", "s.png"], "should end in .npz"),
+    (["synthesize", "fashion-fast", "--classes", "Hat", "-o", "s.npz"], "unknown label 'Hat'"),
+    (["classifier", "--data", "junk.npz", "--out", "c"], "cannot read junk.npz"),
+    (["classifier", "--data", "ok.npz", "--out", "c"], "--test fashion-mnist"),
+])
+def test_bad_synthesize_input(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.npz").write_bytes(b"PK not really")
+    save_npz(tmp_path / "ok.npz", {"images": np.zeros((2, 28, 28), np.uint8), "labels": np.array([0, 1]),
+                                   "class_names": ["a", "b"]})
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s.npz").exists() and not (tmp_path / "c").exists()
