@@ -66,3 +66,16 @@ def watermark_choice(args) -> bool | str | None:
     if args.no_watermark:
         return False
     return args.watermark_key or (True if args.watermark else None)
+
+
+def interval(text: str) -> tuple[float, float]:
+    """``"0.3,5"`` -> ``(0.3, 5.0)``; ``"all"`` -> guidance at every noise level."""
+    if text.strip().lower() == "all":
+        return (0.0, float("inf"))
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write the interval as LO,HI (noise levels, e.g. 0.3,5) or all, got {text!r}")
+    if not (0 <= lo < hi):
+        raise argparse.ArgumentTypeError(f"the interval needs 0 <= LO < HI, got {text!r}")
+    return lo, hi

@@ -63,7 +63,8 @@ def prompt_accuracy(gen: Generator, clf, prompts: dict[str, str], per_prompt: in
 
 
 def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: str | None = None,
-             guidance: float | None = None, seed: int = 0, per_prompt: int = 100, k: int = 3,
+             guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
+             seed: int = 0, per_prompt: int = 100, k: int = 3,
              paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor)."""
     if n < k + 2:
@@ -75,7 +76,7 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
     rng = np.random.default_rng(seed)
     ref = test.images[rng.choice(len(test), min(n, len(test)), replace=False)]
     real_feats = clf.features(ref)
-    sampling = dict(steps=steps, sampler=sampler, guidance=guidance)
+    sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval)
 
     conditional = gen.model.class_embeddings is not None
     if conditional:  # classes in the training proportions, requested by label
