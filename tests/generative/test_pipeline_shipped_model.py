@@ -75,3 +75,20 @@ def test_attribute_model_follows_the_wishes(classifier):
     for name in ("brightness", "width", "height"):  # 60 images each here, so a margin below 0.8
         assert report[name]["spearman"] >= 0.7, report[name]
     assert min(r["class_accuracy"] for r in report.values()) >= 0.9, report
+
+
+def test_the_models_guidance_interval_is_the_default_and_all_overrides_it():
+    """The config's sampling.guidance_interval applies unless the caller says otherwise."""
+    import torch
+
+    from diffusio.generative import Generator
+
+    gen = Generator.load("fashion")
+    kw = dict(n=2, steps=4, seed=0, guidance=5.0)
+    everywhere = gen.sample("a bag", guidance_interval=(0, float("inf")), **kw)
+    explicit = gen.sample("a bag", guidance_interval=(0.3, 5.0), **kw)
+    gen.defaults["guidance_interval"] = [0.3, 5.0]
+    default = gen.sample("a bag", **kw)
+    assert torch.equal(default.images, explicit.images)
+    assert not torch.equal(explicit.images, everywhere.images)
+    assert torch.equal(gen.sample("a bag", guidance_interval=(0, float("inf")), **kw).images, everywhere.images)
