@@ -213,3 +213,44 @@ def test_a_png_that_claims_a_huge_size_is_refused_before_decoding(tmp_path, caps
                  ["invert", str(bomb), "-o", str(tmp_path / "z.npy")]):
         code, err = run_cli(capsys, argv)
         assert code == 2 and "cannot read" in err or "pixels" in err, (argv, err)
+
+
+BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a silent exit 0
+    (["generate", "a bag", "-n", "1", "--steps", "1", "--seed", "99999999999999999999"], "seed must be"),
+    (["spread", "simulate", "--graph", "karate", "--model", "sir", "--seed=-1", "--trials", "2"], "seed must be"),
+    (["train", "--data", "digits", "--out", "OUT", "--threads", "-1", "--steps", "1"], "--threads must be"),
+    (["train", "--data", "digits", "--out", "OUT", "--mults", "0,0", "--steps", "1"], "--mults entry"),
+    (["spread", "simulate", "--graph", "erdos-renyi:n=10.5,p=0.1", "--model", "sir"], "whole number"),
+    (["generate", b"\xff\xfebag".decode("utf-8", "surrogateescape"), "-n", "1", "--steps", "1"], "valid UTF-8"),
+    (["generate", "a bag", "-n", "1", "--steps", "1", "--watermark-key", ""], "--watermark-key is empty"),
+    (["inpaint", "IMAGE", "--box", ""], "--box takes"),
+    (["spread", "recommend", "--data", "GARBAGE"], "cannot read"),
+    (["generate", "a bag", "-n", "100000000", "--steps", "1"], "generate fewer"),
+    (["spread", "influence", "--graph", "karate", "--model", "ic", "--p", "0.05", "-k", "2", "--method", "imm",
+      "--epsilon", "1e-6"], "raise epsilon"),
+    (["generate", "a bag", "--guidance", "inf"], "--guidance must be in"),
+    (["train", "--data", "digits", "--out", "OUT", "--lr", "inf"], "--lr must be in"),
+    (["train", "--data", "digits", "--out", "OUT", "--ema-decay", "nan"], "--ema-decay must be in"),
+    (["denoise", "IMAGE", "--sigma", "1000"], "--sigma must be in"),
+    (["spread"], None),
+    (["spread", "--help"], None),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS)
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys, argv, message):
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    (tmp_path / "garbage.csv").write_bytes(b"\x00\x01garbage\xff\n,,,\n")
+    subs = {"OUT": str(tmp_path / "run"), "IMAGE": str(image), "GARBAGE": str(tmp_path / "garbage.csv")}
+    argv = [subs.get(a, a) for a in argv] + (["-o", str(tmp_path / "o.png")] if argv[0] in ("generate",
+                                                                                           "inpaint", "denoise") else [])
+    try:
+        code, err = run_cli(capsys, argv)
+    except SystemExit as stop:  # argparse: --help exits 0, a bad flag value exits 2
+        code, err = stop.code, capsys.readouterr().err
+    if message is None:  # help pages: printed, no traceback
+        assert code in (0, 2) and "Traceback" not in err
+        return
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "o.png").exists()

@@ -63,6 +63,8 @@ def watermark_choice(args) -> bool | str | None:
     """What ``Generator.generate(watermark=...)`` takes, from the three options above."""
     if args.no_watermark and (args.watermark_key or args.watermark):
         raise UsageError("--no-watermark contradicts --watermark/--watermark-key; drop one")
+    if args.watermark_key is not None and not args.watermark_key.strip():
+        raise UsageError("--watermark-key is empty; give a key, or drop the flag to mark with the default key")
     if args.no_watermark:
         return False
     return args.watermark_key or (True if args.watermark else None)

@@ -205,7 +205,7 @@ def cmd_inpaint(args) -> int:
     mask = np.zeros((h, w), np.float32)
     if args.mask:
         mask = np.maximum(mask, (load_image(args.mask, 1, (h, w))[0] > 0).astype(np.float32))
-    if args.box:
+    if args.box is not None:
         mask = np.maximum(mask, parse_box(args.box, h, w))
     auto = not args.no_auto_class and args.prompt is None and gen.model.class_embeddings is not None
     result = inpaint(gen, _read(gen, args.image), mask, cond=_cond(gen, args.prompt), steps=args.steps,

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        print("diffusio: error: choose a command (diffusio --help lists them)", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)

@@ -192,16 +192,9 @@ def _fit(args) -> int:
 
 
 def _recommend(args) -> int:
-    import pandas as pd
-
     from diffusio import spread
 
-    if args.data == "ml-100k":
-        links, items = spread.load_movielens(), spread.movielens_items()
-    else:
-        if not Path(args.data).is_file():
-            raise UsageError(f"--data {args.data!r}: use ml-100k or a CSV with user,item columns")
-        links, items = pd.read_csv(args.data), None
+    links, items = spread.read_links(args.data)
     if args.eval:
         train, test = spread.split_links(links, args.test_fraction, seed=args.seed)
         report = spread.evaluate(train, test, args.method, lam=args.lam, length=args.length, items=items)
@@ -353,6 +346,11 @@ def _register_applications(commands, fmt) -> None:
     s.set_defaults(func=_spatial)
 
 
+def _choose_a_subcommand(group, commands) -> int:
+    group.print_help()
+    raise UsageError(f"choose a subcommand: {', '.join(commands.choices)}")
+
+
 def register(sub) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     group = sub.add_parser("spread", help="simulate diffusion on networks (cascades, epidemics, adoption, opinions)",
@@ -360,7 +358,7 @@ def register(sub) -> None:
                            epilog="Examples:\n  diffusio spread simulate --graph karate --model sir --beta 0.05 "
                                   "--gamma 0.1 --trials 1000 --seed 0 -o curve.png\n  diffusio spread datasets")
     commands = group.add_subparsers(dest="spread_command", metavar="SUBCOMMAND")
-    group.set_defaults(func=lambda args: (group.print_help(), 2)[1])
+    group.set_defaults(func=lambda args: _choose_a_subcommand(group, commands))
 
     p = commands.add_parser(
         "simulate", formatter_class=fmt, help="Monte Carlo trials of a model; plot mean curves with 95%% bands",

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.core.guidance import check_interval, check_scale
@@ -133,6 +134,11 @@ class Generator:
             from diffusio.generative.conditioning.text import encode
 
             prompts = [prompt] * n if isinstance(prompt, str) else list(prompt)
+            for text in prompts:
+                try:
+                    text.encode("utf-8")
+                except (UnicodeEncodeError, AttributeError):
+                    raise UsageError(f"prompt must be text (valid UTF-8), got {text!r}") from None
             if len(prompts) != n:
                 raise UsageError(f"got {len(prompts)} prompts for n={n}; give one prompt or n prompts")
             return torch.from_numpy(encode(prompts))
@@ -148,6 +154,8 @@ class Generator:
                       early_stop: float | None = None, tol: float | None = None) -> None:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise UsageError(f"n must be a positive integer, got {n!r}")
+        c, h, w = self.model.image_shape
+        check_memory(n * c * h * w * 4 * 3, f"n={n} images", "generate fewer at a time (several calls with other seeds)")
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise UsageError(f"steps must be a positive integer, got {steps!r}")
         if sampler not in SAMPLERS:
@@ -194,6 +202,8 @@ class Generator:
         schedule = schedule or self.defaults["schedule"]
         guidance = self.defaults["guidance"] if guidance is None else guidance
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+            raise UsageError(f"seed must be an integer in [0, {2 ** 32 - 1}], got {seed!r}")
         interval = self._guidance_interval(guidance_interval)
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)

@@ -18,8 +18,8 @@ from diffusio.spread.apps.fitting import CurveFit, bass_ols, bass_sales, fit_bas
 from diffusio.spread.apps.influence import (celf, degree_discount, expected_spread, imm, influence_maximization)
 from diffusio.spread.apps.interventions import (immunization_curve, immunization_order, plot_immunization,
                                            remove_nodes)
-from diffusio.spread.apps.recommend import (diffusion_scores, evaluate, load_movielens, movielens_items, recommend,
-                                       split_links)
+from diffusio.spread.apps.recommend import (diffusion_scores, evaluate, load_movielens, movielens_items, read_links,
+                                            recommend, split_links)
 from diffusio.spread.apps.spatial import (arrival_times, grid, minnesota, plot_spatial, spatial_graph,
                                           spatial_spread)
 
@@ -31,6 +31,6 @@ __all__ = ["Graph", "as_graph", "read_edge_list", "list_datasets", "load_dataset
            "influence_maximization", "imm", "celf", "degree_discount", "expected_spread",
            "immunization_curve", "immunization_order", "remove_nodes", "plot_immunization",
            "fit_bass", "bass_ols", "bass_sales", "fit_sir", "sir_incidence", "CurveFit", "plot_fit",
-           "recommend", "evaluate", "diffusion_scores", "split_links", "load_movielens", "movielens_items",
+           "recommend", "evaluate", "diffusion_scores", "split_links", "load_movielens", "movielens_items", "read_links",
            "debtrank", "exposure_matrix", "plot_debtrank",
            "spatial_spread", "spatial_graph", "arrival_times", "grid", "minnesota", "plot_spatial"]

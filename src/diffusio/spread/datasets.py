@@ -11,6 +11,7 @@ import warnings
 from typing import Callable
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from diffusio.errors import UsageError
@@ -93,6 +94,12 @@ def random_graph(kind: str, *, seed: int = 0, **params) -> Graph:
         raise UsageError(f"{kind} takes {', '.join(k for k in defaults if k != 'seed')}, "
                          f"not {', '.join(sorted(unknown))}")
     values = {**defaults, **params, "seed": seed}
+    for key, default in defaults.items():
+        if isinstance(default, int) and not isinstance(values[key], (int, np.integer)):
+            raise UsageError(f"{kind}: {key} must be a whole number, got {values[key]!r}")
+    if "n" in values and values["n"] > 10 ** 7:
+        raise UsageError(f"{kind}: n={values['n']:,} is beyond what networkx builds in memory here (10^7); "
+                         "load a prebuilt edge list instead")
     try:
         graph = make(**values)
     except (nx.NetworkXError, ValueError) as err:

@@ -9,8 +9,12 @@ per edge without dominating the run time.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from numba import njit
+
+from diffusio.errors import UsageError
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -59,6 +63,8 @@ def trial_states(seed: int | None, trials: int) -> np.ndarray:
     produced one after another, so trial ``i`` gets the same stream whatever
     the number of trials (``seed=None`` draws fresh entropy).
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
+        raise UsageError(f"seed must be a non-negative integer or None, got {seed!r}")
     return np.random.SeedSequence(seed).generate_state(trials, np.uint64)
 
 

@@ -62,6 +62,11 @@ class TrainConfig:
             raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not 0 < self.lr < 1:  # also refuses inf and nan
             raise UsageError(f"--lr must be in (0, 1), got {self.lr}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise UsageError(f"--threads must be >= 0 (0: torch's default), got {self.threads}")
+        if self.base < 1 or self.blocks < 1 or not self.mults or min(self.mults) < 1:
+            raise UsageError(f"--base, --blocks and every --mults entry must be >= 1, got base {self.base}, "
+                             f"blocks {self.blocks}, mults {','.join(map(str, self.mults)) or '(none)'}")
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.cond_dropout < 1:

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln
 
+from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models import IndependentCascade, LinearThreshold, Model
@@ -225,6 +226,9 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     beta = math.sqrt((1 - 1 / math.e) * (log_nk + ell * math.log(n) + math.log(2)))
     lam_star = 2 * n * ((1 - 1 / math.e) * alpha + beta) ** 2 / epsilon ** 2
 
+    # the worst case (lower bound 1) before anything is sampled; each RR set costs >= 16 bytes
+    check_memory(16 * lam_star, f"IMM at epsilon={epsilon:g} on {n:,} nodes (up to {lam_star:,.0f} RR sets)",
+                 "raise epsilon (0.1 is the usual choice) or use --method celf / degree")
     phase1 = _sampler(graph, model, [0 if seed is None else seed, 1])
     lower = 1.0
     for i in range(1, max(int(math.log2(n)), 2)):

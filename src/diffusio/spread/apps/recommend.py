@@ -242,3 +242,28 @@ def evaluate(train: pd.DataFrame, test: pd.DataFrame, method: str = "probs", *, 
         "novelty": float(np.log2(n_users / k_item[top]).mean()),
         "mean_degree": float(k_item[top].mean()),
     }
+
+
+def read_links(source: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(links, item titles or None) from ``"ml-100k"`` or a CSV file with ``user,item`` columns.
+
+    Examples
+    --------
+    >>> links, items = read_links("ml-100k")
+    >>> list(links.columns[:2]), len(items) > 1000
+    (['user', 'item'], True)
+    """
+    if source == "ml-100k":
+        return load_movielens(), movielens_items()
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"data {source!r}: use ml-100k or a CSV file with user,item columns")
+    try:
+        links = pd.read_csv(path, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise UsageError(f"cannot read {path} as a CSV table ({type(err).__name__}); give a UTF-8 CSV with a "
+                         "header row user,item") from None
+    if not {"user", "item"} <= set(links.columns) or links.empty:
+        raise UsageError(f"{path} needs a header row with user and item columns and at least one link; "
+                         f"it has {', '.join(map(str, links.columns)) or 'no columns'}")
+    return links, None
