@@ -81,3 +81,10 @@ def interval(text: str) -> tuple[float, float]:
     if not (0 <= lo < hi):
         raise argparse.ArgumentTypeError(f"the interval needs 0 <= LO < HI, got {text!r}")
     return lo, hi
+
+
+def optional_output(path: str | None, suffix: str):
+    """``-o`` checked before any work (:func:`diffusio._io.check_output`), or None when not given."""
+    from diffusio._io import check_output
+
+    return None if path is None else check_output(path, suffixes=(suffix,))

@@ -17,9 +17,16 @@ def _common(p, steps: int) -> None:
     p.add_argument("--model", default="fashion", help="shipped model name or run directory (default: fashion)")
     p.add_argument("--steps", type=positive_int("--steps"), default=steps)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
 
 
 def register(sub) -> None:
+    for register_one in (_register_img2img, _register_invert, _register_interpolate, _register_inpaint,
+                         _register_denoise):
+        register_one(sub)
+
+
+def _register_img2img(sub) -> None:
     p = sub.add_parser("img2img", help="turn an image into another by SDEdit", formatter_class=FMT,
                        epilog='Example:\n  diffusio img2img sketch.png "an ankle boot" --strength 0.6 -o boot.png')
     p.add_argument("image")
@@ -27,20 +34,22 @@ def register(sub) -> None:
     p.add_argument("--strength", type=float, default=0.6, help="0 returns the input, 1 ignores it (default 0.6)")
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("-o", "--output", default="img2img.png")
-    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 20)
     p.set_defaults(func=cmd_img2img)
 
+
+def _register_invert(sub) -> None:
     p = sub.add_parser("invert", help="find the noise latent that generates an image (DDIM inversion)",
                        formatter_class=FMT, epilog="Example:\n  diffusio invert boot.png -o latent.npy\n"
                                                    "  diffusio generate --latent latent.npy -o again.png")
     p.add_argument("image")
     p.add_argument("prompt", nargs="?", default=None, help="the condition the image was made with (optional)")
     p.add_argument("-o", "--output", default="latent.npy")
-    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 50)
     p.set_defaults(func=cmd_invert)
 
+
+def _register_interpolate(sub) -> None:
     p = sub.add_parser("interpolate", help="walk between two images in the latent space", formatter_class=FMT,
                        epilog="Example:\n  diffusio interpolate a.png b.png --frames 8 -o strip.png --gif walk.gif")
     p.add_argument("image_a")
@@ -49,11 +58,12 @@ def register(sub) -> None:
     p.add_argument("--prompt-b", default=None)
     p.add_argument("--frames", type=positive_int("--frames"), default=8)
     p.add_argument("-o", "--output", default="strip.png")
-    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     p.add_argument("--gif", default=None, help="also write an animated GIF here")
     _common(p, 50)
     p.set_defaults(func=cmd_interpolate)
 
+
+def _register_inpaint(sub) -> None:
     p = sub.add_parser("inpaint", help="fill the masked part of an image", formatter_class=FMT,
                        epilog="Example:\n  diffusio inpaint shirt.png --mask mask.png -o filled.png\n"
                               '  diffusio inpaint shirt.png --box 0,14,28,28 "a t-shirt" -o filled.png')
@@ -76,10 +86,11 @@ def register(sub) -> None:
                         "backward pass each)")
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("-o", "--output", default="inpainted.png")
-    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 25)
     p.set_defaults(func=cmd_inpaint)
 
+
+def _register_denoise(sub) -> None:
     p = sub.add_parser("denoise", help="remove Gaussian noise from an image", formatter_class=FMT,
                        epilog="Example:\n  diffusio denoise noisy.png --sigma 0.2 -o clean.png")
     p.add_argument("image")
@@ -88,10 +99,8 @@ def register(sub) -> None:
     p.add_argument("--method", choices=["mmse", "ode"], default="mmse",
                    help="mmse: posterior mean, best PSNR (default); ode: reverse process, sharper")
     p.add_argument("-o", "--output", default="denoised.png")
-    p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
     _common(p, 10)
     p.set_defaults(func=cmd_denoise)
-
 
 def _load(args):
     from diffusio.generative.pipeline import Generator

@@ -25,6 +25,8 @@ S, E, I, R = 0, 1, 2, 3
 NEVER = -1  # recovery target of SI: infectious forever
 
 
+# One compiled loop on purpose: the per-trial state (frontier, pending marks, counts) lives in this
+# frame; splitting it would pass a dozen arrays through every call of the hot loop.
 @njit(cache=True, nogil=True)
 def compartmental_kernel(indptr, indices, beta, uniform_beta, gamma, sigma, with_exposed, recover_to,
                          seed_matrix, rng_states, max_steps, counts, steps, final, record_final):

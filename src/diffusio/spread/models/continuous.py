@@ -76,6 +76,8 @@ def _infect(u, now, indptr, indices, beta, gamma, state, recover_at, times, payl
     return size
 
 
+# One compiled event loop on purpose (see compartmental_kernel); the heap helpers above are the
+# parts that split out cleanly.
 @njit(cache=True, nogil=True)
 def continuous_kernel(indptr, indices, sources, beta, gamma, reinfect, dt, seed_matrix, rng_states, max_steps,
                       counts, steps, final, record_final, max_events, cut_short):
