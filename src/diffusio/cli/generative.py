@@ -110,8 +110,7 @@ def cmd_classifier(args) -> int:
 
 
 def register_generate(sub) -> None:
-    from diffusio.generative.core.samplers import SAMPLERS
-    from diffusio.generative.core.schedules import SCHEDULES
+    from diffusio.generative.pipeline import samplers, schedules
 
     p = sub.add_parser("generate", help="generate images from a text prompt, a class label, or unconditionally",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,10 +124,10 @@ def register_generate(sub) -> None:
     p.add_argument("--model", default="fashion", help="shipped model name or run directory (default: fashion)")
     p.add_argument("--label", default=None, help="condition on a class (index or name) instead of a prompt")
     p.add_argument("--steps", type=_positive_int("--steps"), default=None, help="sampling steps (model default: 20)")
-    p.add_argument("--sampler", choices=list(SAMPLERS), default=None, help="default: dpmpp-2m")
-    p.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="noise schedule (default: karras)")
+    p.add_argument("--sampler", choices=list(samplers()), default=None, help="default: dpmpp-2m")
+    p.add_argument("--schedule", choices=schedules(), default=None, help="noise schedule (default: karras)")
     p.add_argument("--guidance", type=guidance_float(), default=None,
-                   help="classifier-free guidance scale; 1 = none, 0 = unconditional (default: the model's, 7 for fashion)")
+                   help="classifier-free guidance scale; 1 = none, 0 = unconditional (default: the model's)")
     p.add_argument("--early-stop", type=_non_negative_float("--early-stop"), default=None, metavar="TOL",
                    help="stop when the clean estimate changes by less than TOL (relative) twice in a row")
     p.add_argument("--tol", type=float, default=None, help="relative tolerance of --sampler adaptive (default 0.05)")
@@ -266,13 +265,12 @@ def register_samplers(sub) -> None:
 
 
 def cmd_samplers(args) -> int:
-    from diffusio.generative.core.samplers import SAMPLERS
-    from diffusio.generative.core.schedules import SCHEDULES
+    from diffusio.generative.pipeline import samplers, schedules
 
     print("samplers:")
-    for name, (_, doc) in SAMPLERS.items():
+    for name, doc in samplers().items():
         print(f"  {name:<10} {doc}")
-    print("schedules: " + ", ".join(SCHEDULES))
+    print("schedules: " + ", ".join(schedules()))
     return 0
 
 

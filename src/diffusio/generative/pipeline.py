@@ -254,3 +254,29 @@ class Generator:
                            schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
                            guidance_interval=guidance_interval).uint8()
+
+
+def samplers() -> dict[str, str]:
+    """Every sampler by name, with one line on what it does and costs.
+
+    >>> "dpmpp-2m" in samplers()
+    True
+    """
+    return {name: doc for name, (_, doc) in SAMPLERS.items()}
+
+
+def schedules() -> list[str]:
+    """The names of the noise schedules ``sample(schedule=...)`` takes."""
+    return list(SCHEDULES)
+
+
+def shipped_catalog() -> dict[str, dict]:
+    """The models that ship inside the package: their default sampling settings and classes."""
+    from diffusio.generative.checkpoint.models import load_config_of, shipped_models
+
+    out = {}
+    for name in shipped_models():
+        config = load_config_of(name)
+        out[name] = {"sampling": {k: v for k, v in config.get("sampling", {}).items() if k != "sigmas"},
+                     "classes": config.get("conditioning", {}).get("class_names")}
+    return out

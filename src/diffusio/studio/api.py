@@ -107,10 +107,10 @@ def _decode_png(text: str, what: str, limit: int) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _generator(name: str):
     from diffusio.generative import Generator
-    from diffusio.generative.checkpoint.models import shipped_models
+    from diffusio.generative.pipeline import shipped_catalog
 
-    if name not in shipped_models():
-        raise UsageError(f"unknown model {name!r}; the studio serves: {', '.join(shipped_models())}")
+    if name not in shipped_catalog():
+        raise UsageError(f"unknown model {name!r}; the studio serves: {', '.join(shipped_catalog())}")
     return Generator.load(name)
 
 
@@ -227,15 +227,9 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
 
     @app.get("/v1/models", summary="Shipped models, their samplers and defaults")
     async def v1_models() -> dict:
-        from diffusio.generative.checkpoint.models import load_model, shipped_models
-        from diffusio.generative.core.samplers import SAMPLERS
+        from diffusio.generative.pipeline import samplers, shipped_catalog
 
-        models = {}
-        for name in shipped_models():
-            config = load_model(name).config
-            models[name] = {"sampling": {k: v for k, v in config.get("sampling", {}).items() if k != "sigmas"},
-                            "classes": config.get("conditioning", {}).get("class_names")}
-        return {"models": models, "samplers": list(SAMPLERS), "limits": limits.__dict__}
+        return {"models": shipped_catalog(), "samplers": list(samplers()), "limits": limits.__dict__}
 
     @app.get("/v1/graphs", summary="Built-in graphs and spread models")
     async def v1_graphs() -> dict:

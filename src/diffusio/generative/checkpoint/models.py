@@ -32,6 +32,11 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
                      "or a directory written by 'diffusio train'")
 
 
+def load_config_of(name_or_path: str | Path) -> dict:
+    """The config of a shipped model or run directory, without loading its weights."""
+    return load_config(resolve_model_dir(name_or_path))
+
+
 def build_denoiser_from_config(config: dict) -> Denoiser:
     try:
         net = build_net(config["net"]["kind"], **{k: v for k, v in config["net"].items() if k != "kind"})
