@@ -68,3 +68,22 @@ def test_main_entry_point_exits_2_on_bad_input(capsys):
     main = pytest.importorskip("diffusio.cli.main")
     assert main.main(["spread", "simulate", "--graph", "nowhere.csv", "--model", "sir"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_simulation_promptly():
+    """Issue 26.1: event-driven runs ignored Ctrl-C; now the CLI stops within seconds, exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "diffusio", "spread", "simulate", "--graph", "karate", "--model",
+                             "sis-ct", "--beta", "1e6", "--gamma", "1", "--trials", "400", "--max-steps", "10"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # imports, then well into the trials
+    assert proc.poll() is None
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    assert code == 130 and time.time() - sent < 10, proc.stderr.read()
