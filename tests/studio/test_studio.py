@@ -209,3 +209,39 @@ def test_browser_inpaint_page(server, browser):
     steps.send_keys("5")
     browser.find_element(By.ID, "go").click()
     assert wait_for_image(browser, "result") == 28
+
+
+def test_a_timed_out_request_stops_its_work_and_busy_servers_say_429():
+    """Issue 26.2: a 503 used to leave the sampling running for minutes; now the work stops too."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(Limits(max_n=64, max_steps=1000, request_seconds=1.0, max_running=1))
+    busy = {"prompt": "a bag", "n": 64, "steps": 1000, "sampler": "heun"}
+    with TestClient(app) as client:
+        start = time.time()
+        reply = client.post("/v1/generate", json=busy)
+        assert reply.status_code == 503 and "longer than 1 s" in reply.json()["detail"]
+        # the slot frees once the work has really stopped: within a few steps of the deadline
+        for _ in range(100):
+            reply = client.post("/v1/generate", json={"prompt": "a bag", "n": 1, "steps": 2})
+            if reply.status_code != 429:
+                break
+            time.sleep(0.1)
+        assert reply.status_code == 200, reply.json()
+        assert time.time() - start < 15
+
+
+def test_more_requests_than_slots_get_429():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    app = create_app(Limits(max_n=64, max_steps=1000, request_seconds=3.0, max_running=1))
+    with TestClient(app) as client, ThreadPoolExecutor(3) as pool:
+        codes = sorted(pool.map(lambda _: client.post("/v1/generate", json={
+            "prompt": "a bag", "n": 64, "steps": 200, "sampler": "heun"}).status_code, range(3)))
+        for _ in range(100):  # leave only once the work has stopped
+            if client.post("/v1/generate", json={"prompt": "a bag", "n": 1, "steps": 1}).status_code != 429:
+                break
+            time.sleep(0.1)
+    assert 429 in codes and set(codes) <= {200, 429, 503}

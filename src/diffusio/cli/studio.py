@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import positive_int
+from diffusio.cli.args import non_negative_float, positive_int
 from diffusio.errors import UsageError
 
 
@@ -21,7 +21,10 @@ def register(sub) -> None:
     p.add_argument("--max-n", type=positive_int("--max-n"), default=64, help="most images per request")
     p.add_argument("--max-steps", type=positive_int("--max-steps"), default=100)
     p.add_argument("--max-trials", type=positive_int("--max-trials"), default=2000)
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds a request may take")
+    p.add_argument("--timeout", type=non_negative_float("--timeout", 86400), default=120.0,
+                   help="seconds a request may take; its work stops then too (default 120)")
+    p.add_argument("--max-running", type=positive_int("--max-running"), default=2,
+                   help="requests at work at once; more get 429 (default 2, one per core)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -38,7 +41,7 @@ def cmd_serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding to {args.host} makes the studio reachable from other machines")
     app = create_app(Limits(max_n=args.max_n, max_steps=args.max_steps, max_trials=args.max_trials,
-                            request_seconds=args.timeout))
+                            request_seconds=args.timeout, max_running=args.max_running))
     print(f"diffusio studio on http://{args.host}:{args.port} (API docs: /docs); Ctrl-C to stop")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from diffusio._resources import check_memory
-from diffusio.errors import UsageError
+from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.core.guidance import check_interval, check_scale
 from diffusio.generative.checkpoint.models import LoadedModel, load_model
@@ -31,6 +31,12 @@ from diffusio.generative.trust.watermark import marking
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
+
+
+def _step_done(bar, should_stop) -> None:
+    bar.update(1)
+    if should_stop is not None and should_stop():
+        raise Cancelled("sampling stopped: the caller's time limit was reached")
 
 
 @dataclass
@@ -184,7 +190,8 @@ class Generator:
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
                tol: float | None = None, attrs: dict[str, float] | None = None,
                watermark: bool | str | None = None, attr_guidance: float | None = None,
-               guidance_interval: tuple[float, float] | None = None) -> "Samples":
+               guidance_interval: tuple[float, float] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
@@ -195,6 +202,8 @@ class Generator:
         model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
         ``guidance_interval``: (lo, hi) noise levels where guidance applies (default: the model's
         ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
+        ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
+        (a server's time limit stops the work, not just the answer).
         """
         started = time.perf_counter()
         steps = self.defaults["steps"] if steps is None else steps
@@ -219,7 +228,7 @@ class Generator:
                 out.append(sample(self.denoiser, stop - start, self.model.config["image"],
                                   cond=None if cond is None else cond[start:stop], steps=steps,
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
-                                  schedule=schedule, sigmas=sigmas, callback=lambda _: bar.update(1),
+                                  schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
                                   early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
                                   attr_guidance=attr_guidance, guidance_interval=interval))
         bar.close()

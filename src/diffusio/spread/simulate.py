@@ -8,14 +8,14 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from numbers import Integral
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
 from numba import njit
 from scipy import stats
 
-from diffusio.errors import UsageError
+from diffusio.errors import Cancelled, UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models.base import Model
 from diffusio.spread.models.continuous import MAX_EVENTS_PER_TRIAL as MAX_EVENTS
@@ -164,7 +164,7 @@ def _seed_matrix(graph: Graph, model: Model, seeds, rng_states: np.ndarray) -> n
 
 def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials: int = 100,
              seed: int | None = None, max_steps: int = 500, final_states: bool = False,
-             workers: int | None = None) -> SpreadResult:
+             workers: int | None = None, should_stop: Callable[[], bool] | None = None) -> SpreadResult:
     """Run ``trials`` Monte Carlo trials of ``model`` on ``graph``.
 
     Parameters
@@ -189,6 +189,8 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         Keep every node's final state (memory: trials x nodes bytes).
     workers : int, optional
         Threads running trials in parallel (default: all CPU cores).
+    should_stop : callable, optional
+        Asked between blocks of trials; True raises :class:`~diffusio.errors.Cancelled`.
 
     Returns
     -------
@@ -228,7 +230,7 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         model.run(graph, prepared, seed_matrix[lo:hi], rng_states[lo:hi], int(max_steps), counts[lo:hi],
                   steps[lo:hi], final[lo:hi], bool(final_states), cut_short[lo:hi])
 
-    run_interruptibly(run_block, trials, int(workers or os.cpu_count() or 1))
+    run_interruptibly(run_block, trials, int(workers or os.cpu_count() or 1), should_stop=should_stop)
 
     last = int(steps.max())
     counts = counts[:, : last + 1]
@@ -248,7 +250,7 @@ class TruncationWarning(UserWarning):
     """Some trials did not run to their end: the result says how many and why."""
 
 
-def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256) -> None:
+def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256, should_stop=None) -> None:
     """Run ``run_block(lo, hi)`` over ``[0, trials)`` in blocks on daemon threads (the kernels
     release the GIL), so that Ctrl-C stops the run between blocks instead of waiting for all of them.
     Which block runs on which thread does not matter: trial ``i`` always uses random stream ``i``."""
@@ -258,6 +260,10 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
 
     def worker() -> None:
         while not stop.is_set():
+            if should_stop is not None and should_stop():
+                errors.append(Cancelled("simulation stopped: the caller's time limit was reached"))
+                stop.set()
+                return
             try:
                 lo, hi = queue.pop()
             except IndexError:

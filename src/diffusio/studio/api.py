@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from diffusio.errors import UsageError
+from diffusio.errors import Cancelled, UsageError
 
 STATIC = Path(__file__).parent / "static"
 
@@ -38,6 +39,7 @@ class Limits:
     max_edge_list_bytes: int = 2 * 1024 * 1024
     max_nodes_drawn: int = 3000
     request_seconds: float = 120.0
+    max_running: int = 2  # requests at work at once; more get 429 instead of queueing without end
 
 
 # ---------------------------------------------------------------- request bodies
@@ -120,7 +122,18 @@ def _check(value: int | None, limit: int, what: str) -> None:
 
 
 # ---------------------------------------------------------------- the work (run in a thread)
-def generate(req: GenerateRequest, limits: Limits) -> dict:
+class Budget:
+    """A request's time limit, checked by the work itself so that a 503 also stops the work."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.cancelled = threading.Event()
+
+    def expired(self) -> bool:
+        return self.cancelled.is_set() or time.monotonic() > self.deadline
+
+
+def generate(req: GenerateRequest, limits: Limits, budget: Budget) -> dict:
     from diffusio.generative.data.images import make_grid
 
     _check(req.n, limits.max_n, "n")
@@ -129,13 +142,13 @@ def generate(req: GenerateRequest, limits: Limits) -> dict:
     start = time.perf_counter()
     prompt = req.prompt if req.prompt and req.prompt.strip() else None
     made = gen.sample(prompt, n=req.n, label=req.label, steps=req.steps, sampler=req.sampler,
-                      guidance=req.guidance, seed=req.seed)
+                      guidance=req.guidance, seed=req.seed, should_stop=budget.expired)
     images = made.uint8()
     return {"grid": _png_b64(make_grid(images, scale=4)), "images": [_png_b64(im) for im in images], "nfe": made.nfe,
             "seconds": round(time.perf_counter() - start, 3), "model": req.model}
 
 
-def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
+def inpaint_image(req: InpaintRequest, limits: Limits, budget: Budget) -> dict:
     from diffusio.generative.data.datasets import to_uint8
     from diffusio.generative.editing.edits import inpaint
 
@@ -156,12 +169,13 @@ def inpaint_image(req: InpaintRequest, limits: Limits) -> dict:
     start = time.perf_counter()
     # as `diffusio inpaint`: without a prompt, the class the context classifier names; recon: one pass per step
     result = inpaint(gen, x, fill.astype(np.float32), cond=cond, steps=req.steps, seed=req.seed,
-                     auto_class=cond is None and gen.model.class_embeddings is not None, recon=req.recon)
+                     auto_class=cond is None and gen.model.class_embeddings is not None, recon=req.recon,
+                     should_stop=budget.expired)
     return {"image": _png_b64(to_uint8(result.images.numpy())[0]), "nfe": result.nfe,
             "seconds": round(time.perf_counter() - start, 3)}
 
 
-def simulate_spread(req: SpreadRequest, limits: Limits) -> dict:
+def simulate_spread(req: SpreadRequest, limits: Limits, budget: Budget) -> dict:
     from diffusio import spread
     from diffusio.spread.plot import plot_curves, plot_final_states
     from diffusio.spread.registry import build_model
@@ -179,7 +193,7 @@ def simulate_spread(req: SpreadRequest, limits: Limits) -> dict:
         else:
             graph = spread.load_dataset(req.graph or "karate")
         result = spread.simulate(graph, model, seeds=req.seeds, trials=req.trials, seed=req.seed,
-                                 max_steps=req.max_steps, final_states=req.draw_graph)
+                                 max_steps=req.max_steps, final_states=req.draw_graph, should_stop=budget.expired)
         curve = plot_curves(result, Path(tmp) / "curve.png")
         out = {"graph": graph.name, "nodes": graph.n_nodes, "edges": graph.n_edges, "states": list(result.states),
                "summary": result.summary().round(4).to_dict(orient="list"), "curve": _file_b64(curve)}
@@ -204,14 +218,28 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
                              for e in err.errors())
         return JSONResponse(status_code=422, content={"detail": problems})
 
+    running = {"n": 0}  # requests at work (the event loop is one thread: no lock needed)
+
     async def bounded(fn, req):
+        if running["n"] >= limits.max_running:
+            raise HTTPException(429, f"{running['n']} requests are already running (the limit is "
+                                     f"{limits.max_running}); try again in a moment")
+        budget = Budget(limits.request_seconds)
+        running["n"] += 1
+        work = asyncio.ensure_future(run_in_threadpool(fn, req, limits, budget))
         try:
-            return await asyncio.wait_for(run_in_threadpool(fn, req, limits), limits.request_seconds)
+            return await asyncio.wait_for(asyncio.shield(work), limits.request_seconds)
         except asyncio.TimeoutError:
+            budget.cancelled.set()  # the work checks this every step and stops within a step
+            raise HTTPException(503, f"the request took longer than {limits.request_seconds:g} s; "
+                                     "ask for fewer images, steps or trials") from None
+        except Cancelled:
             raise HTTPException(503, f"the request took longer than {limits.request_seconds:g} s; "
                                      "ask for fewer images, steps or trials") from None
         except (ValueError, KeyError) as err:  # bad parameter values found deep in the library
             raise HTTPException(400, str(err)) from err
+        finally:
+            work.add_done_callback(lambda _: running.__setitem__("n", running["n"] - 1))
 
     @app.post("/v1/generate", summary="Images from a prompt, a label, or unconditionally")
     async def v1_generate(req: GenerateRequest) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusio.errors import UsageError
+from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.core.early_stop import CountingDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser
 from diffusio.generative.core.samplers import get_sampler, to_d
@@ -173,7 +173,7 @@ class Inpainting:
 @torch.no_grad()
 def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int | None = None,
             guidance: float | None = None, seed: int = 0, auto_class: bool = False, classifier="auto",
-            recon: float = 0.0) -> Inpainting:
+            recon: float = 0.0, should_stop=None) -> Inpainting:
     """RePaint-style inpainting (Lugmayr et al. 2022) with ancestral steps.
 
     ``mask`` is 1 where pixels are to be generated. At every step the known region is replaced by
@@ -217,6 +217,8 @@ def inpaint(gen, images, mask, *, cond=None, steps: int = 25, resample: int | No
     noise, g = _noise(x0.shape, seed)
     x = noise * sigmas[0]
     for i in range(steps):
+        if should_stop is not None and should_stop():
+            raise Cancelled("inpainting stopped: the caller's time limit was reached")
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         for r in range(resample):
             known = x0 + torch.randn(x0.shape, generator=g) * sigma
