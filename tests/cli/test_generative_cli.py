@@ -104,3 +104,12 @@ def test_invalid_sampler_combinations(tmp_path, capsys, argv, message):
     code, _, err = run(capsys, "generate", "a bag", "-n", "1", "-o", str(tmp_path / "x.png"), *argv)
     assert code == 2 and message in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_version(capsys):
+    import diffusio
+    from diffusio.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"diffusio {diffusio.__version__}"

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diffusion models: generate images from text, and simulate spread on networks.",
         epilog='Example: diffusio generate "a leather ankle boot" -n 16 --seed 0 -o boots.png',
     )
+    from diffusio import __version__
+
+    parser.add_argument("--version", action="version", version=f"diffusio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     generative.register(sub)
     editing.register(sub)
