@@ -164,7 +164,7 @@ def _spatial(args) -> int:
     graph, xy = spread.spatial_graph(args.graph)
     at = _ints(args.at, "--at")
     steps = max(args.steps, max(at))
-    levels = spread.spatial_spread(graph, xy, _ints(args.sources, "--sources"), steps=steps, rate=args.rate,
+    levels = spread.spatial_spread(graph, xy, _ints(args.seeds, "--seeds"), steps=steps, rate=args.rate,
                                    decay=args.decay)
     if image is not None:
         spread.plot_spatial(graph, xy, levels, image, at=at, title=f"spread on {graph.name}")
@@ -260,10 +260,10 @@ def _register_debtrank(commands, fmt) -> None:
 def _register_spatial(commands, fmt) -> None:
     s = commands.add_parser("spatial", formatter_class=fmt, help="development spreading over roads or a grid",
                             description="Distance-decayed spread of development over a road network or grid.",
-                            epilog="Example:\n  diffusio spread spatial --graph minnesota --sources 0 --steps 100 "
+                            epilog="Example:\n  diffusio spread spatial --graph minnesota --seeds 0 --steps 100 "
                                    "--at 0,25,100 -o map.png")
     s.add_argument("--graph", default="minnesota", help="minnesota or grid:ROWSxCOLS")
-    s.add_argument("--sources", required=True, help="comma-separated source node indices")
+    s.add_argument("--seeds", required=True, help="comma-separated node indices where development starts")
     s.add_argument("--steps", type=_positive_int("--steps"), default=50)
     s.add_argument("--rate", type=float, default=0.5)
     s.add_argument("--decay", type=float, default=1.0, help="length scale of distance decay")

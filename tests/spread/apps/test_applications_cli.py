@@ -73,6 +73,6 @@ def test_debtrank_cli(tmp_path, capsys):
 
 def test_spatial_grid_cli(tmp_path, capsys):
     out = tmp_path / "map.png"
-    assert run(["spread", "spatial", "--graph", "grid:10x10", "--sources", "0", "--steps", "20", "--at", "0,20",
+    assert run(["spread", "spatial", "--graph", "grid:10x10", "--seeds", "0", "--steps", "20", "--at", "0,20",
                 "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG" and "step   20" in capsys.readouterr().out

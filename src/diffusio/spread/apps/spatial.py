@@ -98,7 +98,7 @@ def decay_kernel(graph: Graph, positions: np.ndarray, decay: float) -> sp.csr_ar
     return sp.csr_array((data, graph.indices, graph.indptr), shape=(graph.n_nodes,) * 2)
 
 
-def spatial_spread(graph: Any, positions, sources: Iterable, *, steps: int = 50, rate: float = 0.5,
+def spatial_spread(graph: Any, positions, seeds: Iterable, *, steps: int = 50, rate: float = 0.5,
                    decay: float = 1.0) -> np.ndarray:
     """Development level of every node at steps 0..steps, shape (steps + 1, nodes).
 
@@ -107,8 +107,8 @@ def spatial_spread(graph: Any, positions, sources: Iterable, *, steps: int = 50,
     graph : graph-like
     positions : array (nodes, 2)
         Coordinates; edge lengths are Euclidean.
-    sources : node labels
-        Where development starts (held at 1).
+    seeds : node labels
+        Where development starts (held at 1); the same word as ``simulate(seeds=...)``.
     rate : float in (0, 1]
         Speed of uptake from developed neighbours.
     decay : float > 0
@@ -126,9 +126,9 @@ def spatial_spread(graph: Any, positions, sources: Iterable, *, steps: int = 50,
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise UsageError(f"steps must be a positive integer, got {steps!r}")
     kernel = decay_kernel(graph, positions, decay)
-    start = graph.index_of(list(sources), what="source")
+    start = graph.index_of(list(seeds), what="seed")
     if start.size == 0:
-        raise UsageError("sources is empty; give at least one source node")
+        raise UsageError("seeds is empty; give at least one seed node")
     x = np.zeros(graph.n_nodes)
     x[start] = 1.0
     levels = np.empty((steps + 1, graph.n_nodes))
