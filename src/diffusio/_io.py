@@ -25,10 +25,13 @@ from typing import Iterator
 from diffusio.errors import UsageError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: do it once, before any threads start
     os.umask(mask)
     return mask
+
+
+FILE_MODE = 0o666 & ~_read_umask()  # what a plain open() would give a new file
 
 
 def check_output(path: str | os.PathLike, *, inputs: tuple = (), force: bool = False,
@@ -76,7 +79,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, FILE_MODE)
         try:
             os.replace(tmp, path)
         except OSError as err:

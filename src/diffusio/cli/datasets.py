@@ -75,13 +75,13 @@ def cmd_synthesize(args) -> int:
 
     from diffusio.generative import Generator
     from diffusio.generative.evaluation.classifier import load_classifier
-    from diffusio.generative.data.images import check_writable
+    from diffusio._io import check_output
     from diffusio.generative.trust.synthesize import check, save_npz, synthesize
     from diffusio.generative.trust.watermark import resolve_key
 
     if not args.output.lower().endswith(".npz"):
         raise UsageError(f"{args.output} should end in .npz")
-    check_writable(args.output)
+    check_output(args.output)
     gen = Generator.load(args.model)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     start = time.time()

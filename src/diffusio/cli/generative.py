@@ -154,13 +154,14 @@ def register_generate(sub) -> None:
 def cmd_generate(args) -> int:
     from diffusio.generative.conditioning.attributes import parse_wishes
     from diffusio.generative.data.datasets import to_uint8
-    from diffusio.generative.data.images import check_writable, save_images
+    from diffusio._io import check_output
+    from diffusio.generative.data.images import save_images
     from diffusio.generative.editing.edits import generate_from_latent
     from diffusio.generative.pipeline import Generator
     from diffusio.generative.trust.stamp import saving_finish
     from diffusio.generative.trust.watermark import resolve_key, survives
 
-    check_writable(args.output)
+    check_output(args.output)
     watermark = watermark_choice(args)  # contradicting flags fail before any work
     if args.output.lower().rsplit(".", 1)[-1] not in ("png", "npy", "jpg", "jpeg"):
         raise UsageError(f"unknown output type for {args.output}; use .png or .npy")
@@ -218,12 +219,11 @@ def register_evaluate(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from diffusio._io import atomic_save_json
+    from diffusio._io import atomic_save_json, check_output
     from diffusio.generative.evaluation.evaluate import evaluate
-    from diffusio.generative.data.images import check_writable
 
     if args.json_out:
-        check_writable(args.json_out)
+        check_output(args.json_out)
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt, progress=sys.stderr.isatty())
     print(format_report(report))
@@ -291,11 +291,11 @@ def register_demo(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    from diffusio._io import atomic_write_bytes
-    from diffusio.generative.data.images import check_writable, labelled_rows, png_bytes
+    from diffusio._io import atomic_write_bytes, check_output
+    from diffusio.generative.data.images import labelled_rows, png_bytes
     from diffusio.generative.pipeline import Generator
 
-    path = check_writable(args.output)
+    path = check_output(args.output)
     if path.suffix.lower() != ".png":
         raise UsageError(f"demo writes a PNG; give -o name.png, not {path.name}")
     prompts = args.prompt or DEMO_PROMPTS

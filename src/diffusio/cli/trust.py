@@ -48,14 +48,13 @@ def register_watermark(sub) -> None:
 
 
 def cmd_watermark(args) -> int:
-    from diffusio._io import atomic_save_json
-    from diffusio.generative.data.images import check_writable
+    from diffusio._io import atomic_save_json, check_output
     from diffusio.generative.trust.watermark import THRESHOLD, detect_files
 
     if args.json_out:
         if not args.json_out.lower().endswith(".json"):
             raise UsageError(f"{args.json_out} should end in .json")
-        check_writable(args.json_out)
+        check_output(args.json_out)
     results = detect_files(args.images, model=args.model, key=args.key)
     for row in results:
         if "stamp" in row:
@@ -79,14 +78,13 @@ def cmd_watermark(args) -> int:
 
 def cmd_audit(args) -> int:
     from diffusio.generative.trust import audit
-    from diffusio._io import atomic_save_json
-    from diffusio.generative.data.images import check_writable
+    from diffusio._io import atomic_save_json, check_output
 
     for path, suffix in ((args.json_out, ".json"), (args.picture, ".png")):
         if path:
             if not path.lower().endswith(suffix):
                 raise UsageError(f"{path} should end in {suffix}")
-            check_writable(path)
+            check_output(path)
     if args.audit == "memorization":
         report = audit.memorization_audit(args.model, args.n, seed=args.seed, steps=args.steps)
         print(f"memorisation audit of {args.n} samples of {args.model} against {report['training_images']} "

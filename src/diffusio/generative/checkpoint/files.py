@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
-from diffusio._io import atomic_path, atomic_save_json, fsync_dir
+from diffusio._io import atomic_path, atomic_save_json, atomic_write_bytes, fsync_dir
 from diffusio.errors import UsageError
 
 FORMAT = "diffusio-model"
@@ -83,8 +83,10 @@ def save_run_state(out: str | Path, step: int, tensors: dict[str, torch.Tensor],
     """
     out = Path(out)
     name = f"train_state-{step:09d}.safetensors"
-    atomic_save_tensors(out / name, tensors)
-    atomic_save_json(out / STATE_JSON, {**meta, "step": step, "state_file": name, "sha256": _sha256(out / name)})
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+    atomic_write_bytes(out / name, data)
+    atomic_save_json(out / STATE_JSON, {**meta, "step": step, "state_file": name,
+                                        "sha256": hashlib.sha256(data).hexdigest()})
     fsync_dir(out)
     for old in out.glob("train_state*.safetensors"):
         if old.name != name:

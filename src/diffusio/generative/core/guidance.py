@@ -62,7 +62,7 @@ class CFGDenoiser(nn.Module):
         return self._guided(x, sigma, cond)
 
     def _inside(self, sigma, x) -> torch.Tensor:
-        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
+        sigma = _per_row(sigma, x)
         lo, hi = self.interval
         return (sigma > lo) & (sigma <= hi)
 
@@ -84,9 +84,14 @@ class CFGDenoiser(nn.Module):
 
     def _batched(self, x, sigma, conds):
         """One network call for several conditions of the same batch."""
-        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
+        sigma = _per_row(sigma, x)
         k = len(conds)
         return self.inner(torch.cat([x] * k), torch.cat([sigma] * k), torch.cat(conds)).chunk(k)
+
+
+def _per_row(sigma, x: torch.Tensor) -> torch.Tensor:
+    """``sigma`` (a number or one per row) as one value per row of ``x``."""
+    return torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(x.shape[0])
 
 
 MAX_SCALE = 100.0  # far beyond any useful guidance: larger scales only saturate every pixel

@@ -36,19 +36,11 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def check_writable(path: str | Path, overwrite: bool = True) -> Path:
-    """Fail before any work if the output cannot be written (:func:`diffusio._io.check_output`)."""
-    path = check_output(path)
-    if not overwrite and path.exists():
-        raise UsageError(f"{path} exists; remove it or choose another -o")
-    return path
-
-
 def save_images(pixels: np.ndarray, path: str | Path, ncol: int | None = None, scale: int = 1,
                 finish: Callable[[np.ndarray], np.ndarray] | None = None) -> Path:
     """``.npy``: the raw uint8 array; ``.png``/``.jpg``: a grid (one image if N == 1), passed
     through ``finish`` (e.g. a watermark stamp) before it is written."""
-    path = check_writable(path)
+    path = check_output(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         buf = io.BytesIO()
@@ -84,11 +76,11 @@ def decode_image(source: str | Path | bytes, mode: str | None = None, what: str 
             if mode is None:
                 mode = "L" if img.mode in ("L", "1", "I;16", "I") else "RGB"
             return np.asarray(img.convert(mode))
+    except UsageError:
+        raise
     except UnidentifiedImageError:
         raise UsageError(f"cannot read {what}: it is not a PNG or JPEG image") from None
     except (OSError, Image.DecompressionBombError, ValueError) as err:
-        if isinstance(err, UsageError):
-            raise
         raise UsageError(f"cannot read {what}: {err}; use a PNG or JPEG") from None
 
 

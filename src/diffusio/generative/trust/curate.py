@@ -203,9 +203,8 @@ def curate_dataset(dataset: str, out: str | Path, *, near_bits: int = NEAR_BITS,
     >>> report["kept"] <= report["images"]                             # doctest: +SKIP
     True
     """
-    from diffusio._io import atomic_save_json
+    from diffusio._io import atomic_save_json, check_output
     from diffusio.generative.data.datasets import load_dataset, to_uint8
-    from diffusio.generative.data.images import check_writable
 
     if not 0 <= near_bits <= 64:
         raise UsageError(f"near_bits must be in 0..64, got {near_bits}")
@@ -216,7 +215,7 @@ def curate_dataset(dataset: str, out: str | Path, *, near_bits: int = NEAR_BITS,
     if picture:
         if not str(picture).lower().endswith(".png"):
             raise UsageError(f"picture must end in .png, got {picture}")
-        check_writable(picture)
+        check_output(picture)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty folder; choose a new output folder (nothing is overwritten)")
