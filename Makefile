@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench-tabular clean
 
 $(STAMP): pyproject.toml requirements-test.txt requirements-spread-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q -m "not slow and not browser"
+
+# The tabular benchmark against SDV (about an hour on 2 cores; see docs/benchmarks-tabular.md).
+bench-tabular: $(STAMP)
+	$(PY) -m pip install -q -r requirements-bench.txt
+	$(PY) bench/tabular.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -111,3 +111,39 @@ def fsync_dir(path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+MAX_CSV_BYTES = 2 << 30  # 2 GiB: pandas needs several times a file's size in memory
+
+
+def read_csv(path: str | os.PathLike, *, fix: str = "save it as UTF-8 CSV with a header row", **options):
+    """A user's CSV file as a DataFrame, or one :class:`UsageError` naming the problem and ``fix``:
+    missing, empty, too large, binary (NUL bytes: pandas versions disagree on what they make of
+    those, so they are refused here), or unparseable.
+
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = bad.write_bytes(b"\\x00\\x01garbage\\xff")
+    >>> read_csv(bad)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    diffusio.errors.UsageError: cannot read .../x.csv as CSV: it holds binary bytes, not text; save it as ...
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file; {fix}")
+    size = path.stat().st_size
+    if size == 0:
+        raise UsageError(f"{path} is empty; {fix}")
+    if size > MAX_CSV_BYTES:
+        raise UsageError(f"{path} is {size / 2**30:.1f} GiB; diffusio reads CSV files up to 2 GiB -- sample the rows first")
+    with open(path, "rb") as fh:
+        if b"\x00" in fh.read(1 << 16):
+            raise UsageError(f"cannot read {path} as CSV: it holds binary bytes, not text; {fix}")
+    try:
+        return pd.read_csv(path, encoding="utf-8", **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"cannot read {path} as CSV ({first}); {fix}") from None

@@ -135,9 +135,10 @@ def _debtrank(args) -> int:
     matrix, banks = spread.exposure_matrix(args.exposures)
     path = Path(args.equity)
     if path.is_file():
-        import pandas as pd
+        from diffusio._io import read_csv
 
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = read_csv(path, fix="give a CSV with bank,equity columns, or one number per bank",
+                         skipinitialspace=True)
         if {"bank", "equity"} <= set(frame.columns):
             lookup = dict(zip(frame["bank"].astype(str), frame["equity"]))
             equity = {b: lookup.get(str(b), float("nan")) for b in banks.tolist()}

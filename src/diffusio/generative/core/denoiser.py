@@ -16,6 +16,11 @@ import torch
 from torch import nn
 
 
+def expand_rows(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One value per row of ``x``, shaped to broadcast over its other axes (images, table rows)."""
+    return values.reshape(-1, *([1] * (x.ndim - 1)))
+
+
 class Denoiser(nn.Module):
     """Base class: ``forward(x, sigma, cond)`` returns the clean-image estimate."""
 
@@ -63,7 +68,7 @@ class EDMDenoiser(Denoiser):
 
     def forward(self, x, sigma, cond=None):
         sigma = self._sigma(sigma, x)
-        s = sigma[:, None, None, None]
+        s = expand_rows(sigma, x)
         raw = self.net(x * self.c_in(s), self.c_noise(sigma), cond)
         return self.c_skip(s) * x + self.c_out(s) * raw
 
@@ -123,7 +128,7 @@ class VPDenoiser(Denoiser):
 
     def forward(self, x, sigma, cond=None):
         sigma = self._sigma(sigma, x)
-        s = sigma[:, None, None, None]
+        s = expand_rows(sigma, x)
         c_in = 1 / (s ** 2 + 1).sqrt()
         raw = self.net(x * c_in, self.sigma_to_t(sigma), cond)
         if self.prediction == "epsilon":

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from diffusio.errors import UsageError
+from diffusio.generative.core.denoiser import expand_rows
 
 
 class CFGDenoiser(nn.Module):
@@ -58,7 +59,7 @@ class CFGDenoiser(nn.Module):
                 return self.inner(x, sigma, cond)
             if not inside.all():  # rows at different noise levels: guide only those inside
                 guided = self._guided(x, sigma, cond)
-                return torch.where(inside[:, None, None, None], guided, self.inner(x, sigma, cond))
+                return torch.where(expand_rows(inside, x), guided, self.inner(x, sigma, cond))
         return self._guided(x, sigma, cond)
 
     def _inside(self, sigma, x) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from diffusio.generative.core.denoiser import EDMDenoiser
+from diffusio.generative.core.denoiser import EDMDenoiser, expand_rows
 
 def _rows(part: slice, *tensors):
     return [None if t is None else t[part] for t in tensors]
@@ -24,8 +24,8 @@ def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: 
     sigma = (torch.randn(n, generator=gen) * p_std + p_mean).exp().to(x0.device)
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
-    denoised = denoiser(x0 + sigma[:, None, None, None] * noise, sigma, cond)
-    weight = getattr(denoiser, "module", denoiser).loss_weight(sigma)[:, None, None, None]
+    denoised = denoiser(x0 + expand_rows(sigma, x0) * noise, sigma, cond)
+    weight = expand_rows(getattr(denoiser, "module", denoiser).loss_weight(sigma), x0)
     return (weight * (denoised - x0) ** 2).mean()
 
 
@@ -36,7 +36,7 @@ def vp_loss(denoiser, x0, cond, gen, part: slice = slice(None)):
     sigma = train_sigmas[t.to(train_sigmas.device)].float()
     noise = torch.randn(x0.shape, generator=gen).to(x0.device)
     x0, cond, sigma, noise = _rows(part, x0, cond, sigma, noise)
-    s = sigma[:, None, None, None]
+    s = expand_rows(sigma, x0)
     x = x0 + s * noise
     eps_hat = (x - denoiser(x, sigma, cond)) / s
     return ((eps_hat - noise) ** 2).mean()

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from diffusio._io import read_csv
 from diffusio.errors import UsageError
 from diffusio.spread.params import check_number
 
@@ -258,11 +259,7 @@ def read_links(source: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     path = Path(source)
     if not path.is_file():
         raise UsageError(f"data {source!r}: use ml-100k or a CSV file with user,item columns")
-    try:
-        links = pd.read_csv(path, encoding="utf-8")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        raise UsageError(f"cannot read {path} as a CSV table ({type(err).__name__}); give a UTF-8 CSV with a "
-                         "header row user,item") from None
+    links = read_csv(path, fix="give ml-100k or a UTF-8 CSV with a header row user,item")
     if not {"user", "item"} <= set(links.columns) or links.empty:
         raise UsageError(f"{path} needs a header row with user and item columns and at least one link; "
                          f"it has {', '.join(map(str, links.columns)) or 'no columns'}")

@@ -1,0 +1,65 @@
+"""The network behind a table denoiser: a residual MLP over a row's coordinates.
+
+Rows have no spatial structure, so the UNet of the image models would only waste work; TabDDPM
+and TabSyn both use an MLP.  The noise level enters as Fourier features of EDM's ``c_noise``, and
+the class of the target column (when it is categorical) as a learned embedding, both added to
+every block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class FourierFeatures(nn.Module):
+    """``c_noise`` (about -2..2 for EDM's log-sigma / 4) as cosines and sines of fixed frequencies."""
+
+    def __init__(self, size: int = 64, max_frequency: float = 64.0):
+        super().__init__()
+        freqs = torch.exp(torch.linspace(0, math.log(max_frequency), size // 2))
+        self.register_buffer("freqs", freqs, persistent=False)
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        angles = c_noise[:, None].float() * self.freqs[None]
+        return torch.cat([angles.cos(), angles.sin()], dim=1)
+
+
+class Block(nn.Module):
+    """Pre-norm residual MLP block; the embedding shifts the hidden layer."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, 2 * width)
+        self.fc2 = nn.Linear(2 * width, width)
+
+    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        return h + self.fc2(nn.functional.silu(self.fc1(self.norm(h)) + emb))
+
+
+class TableNet(nn.Module):
+    """``net(x, c_noise, cond) -> raw output`` with ``x`` of shape (rows, dim); ``cond`` is a class
+    index per row (or None when the model has no classes)."""
+
+    def __init__(self, dim: int, classes: int = 0, width: int = 256, depth: int = 4):
+        super().__init__()
+        self.classes = classes
+        self.inp = nn.Linear(dim, width)
+        self.noise = nn.Sequential(FourierFeatures(), nn.Linear(64, width), nn.SiLU(), nn.Linear(width, 2 * width))
+        self.label = nn.Embedding(classes, 2 * width) if classes else None
+        self.blocks = nn.ModuleList(Block(width) for _ in range(depth))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.noise(c_noise)
+        if self.label is not None:
+            if cond is None:
+                raise ValueError("this table model is conditioned on its target column: pass a class per row")
+            emb = emb + self.label(cond.long())
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.out(h)

@@ -1,0 +1,97 @@
+"""``diffusio tabular`` on a real bundled table, its errors (nothing written), and resume after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from diffusio.cli.main import main
+
+TINY = ["--width", "32", "--depth", "1", "--quiet"]
+
+
+@pytest.mark.slow
+def test_fit_sample_report_on_a_real_table(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["tabular", "fit", "breast-cancer", "--out", str(run), "--steps", "40", *TINY]) == 0
+    assert (run / "model.safetensors").is_file() and (run / "config.json").is_file()
+    out = tmp_path / "synth.csv"
+    assert main(["tabular", "sample", str(run), "-n", "64", "-o", str(out), "--condition", "diagnosis=malignant"]) == 0
+    rows = pd.read_csv(out)
+    assert len(rows) == 64 and (rows.diagnosis == "malignant").all()
+    holdout = tmp_path / "holdout.csv"
+    from diffusio.tabular import load_table
+
+    load_table("breast-cancer")[0].sample(100, random_state=0).to_csv(holdout, index=False)
+    html = tmp_path / "report.html"
+    assert main(["tabular", "report", str(run), "--real", "breast-cancer", "--holdout", str(holdout),
+                 "-o", str(html), "-n", "200"]) == 0
+    text = html.read_text()
+    assert text.count("<img") == 2 and "ML efficacy" in text and "DCR check" in text
+    assert "quality" in capsys.readouterr().out
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda d: write(d / "e.csv", ""), [], "is empty"),
+    (lambda d: write(d / "b.csv", b"\xff\xfe\x00garbage\x00\xff"), [], "cannot read"),
+    (lambda d: write(d / "one.csv", "a,b\n1,x\n"), [], "1 row"),
+    (lambda d: write(d / "t.csv", "a,b\n1,x\n2,y\n"), ["--target", "income"], "target column 'income'"),
+    (lambda d: write(d / "m.csv", "a,b\n1,\n2,\n"), [], "'b' is missing in every row"),
+    (lambda d: d / "absent.csv", [], "is not a file"),
+])
+def test_bad_tables_exit_2_and_write_nothing(tmp_path, capsys, make, extra, message):
+    source = make(tmp_path)
+    assert main(["tabular", "fit", str(source), "--out", str(tmp_path / "run"), "--steps", "2", *TINY, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def wine_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("wine") / "run"
+    assert main(["tabular", "fit", "wine", "--out", str(run), "--steps", "20", *TINY]) == 0
+    return run
+
+
+def test_bad_condition_and_existing_output_are_refused(wine_run, tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    assert main(["tabular", "sample", str(wine_run), "-o", str(out), "--condition", "cultivar=cultivar_9"]) == 2
+    assert "never saw that value" in capsys.readouterr().err and not out.exists()
+    assert main(["tabular", "sample", str(wine_run), "-o", str(out), "--condition", "cultivar"]) == 2
+    assert "COLUMN=VALUE" in capsys.readouterr().err
+    out.write_text("keep me")
+    assert main(["tabular", "sample", str(wine_run), "-o", str(out)]) == 2
+    assert out.read_text() == "keep me"
+    assert main(["tabular", "fit", "wine", "--out", str(wine_run), "--steps", "2", *TINY]) == 2
+    assert "already holds a model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    cmd = [sys.executable, "-m", "diffusio", "tabular", "fit", "wine", "--steps", "1500", "--every", "25", *TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.Popen([*cmd, "--out", str(tmp_path / "a")], env=env)
+    deadline = time.time() + 120
+    while not (tmp_path / "a" / "train_state.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    subprocess.run([*cmd, "--out", str(tmp_path / "a"), "--resume"], env=env, check=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "b")], env=env, check=True)
+    from diffusio.tabular import TableDiffusion
+
+    a, b = TableDiffusion.load(tmp_path / "a"), TableDiffusion.load(tmp_path / "b")
+    assert a.run.step == b.run.step == 1500
+    pd.testing.assert_frame_equal(a.sample(40, seed=0), b.sample(40, seed=0))

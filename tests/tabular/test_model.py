@@ -1,0 +1,134 @@
+"""TableDiffusion on tiny tables with known structure: it learns the dependency, obeys conditions,
+and the same seed gives the same rows, resumed or not."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffusio.errors import UsageError
+from diffusio.tabular import TableDiffusion
+
+SMALL = dict(width=64, depth=2, batch_size=256, sample_steps=12)
+
+
+def two_clusters(n=600, seed=0):
+    """A category that decides a number: x ~ N(-3, 0.3) for 'a', N(+3, 0.3) for 'b'; 'shade' is
+    independent of both, 'count' an integer column."""
+    rng = np.random.default_rng(seed)
+    k = rng.choice(["a", "b"], n, p=[0.7, 0.3]).astype(object)
+    x = np.where(k == "a", -3.0, 3.0) + rng.normal(0, 0.3, n)
+    return pd.DataFrame({"k": k, "x": x, "shade": rng.choice(["dark", "light", "rare"], n, p=[0.5, 0.47, 0.03]),
+                         "count": rng.integers(0, 10, n)})
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return TableDiffusion(steps=700, seed=0, **SMALL).fit(two_clusters(), target="k")
+
+
+@pytest.fixture(scope="module")
+def unconditional():
+    return TableDiffusion(steps=700, seed=0, **SMALL).fit(two_clusters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["fitted", "unconditional"])
+def test_the_category_still_decides_the_number(which, request):
+    rows = request.getfixturevalue(which).sample(2000, seed=1)
+    consistent = ((rows.k == "a") == (rows.x < 0)).mean()
+    assert consistent > 0.9        # the dependency: independent marginals would give 0.7*0.7 + 0.3*0.3 = 0.58
+    assert rows.loc[rows.k == "a", "x"].median() < -2.5 and rows.loc[rows.k == "b", "x"].median() > 2.5
+    assert abs((rows.k == "a").mean() - 0.7) < 0.06       # the category's own frequency
+    assert rows["count"].dtype == np.int64 and rows["count"].between(0, 9).all()
+
+
+def test_condition_on_the_target_is_exact(fitted):
+    rows = fitted.sample(300, seed=2, condition={"k": "b"})
+    assert (rows.k == "b").all() and rows.x.mean() > 2.4
+
+
+def test_condition_on_another_column_by_rejection(fitted):
+    rows = fitted.sample(200, seed=3, condition={"shade": "light"})
+    assert len(rows) == 200 and (rows.shade == "light").all()
+
+
+@pytest.mark.parametrize("condition, message", [
+    ({"k": "c"}, "never saw that value"),
+    ({"x": "1.0"}, "numeric"),
+    ({"nope": "a"}, "not in the table"),
+    ({"k": "a", "shade": "dark"}, "one {column: value} pair"),
+])
+def test_bad_conditions_are_named(fitted, condition, message):
+    with pytest.raises(UsageError, match=message):
+        fitted.sample(10, condition=condition)
+
+
+def test_too_rare_a_condition_is_an_error_not_a_short_table(fitted, monkeypatch):
+    import diffusio.tabular.model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_REJECTION_DRAWS", 1)
+    with pytest.raises(UsageError, match="too rare"):
+        fitted.sample(5000, seed=0, condition={"shade": "rare"})
+
+
+def test_same_seed_same_rows_and_save_load_round_trip(fitted, tmp_path):
+    first, again = fitted.sample(50, seed=7), fitted.sample(50, seed=7)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.equals(fitted.sample(50, seed=8))
+    fitted.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(TableDiffusion.load(tmp_path / "m").sample(50, seed=7), first)
+
+
+def test_same_seed_same_model():
+    df = two_clusters(200)
+    a = TableDiffusion(steps=30, seed=4, **SMALL).fit(df).sample(20, seed=0)
+    b = TableDiffusion(steps=30, seed=4, **SMALL).fit(df).sample(20, seed=0)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    df = two_clusters(200)
+    whole = TableDiffusion(steps=60, seed=5, **SMALL).fit(df, target="k")
+    TableDiffusion(steps=25, every=10, seed=5, **SMALL).fit(df, target="k", out=tmp_path)
+    resumed = TableDiffusion(steps=60, every=10, seed=5, **SMALL).fit(df, target="k", out=tmp_path, resume=True)
+    assert resumed.run.step == 60
+    pd.testing.assert_frame_equal(resumed.sample(30, seed=0), whole.sample(30, seed=0))
+    pd.testing.assert_frame_equal(TableDiffusion.load(tmp_path).sample(30, seed=0), whole.sample(30, seed=0))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    df = two_clusters(100)
+    TableDiffusion(steps=5, seed=0, **SMALL).fit(df, out=tmp_path)
+    with pytest.raises(UsageError, match="width"):
+        TableDiffusion(steps=10, seed=0, **{**SMALL, "width": 32}).fit(df, out=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, "steps must be a positive"), ({"lr": 2.0}, "lr must be"), ({"minutes": -1}, "minutes"),
+    ({"sampler": "adaptive"}, "sampler must be"),
+])
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        TableDiffusion(**kwargs)
+
+
+def test_missing_target_and_unfitted_model_are_named():
+    with pytest.raises(UsageError, match="target column 'income' is not in the table"):
+        TableDiffusion(steps=1).fit(two_clusters(50), target="income")
+    with pytest.raises(UsageError, match="not fitted"):
+        TableDiffusion().sample(3)
+
+
+def test_an_image_model_folder_is_not_a_table_model():
+    from diffusio.generative.checkpoint.models import WEIGHTS_DIR
+
+    with pytest.raises(UsageError, match="not a table model"):
+        TableDiffusion.load(WEIGHTS_DIR / "fashion")
+
+
+def test_missing_values_come_back_at_their_rate():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"v": rng.normal(size=800), "k": rng.choice(["p", "q"], 800)})
+    df.loc[rng.random(800) < 0.25, "v"] = np.nan
+    rows = TableDiffusion(steps=300, seed=0, **SMALL).fit(df).sample(2000, seed=0)
+    assert abs(rows.v.isna().mean() - df.v.isna().mean()) < 0.04
