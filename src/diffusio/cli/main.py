@@ -17,11 +17,11 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import datasets, deploy, editing, generative, spread, studio, tabular, trust
+    from diffusio.cli import datasets, deploy, editing, generative, molecules, spread, studio, tabular, trust
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
-        description="Diffusion models: generate images from text, synthesize tables, and simulate spread on networks.",
+        description="Diffusion models: generate images from text, synthesize tables, design molecules, and simulate spread on networks.",
         epilog='Example: diffusio generate "a leather ankle boot" -n 16 --seed 0 -o boots.png',
     )
     from diffusio import __version__
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     trust.register(sub)
     datasets.register(sub)
     tabular.register(sub)
+    molecules.register(sub)
     spread.register(sub)
     studio.register(sub)
     return parser

@@ -9,6 +9,7 @@ import pandas as pd
 
 from diffusio._io import atomic_path, check_output
 from diffusio.errors import UsageError
+from diffusio.generative.training.fitting import check_run_folder
 from diffusio.tabular.datasets import read_table
 from diffusio.tabular.model import TableDiffusion
 
@@ -22,13 +23,7 @@ def fit_file(source: str, out: str | Path, *, target: str | None = None, steps: 
     continued with ``resume=True`` and never overwritten otherwise.
     """
     df, default_target = read_table(source)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"out {out} is a file; give a folder for the run")
-    if not resume and (out / "config.json").exists():
-        raise UsageError(f"out {out} already holds a model; add --resume to continue it, or choose another --out")
-    if resume and not (out / "train_state.json").exists():
-        raise UsageError(f"resume: {out} holds no training state to continue; fit without --resume first")
+    out = check_run_folder(out, resume)
     model = TableDiffusion(steps=steps, minutes=minutes, seed=seed, quiet=quiet, **settings)
     return model.fit(df, target=target or default_target, out=out, resume=resume)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +32,15 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.samplers import SAMPLERS, get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
+from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
 from diffusio.generative.training.loop import run_loop
-from diffusio.generative.training.losses import edm_loss, ema_decay_at, ema_update, optimizer_tensors, \
-    restore_optimizer
+from diffusio.generative.training.losses import edm_loss
 from diffusio.tabular.encoding import Column, TableEncoder, check_table, decode_categorical, describe_column
 from diffusio.tabular.net import TableNet
 
 KIND = "table"
 SIGMA_MAX = 10.0   # data are unit-scale; EDM's 80 (for pixels in [-1, 1]) would spend steps on pure noise
 MAX_REJECTION_DRAWS = 50   # rounds of rejection sampling for a condition on a non-target column
-
-
-@dataclass
-class _Run:
-    step: int = 0
-    losses: list[float] = field(default_factory=list)
-    wall: float = 0.0
 
 
 @dataclass
@@ -89,7 +82,7 @@ class TableDiffusion:
             raise UsageError(f"sampler must be one of euler, heun, dpmpp-2m, ddim, ddpm, unipc; got {self.sampler!r}")
         self.encoder: TableEncoder | None = None
         self.target: Column | None = None
-        self.run = _Run()
+        self.run = Progress()
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, target: str | None = None, *, out: str | Path | None = None,
@@ -118,7 +111,7 @@ class TableDiffusion:
         self.class_weights = (np.bincount(cond.numpy(), minlength=len(self.target.categories)) / len(cond)).tolist() \
             if conditioned else None
         self._build()
-        self.run = _Run()
+        self.run = Progress()
         opt = torch.optim.Adam(self.denoiser.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed)
         if resume:
@@ -127,12 +120,7 @@ class TableDiffusion:
         def train_step() -> float:
             rows = torch.randint(0, len(x), (self.batch_size,), generator=gen)
             loss = edm_loss(self.denoiser, x[rows], None if cond is None else cond[rows], gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            ema_update(self.ema, self.denoiser, ema_decay_at(self.run.step, self.ema_decay))
-            self.run.step += 1
-            return loss.item()
+            return optimiser_step(loss, opt, self.denoiser, self.ema, self.run, self.ema_decay)
 
         def checkpoint() -> None:
             if out is not None:
@@ -269,7 +257,7 @@ class TableDiffusion:
             self.class_weights = config["class_weights"]
             quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
             self.encoder = TableEncoder.from_json(config["encoder"], quantiles)
-            self.run = _Run(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
+            self.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
         except (KeyError, TypeError) as err:
             raise UsageError(f"the model's config.json is incomplete ({err!r}); refit the model") from None
         self._build()
@@ -277,29 +265,12 @@ class TableDiffusion:
 
     def _save_state(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
         self.save(out)
-        tensors = {f"train.{k}": v for k, v in self.denoiser.net.state_dict().items()}
-        tensors.update({f"ema.{k}": v for k, v in self.ema.net.state_dict().items()})
-        tensors.update(optimizer_tensors(opt, self.denoiser))
-        tensors["rng.data"] = gen.get_state()
-        ckpt.save_run_state(out, self.run.step, tensors, {"losses": self.run.losses, "wall_seconds": self.run.wall,
-                                                          "model": self._config()})
+        save_fit_state(out, self.run, self.denoiser.net, self.ema.net, opt, gen, self._config())
 
     def _resume(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
-        meta, tensors = ckpt.load_run_state(out)
-        saved = meta.get("model", {})
-        if saved.get("encoder") != json.loads(json.dumps(self.encoder.to_json())) or \
-                saved.get("target_name") != self.target_name:
-            raise UsageError(f"resume: {out} was fitted on another table or target; fit into a new out folder")
-        mine = {k: v for k, v in self._config()["settings"].items() if k not in ("steps", "minutes", "every")}
-        theirs = {k: v for k, v in saved.get("settings", {}).items() if k not in ("steps", "minutes", "every")}
-        if mine != theirs:
-            changed = sorted(k for k in mine if mine[k] != theirs.get(k))
-            raise UsageError(f"resume: {out} was fitted with other settings ({', '.join(changed)}); use the same ones")
-        ckpt.load_state_into(self.denoiser.net, tensors, "train.", out)
-        ckpt.load_state_into(self.ema.net, tensors, "ema.", out)
-        restore_optimizer(opt, self.denoiser, tensors)
-        gen.set_state(tensors["rng.data"])
-        self.run = _Run(int(meta["step"]), list(meta.get("losses", [])), float(meta.get("wall_seconds", 0.0)))
+        mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name}))
+        self.run = load_fit_state(out, self.denoiser.net, self.ema.net, opt, gen, self._config(),
+                                  lambda saved: all(saved.get(k) == v for k, v in mine.items()))
 
 
 def _same(a, b) -> bool:

@@ -1,0 +1,297 @@
+"""MoleculeDiffusion: masked (absorbing-state) discrete diffusion over SELFIES tokens.
+
+Forward process: every token is replaced by [mask] independently with probability t (MDLM's linear
+schedule, Sahoo et al. 2024; Austin et al. 2021's absorbing state).  The network predicts the clean
+token at each masked position; the loss is the cross-entropy there weighted by 1/t, MDLM's
+continuous-time bound.  Sampling starts from all-[mask] and, stepping t down to 0, reveals each
+masked position with probability (t - s) / t, drawing its token from the prediction; a revealed
+token is never changed again.  SELFIES guarantees every finished sequence is a valid molecule.
+Conditions on QED, logP or weight use classifier-free guidance over binned properties.
+
+>>> model = MoleculeDiffusion(steps=3, width=32, depth=1, heads=2, batch_size=8)
+>>> model = model.fit(["CCO", "CCN", "c1ccccc1", "CC(=O)O"] * 4)
+>>> table = model.sample(4, seed=0)
+>>> list(table.columns)
+['smiles', 'qed', 'logp', 'weight']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint import files as ckpt
+from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
+from diffusio.generative.training.loop import run_loop
+from diffusio.molecules.net import TokenTransformer
+from diffusio.molecules.properties import NAMES, Bins, compute_properties, parse_condition
+from diffusio.molecules.tokens import Vocabulary
+
+KIND = "molecules"
+MIN_T = 1e-3        # the loss weight 1/t is bounded by drawing t from [MIN_T, 1]
+WARMUP = 200        # steps of linear learning-rate warm-up
+PREPARED = "train_data.npz"
+
+
+@dataclass
+class MoleculeDiffusion:
+    """A molecule generator, scikit-learn style: ``fit(smiles)``, ``sample(n)``.
+
+    ``length``: the longest SELFIES (tokens) the model writes (default: the longest in the training
+    set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
+    steps; ``guidance``: classifier-free guidance scale for conditions (1: plain conditional).
+    """
+
+    steps: int = 20000
+    minutes: float | None = None
+    width: int = 192
+    depth: int = 4
+    heads: int = 4
+    batch_size: int = 256
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    length: int | None = None
+    bins: int = 5
+    cond_dropout: float = 0.3
+    sample_steps: int = 16
+    guidance: float = 2.0
+    seed: int = 0
+    quiet: bool = True
+    every: int = 250
+
+    def __post_init__(self):
+        for name in ("steps", "width", "depth", "heads", "batch_size", "bins", "sample_steps", "every"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise UsageError(f"{name} must be a positive whole number, got {value!r}")
+        if self.width % self.heads:
+            raise UsageError(f"width ({self.width}) must be a multiple of heads ({self.heads})")
+        if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and self.minutes > 0):
+            raise UsageError(f"minutes must be a positive number of minutes, got {self.minutes!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
+            raise UsageError(f"lr must be in (0, 1), got {self.lr!r}")
+        if not 0 <= self.cond_dropout <= 1:
+            raise UsageError(f"cond_dropout must be in [0, 1], got {self.cond_dropout!r}")
+        if not (isinstance(self.guidance, (int, float)) and 0 <= self.guidance <= 20):
+            raise UsageError(f"guidance must be in [0, 20], got {self.guidance!r}")
+        self.vocab: Vocabulary | None = None
+        self.property_bins: Bins | None = None
+        self.run = Progress()
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, smiles: list[str], *, out: str | Path | None = None, resume: bool = False) -> "MoleculeDiffusion":
+        """Learn from SMILES strings.  ``out``: a folder receiving the model and a resumable state
+        every ``every`` steps; ``resume=True`` continues the run there."""
+        if isinstance(smiles, str) or len(smiles) < 2:
+            raise UsageError("fit needs a list of at least 2 SMILES strings")
+        if resume and out is None:
+            raise UsageError("resume needs out: the folder of the run to continue")
+        tokens, values = self._prepare(smiles, None if out is None else Path(out) / PREPARED, resume)
+        self.property_bins = Bins.fit(values, self.bins)
+        x = torch.from_numpy(tokens)
+        cond = torch.from_numpy(self.property_bins.assign(values))
+        self._build()
+        self.run = Progress()
+        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=0.0)
+        gen = torch.Generator().manual_seed(self.seed)
+        if resume:
+            self._resume(Path(out), opt, gen)
+
+        def train_step() -> float:
+            for group in opt.param_groups:
+                group["lr"] = self.lr * min(1.0, (self.run.step + 1) / WARMUP)
+            rows = torch.randint(0, len(x), (self.batch_size,), generator=gen)
+            loss = masked_diffusion_loss(self.net, x[rows], cond[rows], gen, self.cond_dropout, self.vocab.mask)
+            return optimiser_step(loss, opt, self.net, self.ema, self.run, self.ema_decay, clip=1.0)
+
+        def checkpoint() -> None:
+            if out is not None:
+                self._save_state(Path(out), opt, gen)
+
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        self.net.train()
+        run_loop(self.run, train_step, checkpoint, total=self.steps, every=self.every,
+                 max_minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
+        self.net.eval()
+        if out is not None:
+            self._save_state(Path(out), opt, gen)
+        return self
+
+    def _prepare(self, smiles: list[str], cache: Path | None, resume: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens and properties of the training molecules (minutes for 100,000: QED is slow), kept in
+        ``cache`` (a plain .npz) so a resumed run does not redo them."""
+        if resume and cache is not None and cache.is_file():
+            with np.load(cache, allow_pickle=False) as data:
+                if int(data["count"]) == len(smiles) and str(data["first"]) == smiles[0]:
+                    self.vocab = Vocabulary([str(t) for t in data["vocab"]])
+                    self.length, self.dropped = int(data["length"]), int(data["dropped"])
+                    return data["tokens"], data["values"]
+        self.vocab = Vocabulary.build(smiles)
+        if self.length is None:
+            self.length = min(72, max((n for n in map(_selfies_len, smiles) if n), default=1))
+        tokens, kept = self.vocab.encode_kept(smiles, self.length)
+        self.dropped = len(smiles) - len(kept)
+        if len(tokens) < 2:
+            raise UsageError(f"only {len(tokens)} molecules fit in {self.length} SELFIES tokens; raise length")
+        values = compute_properties([smiles[i] for i in kept])
+        if cache is not None:
+            from diffusio._io import atomic_path
+
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cache, suffix=".npz") as tmp:
+                np.savez(tmp, tokens=tokens, values=values, vocab=np.array(self.vocab.tokens), count=len(smiles),
+                         first=smiles[0], length=self.length, dropped=self.dropped)
+        return tokens, values
+
+    def _build(self) -> None:
+        args = (len(self.vocab), self.length, self.width, self.depth, self.heads, len(NAMES), self.bins)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net = TokenTransformer(*args)
+        self.ema = TokenTransformer(*args)
+        self.ema.load_state_dict(self.net.state_dict())
+        self.ema.requires_grad_(False).eval()
+
+    # --------------------------------------------------------------- sample
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, condition: str | None = None, guidance: float | None = None,
+               steps: int | None = None, batch_size: int = 500) -> pd.DataFrame:
+        """``n`` molecules as a DataFrame: canonical ``smiles`` and their ``qed``, ``logp``, ``weight``.
+
+        ``condition``: e.g. ``"qed>0.8"``, ``"logp<3"``, ``"250<weight<350"``; ``guidance``: scale
+        (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``).
+        """
+        if self.vocab is None:
+            raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise UsageError(f"n must be a positive whole number of molecules, got {n!r}")
+        steps = self.sample_steps if steps is None else steps
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise UsageError(f"steps must be a positive whole number, got {steps!r}")
+        scale = self.guidance if guidance is None else guidance
+        gen = torch.Generator().manual_seed(int(seed))
+        cond = self._condition_bins(condition, n, gen)
+        smiles = []
+        for start in range(0, n, batch_size):
+            part = None if cond is None else cond[start:start + batch_size]
+            ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
+                                 cond=part, guidance=scale)
+            smiles += self.vocab.decode(ids.numpy())
+        props = compute_properties(smiles)
+        return pd.DataFrame({"smiles": smiles, **{name: props[:, i] for i, name in enumerate(NAMES)}})
+
+    def _condition_bins(self, condition: str | None, n: int, gen: torch.Generator) -> torch.Tensor | None:
+        if condition is None:
+            return None
+        name, lo, hi = parse_condition(condition)
+        mass = self.property_bins.check_range(name, lo, hi)
+        p = NAMES.index(name)
+        picks = torch.multinomial(torch.tensor(mass / mass.sum()), n, replacement=True, generator=gen) + 1
+        cond = torch.zeros((n, len(NAMES)), dtype=torch.long)
+        cond[:, p] = picks
+        return cond
+
+    # ---------------------------------------------------------- save / load
+    def _config(self) -> dict:
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "quiet"}
+        return {"kind": KIND, "settings": settings, "tokens": self.vocab.tokens, "properties": list(NAMES),
+                "property_quantiles": self.property_bins.quantiles.tolist(), "dropped_too_long": self.dropped,
+                "trained": {"steps": self.run.step, "wall_seconds": round(self.run.wall, 1)}}
+
+    def save(self, path: str | Path) -> Path:
+        if self.vocab is None:
+            raise UsageError("the model is not fitted; there is nothing to save")
+        ckpt.save_model(path, self._config(), {f"net.{k}": v for k, v in self.ema.state_dict().items()})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MoleculeDiffusion":
+        """A fitted model from a folder written by :meth:`save` or ``fit(out=...)``."""
+        config = ckpt.load_config(path)
+        if config.get("kind") != KIND:
+            raise UsageError(f"{path} holds a {config.get('kind', 'image')} model, not a molecule model; "
+                             "point at a folder written by `diffusio molecules train`")
+        tensors = ckpt.load_tensors(Path(path) / "model.safetensors")
+        try:
+            model = cls(**{**config["settings"], "quiet": True})
+            model.vocab = Vocabulary(list(config["tokens"]))
+            model.property_bins = Bins(np.array(config["property_quantiles"]), model.bins)
+            model.dropped = config.get("dropped_too_long", 0)
+            model.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
+        except (KeyError, TypeError) as err:
+            raise UsageError(f"{path}/config.json is incomplete ({err!r}); retrain the model") from None
+        model._build()
+        ckpt.load_state_into(model.ema, tensors, "net.", Path(path) / "model.safetensors")
+        return model
+
+    def _save_state(self, out: Path, opt, gen) -> None:
+        self.save(out)
+        save_fit_state(out, self.run, self.net, self.ema, opt, gen, self._config())
+
+    def _resume(self, out: Path, opt, gen) -> None:
+        self.run = load_fit_state(out, self.net, self.ema, opt, gen, self._config(),
+                                  lambda saved: saved.get("tokens") == self.vocab.tokens)
+
+
+def _selfies_len(smiles: str) -> int | None:
+    from diffusio.molecules.tokens import to_selfies
+
+    toks = to_selfies(smiles)
+    return None if toks is None else len(toks)
+
+
+def masked_diffusion_loss(net, x0: torch.Tensor, cond: torch.Tensor, gen: torch.Generator, cond_dropout: float,
+                          mask_id: int) -> torch.Tensor:
+    """MDLM's loss: mask with probability t, cross-entropy at masked positions weighted by 1/t.
+    t is drawn low-discrepancy (one uniform offset, evenly spaced across the batch) to cut variance."""
+    b, length = x0.shape
+    t = ((torch.rand(1, generator=gen) + torch.arange(b) / b) % 1.0) * (1 - MIN_T) + MIN_T
+    masked = torch.rand((b, length), generator=gen) < t[:, None]
+    keep = torch.rand(cond.shape, generator=gen) >= cond_dropout
+    logits = net(torch.where(masked, mask_id, x0), cond * keep)
+    logits[..., mask_id] = -math.inf
+    nll = F.cross_entropy(logits[masked], x0[masked], reduction="none")
+    weights = (1 / t)[:, None].expand(b, length)[masked]
+    return (nll * weights).sum() / (b * length)
+
+
+def _log_probs(net, x, cond, guidance: float, mask_id: int) -> torch.Tensor:
+    if cond is None:
+        logits = net(x, None).log_softmax(-1)
+    else:
+        both = net(torch.cat([x, x]), torch.cat([cond, torch.zeros_like(cond)])).log_softmax(-1)
+        conditional, plain = both.chunk(2)
+        logits = plain + guidance * (conditional - plain)
+    logits[..., mask_id] = -math.inf
+    return logits
+
+
+def reveal_sampler(net, n: int, length: int, mask_id: int, steps: int, gen: torch.Generator, *,
+                   cond: torch.Tensor | None = None, guidance: float = 1.0) -> torch.Tensor:
+    """MDLM's ancestral sampler with carry-over: from all-[mask], at each step from t to s reveal every
+    masked position with probability (t - s) / t, its token drawn (Gumbel-max, seeded) from the
+    network's prediction."""
+    x = torch.full((n, length), mask_id, dtype=torch.long)
+    times = torch.linspace(1.0, 0.0, steps + 1)
+    for k in range(steps):
+        t, s = float(times[k]), float(times[k + 1])
+        still = x == mask_id
+        reveal = still & (torch.rand((n, length), generator=gen) < (t - s) / t)
+        if k == steps - 1:
+            reveal = still
+        if not reveal.any():
+            continue
+        logp = _log_probs(net, x, cond, guidance, mask_id)
+        gumbel = -torch.log(-torch.log(torch.rand(logp.shape, generator=gen).clamp_min(1e-20)))
+        x = torch.where(reveal, (logp + gumbel).argmax(-1), x)
+    return x

@@ -1,0 +1,56 @@
+"""A tiny molecule model trains in seconds, writes valid molecules, follows the seed, resumes exactly."""
+
+import pandas as pd
+import pytest
+
+from diffusio.errors import UsageError
+from diffusio.molecules import MoleculeDiffusion, load_moses
+
+TINY = dict(width=32, depth=1, heads=2, batch_size=32, sample_steps=6)
+
+
+@pytest.fixture(scope="module")
+def smiles():
+    return load_moses("test", limit=400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny(smiles):
+    return MoleculeDiffusion(steps=40, seed=0, **TINY).fit(smiles)
+
+
+def test_every_generated_molecule_is_valid_and_the_seed_decides(tiny):
+    from rdkit import Chem
+
+    table = tiny.sample(20, seed=3)
+    assert all(Chem.MolFromSmiles(s) is not None for s in table.smiles)
+    assert table.qed.between(0, 1).all()
+    pd.testing.assert_frame_equal(table, tiny.sample(20, seed=3))
+    assert not table.equals(tiny.sample(20, seed=4))
+
+
+def test_conditions(tiny):
+    table = tiny.sample(10, seed=0, condition="qed>0.5")
+    assert len(table) == 10
+    with pytest.raises(UsageError, match="unknown property 'toxicity'"):
+        tiny.sample(5, condition="toxicity>0.5")
+    with pytest.raises(UsageError, match="no training molecule has qed"):
+        tiny.sample(5, condition="qed>1.5")
+    with pytest.raises(UsageError, match="empty range"):
+        tiny.sample(5, condition="300<weight<200")
+
+
+def test_save_load_and_resume_equal_an_uninterrupted_run(smiles, tmp_path):
+    whole = MoleculeDiffusion(steps=12, seed=1, **TINY).fit(smiles)
+    MoleculeDiffusion(steps=5, every=5, seed=1, **TINY).fit(smiles, out=tmp_path)
+    resumed = MoleculeDiffusion(steps=12, every=5, seed=1, **TINY).fit(smiles, out=tmp_path, resume=True)
+    assert resumed.run.step == 12
+    pd.testing.assert_frame_equal(resumed.sample(8, seed=0), whole.sample(8, seed=0))
+    pd.testing.assert_frame_equal(MoleculeDiffusion.load(tmp_path).sample(8, seed=0), whole.sample(8, seed=0))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"width": 30, "heads": 4}, "multiple of heads"),
+                                             ({"guidance": -1}, "guidance must be"), ({"steps": 0}, "steps must")])
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        MoleculeDiffusion(**kwargs)
