@@ -118,3 +118,45 @@ def test_trials_cut_by_max_steps_are_reported():
         warnings.simplefilter("always")
         full = spread.simulate("karate", spread.SIR(beta=0.05, gamma=0.5), seeds=[0], trials=20, seed=0)
     assert full.hit_max_steps == 0 and full.warnings() == [] and not caught
+
+
+def test_cascades_run_to_their_end_by_default():
+    """Issue 23: a cascade longer than the first horizon (500 steps) is rerun from its own random
+    stream until it ends -- the same result as one long run, and no trial cut short."""
+    import warnings
+
+    import networkx as nx
+
+    from diffusio import spread
+
+    path = nx.path_graph(1500, create_using=nx.DiGraph)
+    model = spread.LinearThreshold(threshold=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # nothing is cut, so nothing may warn
+        default = spread.simulate(path, model, seeds=[0], trials=3, seed=0)
+    assert default.hit_max_steps == 0
+    assert default.curves.groupby("trial")["active"].max().tolist() == [1500] * 3
+    explicit = spread.simulate(path, model, seeds=[0], trials=3, seed=0, max_steps=5000)
+    assert default.curves.equals(explicit.curves)
+    mixed = spread.simulate(nx.disjoint_union(path, nx.path_graph(3, create_using=nx.DiGraph)), model,
+                            seeds=[0, 1500], trials=2, seed=1)
+    assert mixed.hit_max_steps == 0 and int(mixed.curves["active"].iloc[-1]) == 1503
+
+
+def test_a_user_horizon_that_cuts_trials_says_so():
+    import networkx as nx
+
+    from diffusio import spread
+
+    with pytest.warns(spread.TruncationWarning, match="3 of 3 trials were still changing at max_steps=100"):
+        cut = spread.simulate(nx.path_graph(300), spread.IndependentCascade(p=1.0), seeds=[0], trials=3, seed=0,
+                              max_steps=100)
+    assert cut.hit_max_steps == 3 and "raise max_steps" in " ".join(cut.warnings())
+
+
+def test_models_that_may_never_end_keep_a_default_horizon():
+    from diffusio import spread
+
+    assert spread.SIR(beta=0.1, gamma=0.1).always_ends and not spread.SIR(beta=0.1, gamma=0.0).always_ends
+    assert not spread.SIS(beta=0.1, gamma=0.1).always_ends and not spread.SI(beta=0.1).always_ends
+    assert spread.IndependentCascade(p=0.1).always_ends and spread.SEIR(beta=0.1, gamma=0.1, sigma=0.5).always_ends

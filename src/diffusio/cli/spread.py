@@ -121,7 +121,9 @@ def register(sub) -> None:
     p.add_argument("--seeds", help="comma-separated node labels to start from (default: a random node per trial)")
     p.add_argument("--trials", type=_positive_int("--trials"), default=1000)
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
-    p.add_argument("--max-steps", type=_positive_int("--max-steps"), default=500)
+    p.add_argument("--max-steps", type=_positive_int("--max-steps"), default=None,
+                   help="stop each trial after this many steps (default: run cascades, SIR and SEIR to their end; "
+                        "500 for models that may never end)")
     p.add_argument("--workers", type=_positive_int("--workers"), default=None, help="threads (default: all cores)")
     p.add_argument("-o", "--output", help="PNG file for the mean curves with 95%% bands")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

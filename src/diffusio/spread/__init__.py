@@ -12,7 +12,7 @@ from diffusio.spread.datasets import list_datasets, load_dataset, random_graph
 from diffusio.spread.graph import Graph, as_graph, read_edge_list
 from diffusio.spread.models import (SEIR, SI, SIR, SIS, Bass, ContinuousSIR, ContinuousSIS, IndependentCascade,
                                     LinearThreshold, MajorityRule, Model, ThresholdOpinion, Voter, bass_curve)
-from diffusio.spread.simulate import SpreadResult, random_seeds, simulate
+from diffusio.spread.simulate import SpreadResult, TruncationWarning, random_seeds, simulate
 from diffusio.spread.apps.debtrank import debtrank, exposure_matrix, plot_debtrank
 from diffusio.spread.apps.fitting import CurveFit, bass_ols, bass_sales, fit_bass, fit_sir, plot_fit, sir_incidence
 from diffusio.spread.apps.influence import (celf, degree_discount, expected_spread, imm, influence_maximization)
@@ -24,6 +24,7 @@ from diffusio.spread.apps.spatial import (arrival_times, grid, minnesota, plot_s
                                           spatial_spread)
 
 __all__ = ["Graph", "as_graph", "read_edge_list", "list_datasets", "load_dataset", "random_graph", "simulate",
+           "TruncationWarning",
            "SpreadResult", "random_seeds", "Model", "IndependentCascade", "LinearThreshold", "SI", "SIS", "SIR",
            "SEIR", "ContinuousSIR", "ContinuousSIS", "Bass", "bass_curve", "Voter", "MajorityRule",
            "ThresholdOpinion",

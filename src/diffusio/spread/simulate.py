@@ -163,7 +163,7 @@ def _seed_matrix(graph: Graph, model: Model, seeds, rng_states: np.ndarray) -> n
 
 
 def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials: int = 100,
-             seed: int | None = None, max_steps: int = 500, final_states: bool = False,
+             seed: int | None = None, max_steps: int | None = None, final_states: bool = False,
              workers: int | None = None, should_stop: Callable[[], bool] | None = None) -> SpreadResult:
     """Run ``trials`` Monte Carlo trials of ``model`` on ``graph``.
 
@@ -183,8 +183,13 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     seed : int, optional
         Trial ``i`` uses stream ``SeedSequence(seed).generate_state(trials)[i]``: same seed, same
         output, whatever ``workers`` or ``trials`` is.
-    max_steps : int
-        Steps (or grid points ``dt`` apart, in continuous time) after which a trial stops.
+    max_steps : int, optional
+        Steps (or grid points ``dt`` apart, in continuous time) after which a trial stops, with a
+        :class:`TruncationWarning` and ``hit_max_steps`` saying how many were cut.  ``None``
+        (default): every trial runs to its end for models that always end (cascades, SIR, SEIR;
+        trials still running after 500 steps are rerun from their own random stream with a longer
+        horizon), and stops at 500 steps for models that may never end (SIS, SI, opinions,
+        continuous time).
     final_states : bool
         Keep every node's final state (memory: trials x nodes bytes).
     workers : int, optional
@@ -209,41 +214,87 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     """
     if not isinstance(model, Model):
         raise UsageError(f"model must be a spread model such as spread.SIR(beta=0.05, gamma=0.1), got {model!r}")
-    for name, value in (("trials", trials), ("max_steps", max_steps)):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-            raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(trials, bool) or not isinstance(trials, Integral) or trials < 1:
+        raise UsageError(f"trials must be a positive integer, got {trials!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, Integral) or max_steps < 1):
+        raise UsageError(f"max_steps must be a positive integer or None (run to the end), got {max_steps!r}")
     if workers is not None and (not isinstance(workers, Integral) or workers < 1):
         raise UsageError(f"workers must be a positive integer or None, got {workers!r}")
     graph = as_graph(graph)
     prepared = model.prepare(graph)
     rng_states = trial_states(seed, int(trials))
     seed_matrix = _seed_matrix(graph, model, seeds, rng_states)
-
-    # kernels write every step up to steps[trial]; nothing beyond is ever read
-    counts = np.empty((trials, max_steps + 1, model.n_codes), dtype=np.int32)
-    steps = np.zeros(trials, dtype=np.int64)
+    threads = int(workers or os.cpu_count() or 1)
     final = np.zeros((trials, graph.n_nodes if final_states else 0), dtype=np.int8)
-
     cut_short = np.zeros(trials, dtype=np.bool_)
 
-    def run_block(lo: int, hi: int) -> None:
-        model.run(graph, prepared, seed_matrix[lo:hi], rng_states[lo:hi], int(max_steps), counts[lo:hi],
-                  steps[lo:hi], final[lo:hi], bool(final_states), cut_short[lo:hi])
+    def run(rows: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Trials ``rows`` up to ``horizon`` steps: (counts, last step of each)."""
+        # kernels write every step up to steps[trial]; nothing beyond is ever read
+        counts = np.empty((rows.size, horizon + 1, model.n_codes), dtype=np.int32)
+        steps = np.zeros(rows.size, dtype=np.int64)
+        part_final = np.zeros((rows.size, final.shape[1]), dtype=np.int8)
+        part_cut = np.zeros(rows.size, dtype=np.bool_)
 
-    run_interruptibly(run_block, trials, int(workers or os.cpu_count() or 1), should_stop=should_stop)
+        def run_block(lo: int, hi: int) -> None:
+            model.run(graph, prepared, seed_matrix[rows[lo:hi]], rng_states[rows[lo:hi]], int(horizon),
+                      counts[lo:hi], steps[lo:hi], part_final[lo:hi], bool(final_states), part_cut[lo:hi])
+
+        run_interruptibly(run_block, rows.size, threads, should_stop=should_stop)
+        final[rows], cut_short[rows] = part_final, part_cut
+        return counts, steps
+
+    horizon = FIRST_HORIZON if max_steps is None else int(max_steps)
+    every = np.arange(trials)
+    counts, steps = run(every, horizon)
+    horizons = np.full(trials, horizon, dtype=np.int64)
+    if max_steps is None and model.always_ends:
+        counts, steps, horizons = _run_on(run, model, graph, counts, steps, horizons)
 
     last = int(steps.max())
     counts = counts[:, : last + 1]
     _hold_final_counts(counts, steps)
     codes = list(model.state_codes)
-    # a compact copy: the buffer was sized for max_steps
+    # a compact copy: the buffer was sized for the horizon
     counts = counts[:, :, codes] if codes != list(range(model.n_codes)) else np.ascontiguousarray(counts)
-    result = SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= max_steps)),
+    result = SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= horizons)),
                           cut_short=int(np.count_nonzero(cut_short)), _counts=counts,
                           _final=final if final_states else None)
     for line in result.warnings():
         warnings.warn(line, TruncationWarning, stacklevel=2)
     return result
+
+
+FIRST_HORIZON = 500          # steps every trial gets first; most cascades and epidemics end long before
+AUTO_MEMORY = 1 << 30         # bytes a rerun of long trials may take; beyond, they stay cut (and say so)
+
+
+def _run_on(run, model: Model, graph, counts: np.ndarray, steps: np.ndarray, horizons: np.ndarray):
+    """Rerun, with four times the horizon, the trials still running at theirs, until all have ended
+    (or a progressive model's bound of n steps, or the memory budget, is reached); each rerun
+    replays the trial's own random stream, so the result is what one long run would give."""
+    pending = np.flatnonzero(steps >= horizons)
+    bound = graph.n_nodes * model.step_bound if model.step_bound else None
+    longer = {}
+    while pending.size:
+        horizon = int(horizons[pending[0]]) * 4
+        if bound is not None:
+            horizon = min(horizon, bound + 1)
+        if horizon <= horizons[pending[0]] or pending.size * (horizon + 1) * model.n_codes * 4 > AUTO_MEMORY:
+            break
+        part, part_steps = run(pending, horizon)
+        for j, t in enumerate(pending):
+            longer[t] = part[j, : part_steps[j] + 1]
+        steps[pending], horizons[pending] = part_steps, horizon
+        pending = pending[part_steps >= horizon]
+    if not longer:
+        return counts, steps, horizons
+    merged = np.empty((counts.shape[0], int(steps.max()) + 1, counts.shape[2]), dtype=counts.dtype)
+    width = counts.shape[1]
+    merged[:, :width] = counts
+    for t, rows in longer.items():
+        merged[t, : rows.shape[0]] = rows
+    return merged, steps, horizons
 
 
 class TruncationWarning(UserWarning):

@@ -47,6 +47,18 @@ class Model(ABC):
     def initial_fraction(self) -> float:
         return 0.0
 
+    @property
+    def always_ends(self) -> bool:
+        """Every trial reaches an end state in finitely many steps (cascades; epidemics whose nodes
+        all recover), so :func:`simulate` can run each to its end by default."""
+        return False
+
+    @property
+    def step_bound(self) -> int | None:
+        """A bound on the steps of any trial on ``n`` nodes, if the model has one (progressive
+        models activate at least one node per step): used as ``n`` times this factor."""
+        return None
+
     @abstractmethod
     def prepare(self, graph: Graph) -> tuple:
         """Graph-dependent arrays (validated) passed on to :meth:`run`."""

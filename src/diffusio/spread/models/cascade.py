@@ -153,6 +153,8 @@ class IndependentCascade(Model):
     >>> int(result.curves["active"].iloc[-1])
     3
     """
+    always_ends = True   # progressive: each step activates a node or the trial is over
+    step_bound = 1       # ... so a trial on n nodes takes at most n steps
 
     p: object = 0.1
     states = ("inactive", "active")
@@ -197,6 +199,8 @@ class LinearThreshold(Model):
     >>> int(result.curves["active"].iloc[-1])   # 1 of 2 neighbours active = 0.5: spreads
     4
     """
+    always_ends = True   # progressive: each step activates a node or the trial is over
+    step_bound = 1       # ... so a trial on n nodes takes at most n steps
 
     weights: object = "in_degree"
     threshold: object = None

@@ -154,6 +154,14 @@ class _Compartmental(Model):
     _exposed = False
     _recover_to = R
 
+    @property
+    def always_ends(self) -> bool:
+        """An epidemic ends once nobody is exposed or infected; that is sure when every node recovers
+        (and every exposed node turns infectious) with one fixed positive probability per step."""
+        rates = [getattr(self, name) for name in ("gamma", "sigma") if hasattr(self, name)]
+        return (bool(rates) and self._recover_to == R and   # SIS reinfects: it may never end
+                all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates))
+
     def __post_init__(self):
         object.__setattr__(self, "beta", check_edge_param("beta", self.beta, high=1.0))
         for name in ("gamma", "sigma"):
