@@ -74,7 +74,7 @@ def generate_file(n: int, output: str | Path, *, model: str | Path | None = None
     if picture is not None:
         check_output(picture, suffixes=(".png",), flag="--picture")
     table = MoleculeDiffusion.load(resolve_model(model)).sample(n, seed=seed, condition=condition,
-                                                               guidance=guidance, steps=steps)
+                                                               guidance=guidance, steps=steps, progress=True)
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     if picture is not None:

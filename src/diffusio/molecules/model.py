@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
@@ -165,11 +166,12 @@ class MoleculeDiffusion:
     # --------------------------------------------------------------- sample
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: str | None = None, guidance: float | None = None,
-               steps: int | None = None, batch_size: int = 500) -> pd.DataFrame:
+               steps: int | None = None, batch_size: int = 500, progress: bool = False) -> pd.DataFrame:
         """``n`` molecules as a DataFrame: canonical ``smiles`` and their ``qed``, ``logp``, ``weight``.
 
         ``condition``: e.g. ``"qed>0.8"``, ``"logp<3"``, ``"250<weight<350"``; ``guidance``: scale
-        (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``).
+        (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``);
+        ``progress``: a progress bar over batches of ``batch_size``.
         """
         if self.vocab is None:
             raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
@@ -182,7 +184,7 @@ class MoleculeDiffusion:
         gen = torch.Generator().manual_seed(int(seed))
         cond = self._condition_bins(condition, n, gen)
         smiles = []
-        for start in range(0, n, batch_size):
+        for start in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress or n <= batch_size):
             part = None if cond is None else cond[start:start + batch_size]
             ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
                                  cond=part, guidance=scale)
