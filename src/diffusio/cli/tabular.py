@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import positive_int
+from diffusio.cli.args import guidance_float, positive_int
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -56,6 +56,8 @@ def register_sample(sub) -> None:
     p.add_argument("-n", type=positive_int("-n"), default=1000, help="rows (default 1000)")
     p.add_argument("-o", "--output", required=True, help=".csv to write")
     p.add_argument("--condition", default=None, help="COLUMN=VALUE every row takes (a categorical column)")
+    p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance on the target's "
+                   "class (default: the model's, 1 = plain conditional)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing -o")
     p.set_defaults(func=cmd_sample)
@@ -64,7 +66,8 @@ def register_sample(sub) -> None:
 def cmd_sample(args) -> int:
     from diffusio.tabular.files import sample_file
 
-    rows = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed, force=args.force)
+    rows = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed, force=args.force,
+                       guidance=args.guidance)
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
     return 0
 

@@ -203,6 +203,8 @@ def simulate_spread(req: SpreadRequest, limits: Limits, budget: Budget) -> dict:
 
 
 # ---------------------------------------------------------------- the app
+# One function on purpose: every route is a closure over the same limits, budget and queue, and
+# each route body is a few lines that call the API.
 def create_app(limits: Limits = Limits()) -> FastAPI:
     """The studio app; serve it with uvicorn (``diffusio serve``) or test it in-process."""
     app = FastAPI(title="diffusio studio", version="1",

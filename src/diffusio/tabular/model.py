@@ -30,6 +30,7 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import EDMDenoiser
+from diffusio.generative.core.guidance import CFGDenoiser, check_scale
 from diffusio.generative.core.samplers import SAMPLERS, get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
@@ -50,7 +51,9 @@ class TableDiffusion:
     Parameters: ``steps`` training steps (``minutes`` stops earlier at a wall-time budget);
     ``width``/``depth`` of the MLP; ``batch_size``, ``lr``, ``ema_decay`` of training;
     ``sample_steps`` and ``sampler`` (any of :data:`~diffusio.generative.core.samplers.SAMPLERS`)
-    for sampling; ``seed`` fixes the initial weights and every batch, so the same seed and the same
+    for sampling; ``guidance``: classifier-free guidance on the target's class (1: plain
+    conditional; above 1 sharpens what tells the classes apart), learned by dropping the class with
+    probability ``cond_dropout`` in training; ``seed`` fixes the initial weights and every batch, so the same seed and the same
     ``steps`` give the same model.
     """
 
@@ -63,6 +66,8 @@ class TableDiffusion:
     ema_decay: float = 0.999
     sample_steps: int = 16
     sampler: str = "dpmpp-2m"
+    guidance: float = 1.0
+    cond_dropout: float = 0.1
     seed: int = 0
     quiet: bool = True
     every: int = 500
@@ -76,6 +81,9 @@ class TableDiffusion:
             raise UsageError(f"minutes must be a positive number of minutes, got {self.minutes!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise UsageError(f"lr must be in (0, 1), got {self.lr!r}")
+        if not 0 <= self.cond_dropout < 1:
+            raise UsageError(f"cond_dropout must be in [0, 1), got {self.cond_dropout!r}")
+        check_scale(self.guidance)
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.sampler not in SAMPLERS or self.sampler in ("adaptive", "consistency"):
@@ -119,7 +127,10 @@ class TableDiffusion:
 
         def train_step() -> float:
             rows = torch.randint(0, len(x), (self.batch_size,), generator=gen)
-            loss = edm_loss(self.denoiser, x[rows], None if cond is None else cond[rows], gen)
+            labels = None
+            if cond is not None:  # classes 1..k; 0 (dropped) teaches the unconditional model guidance needs
+                labels = torch.where(torch.rand(self.batch_size, generator=gen) < self.cond_dropout, 0, cond[rows] + 1)
+            loss = edm_loss(self.denoiser, x[rows], labels, gen)
             return optimiser_step(loss, opt, self.denoiser, self.ema, self.run, self.ema_decay)
 
         def checkpoint() -> None:
@@ -153,23 +164,26 @@ class TableDiffusion:
 
     # --------------------------------------------------------------- sample
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, condition: dict | None = None) -> pd.DataFrame:
+    def sample(self, n: int, seed: int = 0, condition: dict | None = None,
+               guidance: float | None = None) -> pd.DataFrame:
         """``n`` new rows as a DataFrame with the training table's columns and dtypes.
 
         ``condition``: ``{column: value}`` -- every row takes that value.  On a categorical target
         the model is conditioned directly; on another categorical column rows are drawn until
         enough match (an error, not a short table, if the value is too rare for that).
+        ``guidance``: classifier-free guidance on the target's class (default: the model's).
         """
+        scale = self.guidance if guidance is None else check_scale(guidance)
         if self.encoder is None:
             raise UsageError("the model is not fitted; call fit(df) or TableDiffusion.load(path) first")
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise UsageError(f"n must be a positive whole number of rows, got {n!r}")
         column, value = self._check_condition(condition)
         if column is None or column == self.target_name:
-            return self._draw(n, seed, value)
+            return self._draw(n, seed, value, scale)
         rows, drawn, gen_seed = [], 0, seed
         for _ in range(MAX_REJECTION_DRAWS):
-            batch = self._draw(max(n, 1024), gen_seed, None)
+            batch = self._draw(max(n, 1024), gen_seed, None, scale)
             gen_seed += 1_000_003
             drawn += len(batch)
             rows.append(batch[batch[column].map(lambda v: _same(v, value))])
@@ -199,7 +213,7 @@ class TableDiffusion:
                              f"{', '.join(map(repr, col.categories[:20]))}")
         return column, match[0]
 
-    def _draw(self, n: int, seed: int, value) -> pd.DataFrame:
+    def _draw(self, n: int, seed: int, value, guidance: float) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
         drawn from the training frequencies)."""
         gen = torch.Generator().manual_seed(int(seed))
@@ -212,7 +226,9 @@ class TableDiffusion:
                 codes = torch.full((n,), self.target.categories.index(value), dtype=torch.long)
         sigmas = get_sigmas_karras(self.sample_steps, self.ema.sigma_min, SIGMA_MAX)
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
-        x = get_sampler(self.sampler)(self.ema, noise, sigmas, cond=codes, generator=gen)
+        denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance)
+        x = get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
+                                      generator=gen)
         table = self.encoder.decode(x.numpy())
         if self.target is not None:
             table[self.target_name] = decode_categorical(self.target, np.eye(len(self.target.categories))[codes.numpy()])

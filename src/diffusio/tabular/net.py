@@ -41,15 +41,16 @@ class Block(nn.Module):
 
 
 class TableNet(nn.Module):
-    """``net(x, c_noise, cond) -> raw output`` with ``x`` of shape (rows, dim); ``cond`` is a class
-    index per row (or None when the model has no classes)."""
+    """``net(x, c_noise, cond) -> raw output`` with ``x`` of shape (rows, dim); ``cond`` is one class
+    per row, 1..classes, with 0 meaning "no class" (trained by dropout, for classifier-free guidance),
+    or None when the model has no classes."""
 
     def __init__(self, dim: int, classes: int = 0, width: int = 256, depth: int = 4):
         super().__init__()
         self.classes = classes
         self.inp = nn.Linear(dim, width)
         self.noise = nn.Sequential(FourierFeatures(), nn.Linear(64, width), nn.SiLU(), nn.Linear(width, 2 * width))
-        self.label = nn.Embedding(classes, 2 * width) if classes else None
+        self.label = nn.Embedding(classes + 1, 2 * width) if classes else None
         self.blocks = nn.ModuleList(Block(width) for _ in range(depth))
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
 
