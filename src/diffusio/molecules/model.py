@@ -185,22 +185,21 @@ class MoleculeDiffusion:
         cond = self._condition_bins(condition, n, gen)
         smiles = []
         for start in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress or n <= batch_size):
-            part = None if cond is None else cond[start:start + batch_size]
             ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
-                                 cond=part, guidance=scale)
+                                 cond=cond[start:start + batch_size], guidance=scale if condition else 1.0)
             smiles += self.vocab.decode(ids.numpy())
         props = compute_properties(smiles)
         return pd.DataFrame({"smiles": smiles, **{name: props[:, i] for i, name in enumerate(NAMES)}})
 
-    def _condition_bins(self, condition: str | None, n: int, gen: torch.Generator) -> torch.Tensor | None:
+    def _condition_bins(self, condition: str | None, n: int, gen: torch.Generator) -> torch.Tensor:
+        """Bin indices (n, properties); all 0 ("no condition", as trained by dropout) without one."""
+        cond = torch.zeros((n, len(NAMES)), dtype=torch.long)
         if condition is None:
-            return None
+            return cond
         name, lo, hi = parse_condition(condition)
         mass = self.property_bins.check_range(name, lo, hi)
         p = NAMES.index(name)
-        picks = torch.multinomial(torch.tensor(mass / mass.sum()), n, replacement=True, generator=gen) + 1
-        cond = torch.zeros((n, len(NAMES)), dtype=torch.long)
-        cond[:, p] = picks
+        cond[:, p] = torch.multinomial(torch.tensor(mass / mass.sum()), n, replacement=True, generator=gen) + 1
         return cond
 
     # ---------------------------------------------------------- save / load
@@ -268,8 +267,8 @@ def masked_diffusion_loss(net, x0: torch.Tensor, cond: torch.Tensor, gen: torch.
 
 
 def _log_probs(net, x, cond, guidance: float, mask_id: int) -> torch.Tensor:
-    if cond is None:
-        logits = net(x, None).log_softmax(-1)
+    if cond is None or guidance == 1.0:
+        logits = net(x, cond).log_softmax(-1)
     else:
         both = net(torch.cat([x, x]), torch.cat([cond, torch.zeros_like(cond)])).log_softmax(-1)
         conditional, plain = both.chunk(2)
