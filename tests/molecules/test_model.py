@@ -54,3 +54,21 @@ def test_save_load_and_resume_equal_an_uninterrupted_run(smiles, tmp_path):
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(UsageError, match=message):
         MoleculeDiffusion(**kwargs)
+
+
+def test_unconditional_sampling_feeds_the_no_condition_bins_it_was_trained_with(tiny):
+    """Training drops conditions to bin 0; sampling without a condition must feed bin 0 too (it once
+    fed nothing, which the network never saw)."""
+    seen = []
+    forward = tiny.ema.forward
+
+    def spy(tokens, cond=None):
+        seen.append(cond)
+        return forward(tokens, cond)
+
+    tiny.ema.forward = spy
+    try:
+        tiny.sample(4, seed=0)
+    finally:
+        del tiny.ema.forward
+    assert seen and all(c is not None and not c.any() for c in seen)
