@@ -62,7 +62,7 @@ def test_bad_conditions_write_nothing(run, tmp_path, capsys):
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     from diffusio.molecules import MoleculeDiffusion
 
-    cmd = [sys.executable, "-m", "diffusio", "molecules", "train", "--limit", "300", "--steps", "60", "--every", "5",
+    cmd = [sys.executable, "-m", "diffusio", "molecules", "train", "--limit", "200", "--steps", "30", "--every", "5",
            *TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     killed = subprocess.Popen([*cmd, "--out", str(tmp_path / "a")], env=env)
@@ -74,5 +74,5 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     subprocess.run([*cmd, "--out", str(tmp_path / "a"), "--resume"], env=env, check=True)
     subprocess.run([*cmd, "--out", str(tmp_path / "b")], env=env, check=True)
     a, b = MoleculeDiffusion.load(tmp_path / "a"), MoleculeDiffusion.load(tmp_path / "b")
-    assert a.run.step == b.run.step == 60
+    assert a.run.step == b.run.step == 30
     pd.testing.assert_frame_equal(a.sample(10, seed=0, steps=4), b.sample(10, seed=0, steps=4))
