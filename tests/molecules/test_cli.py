@@ -76,3 +76,18 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     a, b = MoleculeDiffusion.load(tmp_path / "a"), MoleculeDiffusion.load(tmp_path / "b")
     assert a.run.step == b.run.step == 30
     pd.testing.assert_frame_equal(a.sample(10, seed=0, steps=4), b.sample(10, seed=0, steps=4))
+
+
+def test_the_shipped_model_generates_out_of_the_box(tmp_path, capsys):
+    out = tmp_path / "shipped.csv"
+    assert main(["molecules", "generate", "-n", "8", "-o", str(out), "--steps", "8", "--seed", "1"]) == 0
+    from rdkit import Chem
+
+    table = pd.read_csv(out)
+    assert len(table) == 8 and all(Chem.MolFromSmiles(s) is not None for s in table.smiles)
+    assert "100.0% valid" in capsys.readouterr().out
+
+
+def test_an_unknown_model_name_is_named(tmp_path, capsys):
+    assert main(["molecules", "generate", "--model", "no-such-model", "-n", "2", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "moses-small" in capsys.readouterr().err
