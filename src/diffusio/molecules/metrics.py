@@ -60,7 +60,7 @@ def tanimoto_aggregate(a: np.ndarray, b: np.ndarray, agg: str = "max", p: int = 
     """For each row of ``b``: max (or mean of the p-th power) Tanimoto similarity to the rows of ``a``."""
     a32, b32 = a.astype(np.float32), b.astype(np.float32)
     na, nb = a32.sum(1), b32.sum(1)
-    out = np.zeros(len(b)) if agg == "max" else np.zeros(len(b))
+    out = np.zeros(len(b))
     for i in range(0, len(a), block):
         inter = a32[i:i + block] @ b32.T
         union = na[i:i + block, None] + nb[None] - inter

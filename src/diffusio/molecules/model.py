@@ -34,7 +34,7 @@ from diffusio.generative.training.fitting import Progress, load_fit_state, optim
 from diffusio.generative.training.loop import run_loop
 from diffusio.molecules.net import TokenTransformer
 from diffusio.molecules.properties import NAMES, Bins, compute_properties, parse_condition
-from diffusio.molecules.tokens import Vocabulary
+from diffusio.molecules.tokens import Vocabulary, to_selfies
 
 KIND = "molecules"
 MIN_T = 1e-3        # the loss weight 1/t is bounded by drawing t from [MIN_T, 1]
@@ -245,8 +245,6 @@ class MoleculeDiffusion:
 
 
 def _selfies_len(smiles: str) -> int | None:
-    from diffusio.molecules.tokens import to_selfies
-
     toks = to_selfies(smiles)
     return None if toks is None else len(toks)
 
