@@ -17,11 +17,11 @@ from diffusio.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffusio.cli import datasets, deploy, editing, generative, molecules, spread, studio, tabular, trust
+    from diffusio.cli import datasets, deploy, editing, generative, molecules, spread, studio, tabular, trust, video
 
     parser = argparse.ArgumentParser(
         prog="diffusio",
-        description="Diffusion models: generate images from text, synthesize tables, design molecules, and simulate spread on networks.",
+        description="Diffusion models: generate images and videos from text, synthesize tables, design molecules, and simulate spread on networks.",
         epilog='Example: diffusio generate "a leather ankle boot" -n 16 --seed 0 -o boots.png',
     )
     from diffusio import __version__
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.register(sub)
     tabular.register(sub)
     molecules.register(sub)
+    video.register(sub)
     spread.register(sub)
     studio.register(sub)
     return parser

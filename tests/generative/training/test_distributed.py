@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,14 +24,22 @@ def free_port() -> int:
 def train(out, steps, *, procs=1, resume=False):
     extra = ["--resume"] if resume else []
     cmd = [sys.executable, "-m", "diffusio", "train", "--out", str(out), "--steps", str(steps), *ARGS, *extra]
-    if procs > 1:
+    logs = Path(str(out) + f"-logs-{steps}")
+    if procs > 1:  # --tee: each rank's output also goes to its own file, read back if the run fails
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}",
-               f"--master_port={free_port()}", "-m", "diffusio", "train", "--out", str(out), "--steps", str(steps),
-               *ARGS, *extra]
+               f"--master_port={free_port()}", "--log-dir", str(logs), "--tee", "3",
+               "-m", "diffusio", "train", "--out", str(out), "--steps", str(steps), *ARGS, *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:] + rank_logs(logs)
     return done.stdout
+
+
+def rank_logs(folder: Path) -> str:
+    """The tail of every rank's own stderr, which torchrun's summary leaves out."""
+    parts = [f"\n--- {p.relative_to(folder)} ---\n{p.read_text(errors='replace')[-3000:]}"
+             for p in sorted(folder.rglob("stderr.log"))] if folder.is_dir() else []
+    return "".join(parts) or "\n(no per-rank logs)"
 
 
 def max_weight_difference(a, b) -> float:

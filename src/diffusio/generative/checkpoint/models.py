@@ -15,21 +15,23 @@ from diffusio.generative.nets import build_net
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 
 
-def shipped_models() -> list[str]:
-    """Names of the models that ship inside the package."""
-    return sorted(p.parent.name for p in WEIGHTS_DIR.glob("*/config.json"))
+def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
+    """Names of the models that ship inside the package (in ``weights_dir``)."""
+    return sorted(p.parent.name for p in Path(weights_dir).glob("*/config.json"))
 
 
-def resolve_model_dir(name_or_path: str | Path) -> Path:
-    """A shipped model name (``fashion``) or a directory written by ``diffusio train``."""
+def resolve_model_dir(name_or_path: str | Path, weights_dir: Path = WEIGHTS_DIR,
+                      trained_by: str = "diffusio train") -> Path:
+    """A shipped model name (``fashion``) or a directory written by ``diffusio train`` (or, for
+    other modalities, the command ``trained_by`` and their own ``weights_dir``)."""
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    shipped = WEIGHTS_DIR / str(name_or_path)
+    shipped = Path(weights_dir) / str(name_or_path)
     if (shipped / "config.json").is_file():
         return shipped
-    raise UsageError(f"no model {str(name_or_path)!r}: give a shipped model ({', '.join(shipped_models()) or 'none'}) "
-                     "or a directory written by 'diffusio train'")
+    raise UsageError(f"no model {str(name_or_path)!r}: give a shipped model "
+                     f"({', '.join(shipped_models(weights_dir)) or 'none'}) or a directory written by '{trained_by}'")
 
 
 def load_config_of(name_or_path: str | Path) -> dict:

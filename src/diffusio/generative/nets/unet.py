@@ -31,7 +31,8 @@ class FourierEmbedding(nn.Module):
         return torch.cat([angles.cos(), angles.sin()], dim=1)
 
 
-def _norm(channels: int) -> nn.GroupNorm:
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with the most groups (up to 32) that divide ``channels``."""
     groups = math.gcd(channels, 32)  # largest group count <= 32 that divides the width
     return nn.GroupNorm(groups, channels)
 
@@ -41,9 +42,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float):
         super().__init__()
-        self.norm1, self.conv1 = _norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * cout)
-        self.norm2, self.conv2 = _norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         nn.init.zeros_(self.conv2.weight)  # every block starts as the identity
@@ -61,7 +62,7 @@ class SelfAttention(nn.Module):
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
         self.heads = heads
-        self.norm = _norm(channels)
+        self.norm = group_norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
@@ -116,7 +117,7 @@ class UNet(nn.Module):
                 width = out
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        self.head = nn.Sequential(_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+        self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 

@@ -1,0 +1,152 @@
+"""``diffusio video train | generate | denoise | fill | extend``: text-to-video and clip enhancement."""
+
+from __future__ import annotations
+
+import argparse
+
+from diffusio.cli.args import guidance_float, int_tuple, non_negative_float, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("video", help="text-to-video on Moving Fashion-MNIST; denoise, fill and extend clips",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Examples:\n  diffusio video generate \"a coat moving up\" --frames 16 -o clip.gif\n"
+                              "  diffusio video denoise noisy.mp4 -o clean.mp4\n"
+                              "  diffusio video fill clip.gif --frames 6-10 -o filled.gif\n"
+                              "  diffusio video extend clip.gif --frames 8 -o longer.gif\n"
+                              "  diffusio video train --out runs/video --minutes 170   (then --resume)")
+    video = p.add_subparsers(dest="video_command", metavar="COMMAND")
+    register_train(video)
+    register_generate(video)
+    register_denoise(video)
+    register_fill(video)
+    register_extend(video)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _output_options(p, scale: int = 1) -> None:
+    p.add_argument("-o", "--output", required=True, help="the clip to write: .gif, .mp4, or .png (a frame strip)")
+    p.add_argument("--fps", type=non_negative_float("--fps"), default=8.0, help="frames per second (default 8)")
+    p.add_argument("--scale", type=positive_int("--scale"), default=scale,
+                   help=f"enlarge frames this many times, nearest-neighbour (default {scale})")
+    p.add_argument("--model", default="moving-fashion", help="run folder or shipped model (default moving-fashion)")
+    p.add_argument("--force", action="store_true", help="allow -o to overwrite the input")
+
+
+def register_train(sub) -> None:
+    p = sub.add_parser("train", help="train a text-to-video model (checkpoints; --resume continues)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--data", default="moving-fashion",
+                   help="moving-fashion (default), moving-mnist, or a folder of GIF/MP4 clips")
+    p.add_argument("--captions", default=None, help="with a folder: a CSV with columns file,caption")
+    p.add_argument("--frames", type=positive_int("--frames"), default=16)
+    p.add_argument("--size", type=positive_int("--size"), default=32, help="frame height and width in pixels")
+    p.add_argument("--objects", type=positive_int("--objects"), default=1, help="objects per generated clip: 1 or 2")
+    p.add_argument("--steps", type=positive_int("--steps"), default=20_000)
+    p.add_argument("--minutes", type=non_negative_float("--minutes"), default=None, help="stop earlier after this long")
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8)
+    p.add_argument("--lr", type=non_negative_float("--lr", 1.0), default=1e-3)
+    p.add_argument("--base", type=positive_int("--base"), default=16, help="channels of the first level")
+    p.add_argument("--mults", type=int_tuple, default=(1, 2, 4), help="channel multipliers per level, e.g. 1,2,4")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
+    p.add_argument("--every", type=positive_int("--every"), default=250, help="checkpoint interval in steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from diffusio.video.training import train_video
+
+    gen = train_video(args.out, args.data, captions=args.captions, frames=args.frames, size=args.size,
+                      objects=args.objects, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                      lr=args.lr, base=args.base, mults=args.mults, bf16=args.bf16, every=args.every, seed=args.seed,
+                      resume=args.resume, quiet=args.quiet)
+    trained = gen.config["trained"]
+    print(f"trained {trained['steps']:,} steps ({trained['wall_seconds'] / 60:.1f} min); model in {args.out}")
+    return 0
+
+
+def register_generate(sub) -> None:
+    p = sub.add_parser("generate", help="a clip from a text prompt")
+    p.add_argument("prompt", nargs="?", default=None, help='what moves and how, e.g. "a coat moving up"')
+    p.add_argument("-n", type=positive_int("-n"), default=1, help="clips, side by side (default 1)")
+    p.add_argument("--frames", type=positive_int("--frames"), default=None, help="frames (default: the model's, 16)")
+    p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
+    p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
+    _output_options(p, scale=4)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from diffusio.video.files import generate_file
+
+    clips = generate_file(args.prompt, args.output, model=args.model, n=args.n, frames=args.frames, steps=args.steps,
+                          guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
+                          force=args.force)
+    print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
+          + (f" and {args.strip}" if args.strip else ""))
+    return 0
+
+
+def register_denoise(sub) -> None:
+    p = sub.add_parser("denoise", help="remove Gaussian noise from a clip with the video model")
+    p.add_argument("input", help="a .gif or .mp4 clip of the model's frame size")
+    p.add_argument("--sigma", type=non_negative_float("--sigma"), default=None,
+                   help="noise std in pixel levels / 127.5 (default: estimated from the clip)")
+    p.add_argument("--per-frame", action="store_true", help="each frame on its own (the image-model baseline)")
+    _output_options(p)
+    p.set_defaults(func=cmd_denoise)
+
+
+def cmd_denoise(args) -> int:
+    from diffusio.video.files import denoise_file
+
+    clean = denoise_file(args.input, args.output, model=args.model, sigma=args.sigma, per_frame=args.per_frame,
+                         fps=args.fps, scale=args.scale, force=args.force)
+    print(f"wrote {len(clean)} denoised frames to {args.output}")
+    return 0
+
+
+def register_fill(sub) -> None:
+    p = sub.add_parser("fill", help="regenerate missing frames consistently with the frames around them")
+    p.add_argument("input", help="a .gif or .mp4 clip of the model's frame size")
+    p.add_argument("--frames", required=True, help="frames to fill, counted from 1: 6-10, or 3,5,7-9")
+    p.add_argument("--prompt", default=None, help="optional text of what the clip shows")
+    p.add_argument("--steps", type=positive_int("--steps"), default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _output_options(p)
+    p.set_defaults(func=cmd_fill)
+
+
+def cmd_fill(args) -> int:
+    from diffusio.video.files import fill_file
+
+    filled = fill_file(args.input, args.output, args.frames, model=args.model, prompt=args.prompt, steps=args.steps,
+                       seed=args.seed, fps=args.fps, scale=args.scale, force=args.force)
+    print(f"wrote {len(filled)} frames ({args.frames} filled) to {args.output}")
+    return 0
+
+
+def register_extend(sub) -> None:
+    p = sub.add_parser("extend", help="continue a clip with new frames")
+    p.add_argument("input", help="a .gif or .mp4 clip of the model's frame size")
+    p.add_argument("--frames", type=positive_int("--frames"), required=True, help="new frames to add")
+    p.add_argument("--prompt", default=None, help="optional text of what the clip shows")
+    p.add_argument("--steps", type=positive_int("--steps"), default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _output_options(p)
+    p.set_defaults(func=cmd_extend)
+
+
+def cmd_extend(args) -> int:
+    from diffusio.video.files import extend_file
+
+    longer = extend_file(args.input, args.output, args.frames, model=args.model, prompt=args.prompt,
+                         steps=args.steps, seed=args.seed, fps=args.fps, scale=args.scale, force=args.force)
+    print(f"wrote {len(longer)} frames ({args.frames} new) to {args.output}")
+    return 0

@@ -1,0 +1,163 @@
+"""Enhance existing clips with a video model: remove noise, fill missing frames, continue a clip.
+
+* ``denoise``: one call of the denoiser at the clip's noise level is the posterior mean E[x0 | y]
+  (Tweedie), the estimate with the best PSNR; the space-time model uses every frame to clean each.
+  ``per_frame=True`` runs the same network on single frames (its image mode): the comparison that
+  shows what time adds.
+* ``fill``: the missing frames are sampled while the known ones are held to the truth: the
+  :class:`KnownFrames` denoiser wrapper returns the given frames as its clean estimate for them, so
+  a deterministic sampler keeps them at ``truth + sigma * noise`` at every level and the model
+  generates the rest consistently with both ends (the replacement method of Ho et al. 2022, with
+  ``resample`` rounds of RePaint's re-noising, Lugmayr et al. 2022).  The given frames come back
+  exactly.
+* ``extend``: ``fill`` on a window whose first frames are the clip's last ones, repeated until the
+  clip is long enough.
+
+Clips are uint8 (T, H, W, C) arrays, or (N, T, H, W, C) batches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from diffusio.errors import UsageError
+from diffusio.generative.core.samplers import ancestral_step, to_d
+from diffusio.generative.editing.edits import estimate_noise_sigma
+from diffusio.video.generator import MAX_FRAMES, VideoGenerator, check_count, to_pixels, to_tensor
+
+
+class KnownFrames(nn.Module):
+    """A denoiser whose clean estimate of the ``known`` frames (a bool per frame) is ``x0`` itself."""
+
+    def __init__(self, denoiser: nn.Module, x0: torch.Tensor, known: torch.Tensor):
+        super().__init__()
+        self.inner, self.x0 = denoiser, x0
+        self.known = known.reshape(1, 1, -1, 1, 1)
+        self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
+
+    def forward(self, x, sigma, cond=None):
+        return torch.where(self.known, self.x0, self.inner(x, sigma, cond))
+
+
+def check_clip(gen: VideoGenerator, clip: np.ndarray) -> np.ndarray:
+    """A uint8 clip (T, H, W, C) or batch (N, T, H, W, C) of the model's frame size and channels."""
+    clip = np.asarray(clip)
+    batch = clip if clip.ndim == 5 else clip[None]
+    if clip.dtype != np.uint8 or batch.ndim != 5:
+        raise UsageError(f"a clip must be uint8 (frames, height, width, channels), got {clip.dtype} {clip.shape}")
+    _, t, h, w, c = batch.shape
+    if t < 1:
+        raise UsageError("the clip has no frames")
+    if (h, w, c) != (gen.size, gen.size, gen.channels):
+        raise UsageError(f"the clip's frames are {h}x{w} with {c} channel(s); the model makes {gen.size}x{gen.size} "
+                         f"with {gen.channels}: resize it first (diffusio.video.io.resize_clip)")
+    return batch
+
+
+@torch.no_grad()
+def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *, per_frame: bool = False,
+            prompt: str | None = None) -> np.ndarray:
+    """Remove Gaussian noise of std ``sigma`` (in [-1, 1] units, i.e. pixels / 127.5; estimated from
+    the clip when None).  ``per_frame``: each frame on its own (the image denoiser)."""
+    batch, single = check_clip(gen, clip), np.ndim(clip) == 4
+    y = to_tensor(batch)
+    n, c, t, h, w = y.shape
+    if sigma is None:
+        sigma = estimate_noise_sigma(y.transpose(1, 2).reshape(n * t, c, h, w))
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise UsageError(f"sigma must be a noise level >= 0, got {sigma!r}")
+    if sigma == 0:
+        return np.array(clip, copy=True)
+    sigma = min(float(sigma), gen.denoiser.sigma_max)
+    cond = gen.embed([prompt] * n)
+    if per_frame:
+        frames = y.transpose(1, 2).reshape(n * t, c, 1, h, w)
+        frame_cond = None if cond is None else cond.repeat_interleave(t, dim=0)
+        out = gen.denoiser(frames, torch.full((n * t,), sigma), frame_cond)
+        out = out.reshape(n, t, c, h, w).transpose(1, 2)
+    else:
+        out = gen.denoiser(y, torch.full((n,), sigma), cond)
+    pixels = to_pixels(out.clamp(-1, 1))
+    return pixels[0] if single else pixels
+
+
+@torch.no_grad()
+def fill(gen: VideoGenerator, clip: np.ndarray, missing, *, prompt: str | None = None, steps: int | None = None,
+         guidance: float | None = None, resample: int = 2, seed: int = 0) -> np.ndarray:
+    """The clip with frames ``missing`` (indices from 0, e.g. ``range(5, 10)``) generated to agree
+    with the frames around them; every other frame is returned unchanged."""
+    batch, single = check_clip(gen, clip), np.ndim(clip) == 4
+    t = batch.shape[1]
+    check_count("the clip's frame count", t, MAX_FRAMES)
+    known = torch.ones(t, dtype=torch.bool)
+    idx = _frame_indices(missing, t)
+    known[idx] = False
+    if known.all():
+        raise UsageError("no frame to fill: give frames inside the clip")
+    if not known.any():
+        raise UsageError("every frame is missing: there is nothing to fill from; use `video generate` instead")
+    check_count("resample", resample)
+    x0 = to_tensor(batch)
+    out = _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, seed)
+    pixels = to_pixels(out)
+    pixels[:, known.numpy()] = batch[:, known.numpy()]  # exactly what was given
+    return pixels[0] if single else pixels
+
+
+def _frame_indices(missing, t: int) -> list[int]:
+    try:
+        idx = sorted({int(i) for i in missing})
+    except (TypeError, ValueError):
+        raise UsageError(f"missing must be frame indices, got {missing!r}") from None
+    bad = [i for i in idx if not 0 <= i < t]
+    if bad:
+        raise UsageError(f"frame {bad[0] + 1} is outside the clip, which has {t} frames (1-{t})")
+    return idx
+
+
+def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, seed) -> torch.Tensor:
+    """Ancestral sampling of the unknown frames with the known ones held to ``x0``; each step is
+    redone ``resample`` times after re-noising back up, so the two parts agree (RePaint)."""
+    n = x0.shape[0]
+    cond = gen.embed([prompt] * n)
+    model = KnownFrames(gen.guided(guidance) if cond is not None else gen.denoiser, x0, known)
+    sigmas = gen.sigmas(steps)
+    g = torch.Generator().manual_seed(int(seed))
+    x = torch.randn(x0.shape, generator=g) * sigmas[0]
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        for r in range(resample):
+            denoised = model(x, sigma * x.new_ones(n), cond)
+            down, up = ancestral_step(sigma, sigma_next)
+            x_next = denoised + to_d(x, sigma, denoised) * down + torch.randn(x.shape, generator=g) * up
+            if r < resample - 1 and sigma_next > 0:
+                x = x_next + torch.randn(x.shape, generator=g) * math.sqrt(float(sigma ** 2 - sigma_next ** 2))
+            else:
+                x = x_next
+    return x.clamp(-1, 1)
+
+
+@torch.no_grad()
+def extend(gen: VideoGenerator, clip: np.ndarray, frames: int, *, prompt: str | None = None,
+           steps: int | None = None, guidance: float | None = None, resample: int = 2, seed: int = 0) -> np.ndarray:
+    """The clip followed by ``frames`` new frames that continue it.  Each round fills a window of
+    the model's length whose first half is the clip's latest frames."""
+    batch, single = check_clip(gen, clip), np.ndim(clip) == 4
+    check_count("frames", frames, 16 * MAX_FRAMES)
+    window = gen.frames
+    context = max(1, window // 2)
+    out = batch
+    rnd = 0
+    while out.shape[1] < batch.shape[1] + frames:
+        tail = out[:, -context:]
+        new = min(window - tail.shape[1], batch.shape[1] + frames - out.shape[1])
+        padded = np.concatenate([tail, np.zeros((len(out), new) + out.shape[2:], dtype=np.uint8)], axis=1)
+        filled = fill(gen, padded, range(tail.shape[1], tail.shape[1] + new), prompt=prompt, steps=steps,
+                      guidance=guidance, resample=resample, seed=seed + rnd)
+        out = np.concatenate([out, filled[:, tail.shape[1]:]], axis=1)
+        rnd += 1
+    return out[0] if single else out

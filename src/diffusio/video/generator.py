@@ -1,0 +1,164 @@
+"""VideoGenerator: the friendly API of a trained text-to-video model.
+
+It is the image stack with one more axis: EDM preconditioning, Karras sigmas, the project's
+samplers and classifier-free guidance drive a :class:`~diffusio.video.net.SpaceTimeUNet`
+conditioned on the MiniLM sentence embedding of the prompt.  Clips go in and come out as uint8
+arrays (N, T, H, W, C); inside they are float (N, C, T, H, W) in [-1, 1].
+
+>>> gen = VideoGenerator.load("moving-fashion")
+>>> clip = gen.generate("a sneaker moving to the left", frames=4, steps=4, seed=0)
+>>> clip.shape, clip.dtype
+((1, 4, 32, 32, 1), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint import files as ckpt
+from diffusio.generative.checkpoint.models import resolve_model_dir
+from diffusio.generative.conditioning.text import EMBED_DIM, encode
+from diffusio.generative.core.denoiser import EDMDenoiser
+from diffusio.generative.core.guidance import CFGDenoiser, check_scale
+from diffusio.generative.core.samplers import get_sampler
+from diffusio.generative.core.schedules import get_sigmas_karras
+from diffusio.video.net import SpaceTimeUNet
+
+KIND = "video"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED = "moving-fashion"
+MAX_FRAMES = 64  # attention over time and memory grow with the clip; longer clips: `extend`
+
+
+def build_denoiser(config: dict) -> EDMDenoiser:
+    """The EDM denoiser around the space-time UNet a config describes."""
+    try:
+        net = SpaceTimeUNet(**config["net"])
+        return EDMDenoiser(net, sigma_data=config["preconditioning"]["sigma_data"])
+    except (KeyError, TypeError) as err:
+        raise UsageError(f"the video model's config cannot build its network ({err!r}); retrain it") from None
+
+
+class VideoGenerator:
+    """A trained video model: ``generate`` from text, and ``denoise``/``fill``/``extend`` clips.
+
+    ``config`` holds the network, the clip shape (``frames``, ``size``, ``channels``), the data it was
+    trained on and its sampling defaults (``steps``, ``guidance``, ``sampler``).
+    """
+
+    def __init__(self, denoiser: EDMDenoiser, config: dict, path: Path | None = None):
+        self.denoiser, self.config, self.path = denoiser.eval(), config, path
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, name_or_path: str | Path = SHIPPED) -> "VideoGenerator":
+        """A shipped model by name (``moving-fashion``) or a folder written by ``diffusio video train``."""
+        path = resolve_model_dir(name_or_path, WEIGHTS_DIR, "diffusio video train")
+        config = ckpt.load_config(path)
+        if config.get("kind") != KIND:
+            raise UsageError(f"{path} holds a {config.get('kind', 'image')} model, not a video model; "
+                             "give a folder written by `diffusio video train`")
+        denoiser = build_denoiser(config)
+        ckpt.load_state_into(denoiser.net, ckpt.load_tensors(path / "model.safetensors"), "net.", path)
+        return cls(denoiser, config, path)
+
+    def save(self, path: str | Path) -> Path:
+        ckpt.save_model(path, self.config, {f"net.{k}": v for k, v in self.denoiser.net.state_dict().items()})
+        return Path(path)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def frames(self) -> int:
+        return int(self.config["clip"]["frames"])
+
+    @property
+    def size(self) -> int:
+        return int(self.config["clip"]["size"])
+
+    @property
+    def channels(self) -> int:
+        return int(self.config["clip"]["channels"])
+
+    def sampling(self, key: str):
+        return self.config["sampling"][key]
+
+    def embed(self, prompts: list[str | None]) -> torch.Tensor | None:
+        """Sentence embeddings of the prompts; None (or all-None prompts): unconditional."""
+        if all(p is None for p in prompts):
+            return None
+        rows = np.zeros((len(prompts), EMBED_DIM), dtype=np.float32)
+        given = [i for i, p in enumerate(prompts) if p is not None]
+        rows[given] = encode([prompts[i] for i in given])
+        return torch.from_numpy(rows)
+
+    def guided(self, guidance: float | None) -> torch.nn.Module:
+        scale = check_scale(self.sampling("guidance") if guidance is None else guidance)
+        return CFGDenoiser(self.denoiser, scale)
+
+    def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
+        steps = self.sampling("steps") if steps is None else steps
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+            raise UsageError(f"steps must be a positive whole number, got {steps!r}")
+        return get_sigmas_karras(int(steps), self.denoiser.sigma_min, sigma_max or self.denoiser.sigma_max)
+
+    # --------------------------------------------------------------- generate
+    @torch.no_grad()
+    def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
+                 steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
+                 seed: int = 0, progress: bool = False) -> np.ndarray:
+        """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
+        long (default: the training length), as uint8 (N, T, H, W, C).  The same seed gives the same
+        bytes."""
+        prompts = prompt if isinstance(prompt, list) else [prompt]
+        frames = self.frames if frames is None else frames
+        check_count("n", n)
+        check_count("frames", frames, MAX_FRAMES)
+        cond = self.embed([p for p in prompts for _ in range(n)])
+        gen = torch.Generator().manual_seed(int(seed))
+        sigmas = self.sigmas(steps)
+        noise = torch.randn((len(prompts) * n, self.channels, frames, self.size, self.size), generator=gen)
+        bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
+        x = get_sampler(sampler or self.sampling("sampler"))(
+            self.guided(guidance), noise * sigmas[0], sigmas, cond=cond, generator=gen,
+            callback=lambda info: bar.update(1))
+        bar.close()
+        return to_pixels(x)
+
+    # ---------------------------------------------------------------- editing
+    def denoise(self, clip: np.ndarray, sigma: float | None = None, **options) -> np.ndarray:
+        from diffusio.video.editing import denoise
+
+        return denoise(self, clip, sigma, **options)
+
+    def fill(self, clip: np.ndarray, missing, **options) -> np.ndarray:
+        from diffusio.video.editing import fill
+
+        return fill(self, clip, missing, **options)
+
+    def extend(self, clip: np.ndarray, frames: int, **options) -> np.ndarray:
+        from diffusio.video.editing import extend
+
+        return extend(self, clip, frames, **options)
+
+
+def check_count(name: str, value, most: int | None = None) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{name} must be a positive whole number, got {value!r}")
+    if most is not None and value > most:
+        raise UsageError(f"{name} must be at most {most}, got {value}; for longer clips generate and then `extend`")
+    return int(value)
+
+
+def to_tensor(clips: np.ndarray) -> torch.Tensor:
+    """uint8 clips (N, T, H, W, C) -> float (N, C, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(clips)).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
+
+
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """float (N, C, T, H, W) in [-1, 1] -> uint8 (N, T, H, W, C)."""
+    return x.permute(0, 2, 3, 4, 1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()

@@ -1,0 +1,156 @@
+"""A factorised space-time UNet (Video Diffusion Models, Ho et al. 2022).
+
+Every frame goes through the image UNet's own pieces (residual blocks with FiLM, spatial
+self-attention); after each block a temporal layer mixes each pixel's features across frames: a
+1-D convolution over time, and at the coarse levels attention over time.  The temporal layers are
+residual and start at zero, and a batch of single frames (T = 1) skips them, so the same network
+trains jointly on clips and on still images and is also an image denoiser.
+
+Tensors are (N, C, T, H, W).
+
+>>> net = SpaceTimeUNet(channels=1, base=8, mults=(1, 2), cond_dim=4)
+>>> net(torch.zeros(2, 1, 5, 16, 16), torch.zeros(2), torch.zeros(2, 4)).shape
+torch.Size([2, 1, 5, 16, 16])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from diffusio.generative.nets.unet import FourierEmbedding, ResBlock, SelfAttention, group_norm
+
+
+class TemporalMix(nn.Module):
+    """Mix each pixel's features across frames: a temporal convolution, then optionally attention
+    over time with sinusoidal frame positions.  Both are residual and start as the identity."""
+
+    def __init__(self, channels: int, attention: bool, heads: int = 4):
+        super().__init__()
+        self.norm, self.conv = group_norm(channels), nn.Conv1d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.heads = heads
+        self.attention = attention
+        if attention:
+            self.attn_norm = nn.LayerNorm(channels)
+            self.qkv, self.proj = nn.Linear(channels, 3 * channels), nn.Linear(channels, channels)
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+
+    def forward(self, h: torch.Tensor, frames: int) -> torch.Tensor:
+        if frames == 1:  # still images: each frame is on its own
+            return h
+        nt, c, height, width = h.shape
+        n = nt // frames
+
+        def to_time(x):  # (N*T, C, H, W) -> (N*H*W, C, T)
+            return x.reshape(n, frames, c, height, width).permute(0, 3, 4, 2, 1).reshape(-1, c, frames)
+
+        def from_time(x):
+            return x.reshape(n, height, width, c, frames).permute(0, 4, 3, 1, 2).reshape(nt, c, height, width)
+
+        h = h + from_time(self.conv(F.silu(to_time(self.norm(h)))))
+        if self.attention:
+            seq = to_time(h).transpose(1, 2)  # (N*H*W, T, C)
+            x = self.attn_norm(seq) + frame_positions(frames, c, h.device, h.dtype)
+            q, k, v = self.qkv(x).reshape(len(seq), frames, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(len(seq), frames, c)
+            h = h + from_time(self.proj(out).transpose(1, 2))
+        return h
+
+
+def frame_positions(frames: int, dim: int, device=None, dtype=None) -> torch.Tensor:
+    """Sinusoidal position of each frame (T, dim), so attention over time knows the order."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(100.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
+    angles = torch.arange(frames, device=device, dtype=torch.float32)[:, None] * freqs[None]
+    pos = torch.cat([angles.sin(), angles.cos()], dim=1)
+    return F.pad(pos, (0, dim - 2 * half)).to(dtype)
+
+
+class SpaceTimeUNet(nn.Module):
+    """The image UNet's layout with a :class:`TemporalMix` after every residual block: temporal
+    attention at ``time_attn_levels``, spatial attention at ``attn_levels``."""
+
+    def __init__(self, channels: int = 1, base: int = 32, mults: tuple[int, ...] = (1, 2, 2), blocks: int = 1,
+                 attn_levels: tuple[int, ...] = (2,), time_attn_levels: tuple[int, ...] = (1, 2),
+                 cond_dim: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.config = dict(channels=channels, base=base, mults=list(mults), blocks=blocks,
+                           attn_levels=list(attn_levels), time_attn_levels=list(time_attn_levels),
+                           cond_dim=cond_dim, dropout=dropout)
+        emb = 4 * base
+        self.noise_embed = nn.Sequential(FourierEmbedding(base), nn.Linear(base, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.cond_embed = (nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
+                           if cond_dim else None)
+        self.stem = nn.Conv2d(channels, base, 3, padding=1)
+        self.down, widths, width = nn.ModuleList(), [base], base
+        for level, mult in enumerate(mults):
+            for _ in range(blocks):
+                self.down.append(self._stage(width, base * mult, emb, dropout, level, attn_levels, time_attn_levels))
+                width = base * mult
+                widths.append(width)
+            if level < len(mults) - 1:
+                self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+                widths.append(width)
+        self.mid = self._stage(width, width, emb, dropout, len(mults) - 1, (len(mults) - 1,), (len(mults) - 1,))
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(mults))):
+            for _ in range(blocks + 1):
+                self.up.append(self._stage(width + widths.pop(), base * mult, emb, dropout, level, attn_levels,
+                                           time_attn_levels))
+                width = base * mult
+            if level > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    @staticmethod
+    def _stage(cin, cout, emb, dropout, level, attn_levels, time_attn_levels) -> nn.ModuleList:
+        layers = [ResBlock(cin, cout, emb, dropout), TemporalMix(cout, attention=level in time_attn_levels)]
+        if level in attn_levels:
+            layers.append(SelfAttention(cout))
+        return nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, frames, height, width = x.shape
+        emb = self.noise_embed(c_noise.reshape(-1).expand(n))
+        if self.cond_embed is not None:
+            if cond is None:  # "no condition" is the all-zero vector that condition dropout trained
+                cond = x.new_zeros(n, self.config["cond_dim"])
+            emb = emb + self.cond_embed(cond)
+        emb = emb.repeat_interleave(frames, dim=0)  # one row per frame
+        h = self.stem(x.transpose(1, 2).reshape(n * frames, c, height, width))
+        skips = [h]
+        for layer in self.down:
+            h = self._run(layer, h, emb, frames)
+            skips.append(h)
+        h = self._run(self.mid, h, emb, frames)
+        for layer in self.up:
+            if isinstance(layer, nn.Upsample):
+                h = layer(h)
+                continue
+            skip = skips.pop()
+            if h.shape[-2:] != skip.shape[-2:]:  # odd sizes: match the skip
+                h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
+            h = self._run(layer, torch.cat([h, skip], dim=1), emb, frames)
+        out = self.head(h)
+        return out.reshape(n, frames, c, height, width).transpose(1, 2)
+
+    @staticmethod
+    def _run(layer, h, emb, frames):
+        if not isinstance(layer, nn.ModuleList):
+            return layer(h)
+        for sub in layer:
+            if isinstance(sub, ResBlock):
+                h = sub(h, emb)
+            elif isinstance(sub, TemporalMix):
+                h = sub(h, frames)
+            else:
+                h = sub(h)
+        return h

@@ -1,0 +1,192 @@
+"""Train a text-to-video model on Moving Fashion-MNIST (drawn fresh every step) or a folder of clips.
+
+The image stack's training pieces, unchanged: EDM's loss, Adam with warm-up, an EMA of the
+weights, the shared loop (progress bar, checkpoints every ``every`` steps, a wall-time budget, a
+clean stop on SIGTERM) and resumable safetensors states.  As in Video Diffusion Models (Ho et al.
+2022) a share ``image_fraction`` of the steps trains on still frames captioned as images, which
+the space-time net sees as one-frame clips; captions are dropped with probability
+``cond_dropout`` so classifier-free guidance has an unconditional model to push against.
+
+On CPUs with bfloat16 matrix units (AMX or AVX-512 BF16 in ``/proc/cpuinfo``) the forward and
+backward passes run under bfloat16 autocast (about twice as fast, measured in
+docs/benchmarks-video.md); weights, optimiser and sampling stay float32.
+
+>>> import tempfile
+>>> gen = train_video(tempfile.mkdtemp(), steps=2, batch_size=2, base=8, mults=(1, 2), frames=4, quiet=True)
+>>> gen.generate("a bag moving up", frames=4, steps=2).shape
+(1, 4, 32, 32, 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diffusio.errors import UsageError
+from diffusio.generative.conditioning.text import ENCODER_NAME, EMBED_DIM, encode
+from diffusio.generative.training.fitting import (Progress, check_run_folder, load_fit_state, optimiser_step,
+                                                  save_fit_state)
+from diffusio.generative.training.loop import run_loop
+from diffusio.generative.training.losses import edm_loss
+from diffusio.video.clips import moving_clips, still_frames
+from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
+
+BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16); elsewhere it would be slow."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+@dataclass
+class MovingData:
+    """Fresh Moving Fashion-MNIST (or MNIST) clips every step, seeded by (seed, step)."""
+
+    source: str
+    frames: int
+    size: int
+    object_size: int
+    objects: int
+
+    def clips(self, n: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+        data = moving_clips(n, frames=self.frames, size=self.size, object_size=self.object_size,
+                            objects=self.objects, source=self.source, seed=seed)
+        return data.clips, data.captions
+
+    def stills(self, n: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+        frames, captions, _ = still_frames(n, size=self.size, object_size=self.object_size, source=self.source,
+                                           seed=seed)
+        return frames, captions
+
+    def summary(self) -> dict:
+        return {"name": f"moving-{'fashion' if self.source == 'fashion-mnist' else 'mnist'}", "source": self.source,
+                "object_size": self.object_size, "objects": self.objects}
+
+
+@dataclass
+class FolderData:
+    """A user's clips (N, T, H, W, C) with optional captions; stills are single frames of them."""
+
+    array: np.ndarray
+    captions: list[str] | None
+    name: str
+
+    def clips(self, n: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+        rows = np.random.default_rng(seed).integers(len(self.array), size=n)
+        return self.array[rows], None if self.captions is None else [self.captions[i] for i in rows]
+
+    def stills(self, n: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+        rng = np.random.default_rng(seed)
+        rows, frames = rng.integers(len(self.array), size=n), rng.integers(self.array.shape[1], size=n)
+        return self.array[rows, frames][:, None], None  # a frame does not show the caption's motion
+
+    def summary(self) -> dict:
+        return {"name": self.name, "n": len(self.array), "has_captions": self.captions is not None}
+
+
+def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str | Path | None = None,
+                frames: int = 16, size: int = 32, object_size: int = 16, objects: int = 1,
+                steps: int = 20000, minutes: float | None = None, batch_size: int = 8, image_fraction: float = 0.25,
+                lr: float = 1e-3, warmup: int = 200, ema_decay: float = 0.999, cond_dropout: float = 0.1,
+                base: int = 16, mults: tuple[int, ...] = (1, 2, 4), time_attn_levels: tuple[int, ...] | None = None,
+                seed: int = 0, every: int = 250, resume: bool = False, bf16: str = "auto",
+                quiet: bool = False) -> VideoGenerator:
+    """Train into folder ``out`` (it receives ``config.json``, ``model.safetensors`` and a resumable
+    training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
+    (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``."""
+    out = check_run_folder(out, resume)
+    for name, value in (("frames", frames), ("size", size), ("steps", steps), ("batch_size", batch_size),
+                        ("base", base), ("every", every)):
+        check_count(name, value)
+    if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
+        raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
+    if bf16 not in ("auto", "on", "off"):
+        raise UsageError(f"bf16 must be auto, on or off, got {bf16!r}")
+    source = _data(data, captions, frames, size, object_size, objects)
+    levels = len(mults)
+    time_attn_levels = (levels - 1,) if time_attn_levels is None else tuple(time_attn_levels)
+    settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
+                    batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
+                    cond_dropout=cond_dropout, seed=seed, steps=steps, every=every)
+    channels = 1 if isinstance(source, MovingData) else int(source.array.shape[-1])
+    config = {"kind": KIND, "clip": {"frames": frames, "size": size, "channels": channels},
+              "net": dict(channels=channels, base=base, mults=list(mults), blocks=1, attn_levels=[levels - 1],
+                          time_attn_levels=list(time_attn_levels), cond_dim=EMBED_DIM, dropout=0.0),
+              "preconditioning": {"kind": "edm", "sigma_data": 0.5},
+              "conditioning": {"kind": "text", "encoder": ENCODER_NAME, "dim": EMBED_DIM},
+              "data": source.summary(),
+              "sampling": {"sampler": "dpmpp-2m", "steps": 20, "guidance": 3.0},
+              "settings": settings}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        denoiser = build_denoiser(config)
+    ema = build_denoiser(config)
+    ema.load_state_dict(denoiser.state_dict())
+    ema.requires_grad_(False).eval()
+    opt = torch.optim.Adam(denoiser.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    run = Progress()
+    if resume:
+        run = load_fit_state(out, denoiser.net, ema.net, opt, gen, config,
+                             lambda saved: saved.get("data") == config["data"] and saved.get("net") == config["net"])
+    use_bf16 = bf16 == "on" or (bf16 == "auto" and cpu_has_bf16())
+    config["training"] = {"bf16": use_bf16}
+    embeddings: dict[str, np.ndarray] = {}
+
+    def train_step() -> float:
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (run.step + 1) / max(warmup, 1))
+        step_seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
+        still = float(torch.rand(1, generator=gen)) < image_fraction
+        # a still batch has as many frames as a clip batch, so every step costs about the same
+        pixels, texts = source.stills(batch_size * frames, step_seed) if still else source.clips(batch_size, step_seed)
+        x0 = to_tensor(pixels)
+        cond = _embed(texts, embeddings, len(x0))
+        keep = (torch.rand(len(x0), generator=gen) >= cond_dropout).float()[:, None]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = edm_loss(denoiser, x0, cond * keep, gen)
+        return optimiser_step(loss.float(), opt, denoiser, ema, run, ema_decay)
+
+    def checkpoint() -> None:
+        _save(out, ema, config, run)
+        save_fit_state(out, run, denoiser.net, ema.net, opt, gen, config)
+
+    denoiser.train()
+    run_loop(run, train_step, checkpoint, total=steps, every=every, max_minutes=minutes or 0, desc="train video",
+             quiet=quiet)
+    checkpoint()
+    return VideoGenerator(ema, config, out)
+
+
+def _data(data: str, captions, frames: int, size: int, object_size: int, objects: int):
+    if data in BUILTIN:
+        return MovingData(BUILTIN[data], frames, size, object_size, objects)
+    if not Path(data).is_dir():
+        raise UsageError(f"data must be {', '.join(BUILTIN)} or a folder of GIF/MP4 clips; {data!r} is neither")
+    from diffusio.video.io import load_clip_folder
+
+    array, texts, _ = load_clip_folder(data, frames=frames, size=(size, size), channels=1, captions=captions)
+    return FolderData(array, texts, Path(data).name)
+
+
+def _embed(texts: list[str] | None, cache: dict[str, np.ndarray], n: int) -> torch.Tensor:
+    """Sentence embeddings of a batch's captions (zero rows: no caption), memoised per run."""
+    if texts is None:
+        return torch.zeros(n, EMBED_DIM)
+    todo = sorted({t for t in texts if t not in cache})
+    if todo:
+        cache.update(zip(todo, encode(todo)))
+    return torch.from_numpy(np.stack([cache[t] for t in texts]))
+
+
+def _save(out: Path, ema, config: dict, run: Progress) -> None:
+    config["trained"] = {"steps": run.step, "wall_seconds": round(run.wall, 1)}
+    VideoGenerator(ema, config, out).save(out)

@@ -1,0 +1,102 @@
+"""The video model end to end on a tiny network: training, resume, generate, denoise, fill, extend."""
+
+import numpy as np
+import pytest
+import torch
+
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint import files as ckpt
+from diffusio.video.clips import moving_clips
+from diffusio.video.generator import VideoGenerator
+from diffusio.video.training import train_video
+
+TINY = dict(frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("video") / "run"
+    return train_video(out, steps=3, every=3, **TINY)
+
+
+def test_generates_the_asked_frames_and_repeats_with_a_seed(tiny):
+    a = tiny.generate("a bag moving up", n=2, frames=6, steps=3, seed=1)
+    b = tiny.generate("a bag moving up", n=2, frames=6, steps=3, seed=1)
+    assert a.shape == (2, 6, 32, 32, 1) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, tiny.generate("a bag moving up", n=2, frames=6, steps=3, seed=2))
+    assert tiny.generate(["a coat", None], frames=2, steps=2).shape[0] == 2
+
+
+def test_saved_model_loads_and_samples_the_same(tiny):
+    again = VideoGenerator.load(tiny.path)
+    assert np.array_equal(again.generate("a shirt", frames=4, steps=2), tiny.generate("a shirt", frames=4, steps=2))
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    whole = train_video(tmp_path / "whole", steps=4, every=2, **TINY)
+    train_video(tmp_path / "part", steps=2, every=2, **TINY)
+    resumed = train_video(tmp_path / "part", steps=4, every=2, resume=True, **TINY)
+    for (k, a), b in zip(whole.denoiser.state_dict().items(), resumed.denoiser.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_refuses_other_settings(tmp_path, tiny):
+    with pytest.raises(UsageError, match="already holds a model"):
+        train_video(tiny.path, steps=3, **TINY)
+    with pytest.raises(UsageError, match="other settings|other data"):
+        train_video(tiny.path, steps=3, resume=True, **{**TINY, "batch_size": 3})
+
+
+def test_fill_keeps_the_given_frames_exactly(tiny):
+    clip = moving_clips(1, frames=6, seed=0).clips[0]
+    filled = tiny.fill(clip, range(2, 4), steps=3)
+    keep = [0, 1, 4, 5]
+    assert filled.shape == clip.shape
+    assert np.array_equal(filled[keep], clip[keep])
+    assert not np.array_equal(filled[2:4], clip[2:4])
+
+
+@pytest.mark.parametrize("missing, message", [(range(5, 8), "outside the clip"), ([], "no frame to fill"),
+                                              (range(6), "every frame is missing")])
+def test_fill_refuses_impossible_ranges(tiny, missing, message):
+    clip = moving_clips(1, frames=6, seed=0).clips[0]
+    with pytest.raises(UsageError, match=message):
+        tiny.fill(clip, missing, steps=2)
+
+
+def test_extend_continues_after_the_clip(tiny):
+    clip = moving_clips(1, frames=4, seed=0).clips[0]
+    longer = tiny.extend(clip, 5, steps=2)
+    assert longer.shape == (9, 32, 32, 1)
+    assert np.array_equal(longer[:4], clip)
+
+
+def test_denoise_shapes_per_frame_and_zero_noise(tiny):
+    clip = moving_clips(1, frames=4, seed=0).clips[0]
+    noisy = np.clip(clip + np.random.default_rng(0).normal(0, 25, clip.shape), 0, 255).astype(np.uint8)
+    joint, alone = tiny.denoise(noisy), tiny.denoise(noisy, per_frame=True)
+    assert joint.shape == alone.shape == clip.shape
+    assert np.array_equal(tiny.denoise(clip, 0.0), clip)
+    with pytest.raises(UsageError, match="sigma"):
+        tiny.denoise(noisy, -1.0)
+
+
+@pytest.mark.parametrize("clip, message", [(np.zeros((4, 28, 28, 1), np.uint8), "28x28"),
+                                           (np.zeros((4, 32, 32, 1), np.float32), "uint8")])
+def test_clips_of_the_wrong_shape_or_type_are_refused(tiny, clip, message):
+    with pytest.raises(UsageError, match=message):
+        tiny.denoise(clip)
+
+
+def test_generate_refuses_bad_counts(tiny):
+    with pytest.raises(UsageError, match="frames"):
+        tiny.generate("a bag", frames=0)
+    with pytest.raises(UsageError, match="at most"):
+        tiny.generate("a bag", frames=500)
+
+
+def test_an_image_model_is_not_a_video_model(tmp_path):
+    ckpt.save_model(tmp_path / "img", {"kind": "table"}, {"x": torch.zeros(1)})
+    with pytest.raises(UsageError, match="not a video model"):
+        VideoGenerator.load(tmp_path / "img")
