@@ -44,8 +44,10 @@ def _simulate(args) -> int:
     graph = spread.as_graph(args.graph, directed=True if args.directed else None)
     seeds = _parse_seeds(args.seeds, graph)
     start = time.perf_counter()
-    result = spread.simulate(graph, model, seeds=seeds, trials=args.trials, seed=args.seed,
-                             max_steps=args.max_steps, workers=args.workers)
+    with cluster(args) as client:
+        result = spread.simulate(graph, model, seeds=seeds, trials=args.trials, seed=args.seed,
+                                 max_steps=args.max_steps, workers=args.threads, client=client,
+                                 progress=client is not None and not args.json)
     seconds = time.perf_counter() - start
     last = result.summary().iloc[-1]
     if image is not None:
@@ -67,6 +69,97 @@ def _simulate(args) -> int:
         print(f"  final {state:>10}: {stats['mean']:10.2f}   95% CI [{stats['lower']:.2f}, {stats['upper']:.2f}]")
     if image is not None:
         print(f"  wrote {image}")
+    return 0
+
+
+def add_cluster_options(p) -> None:
+    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
+                   help="threads on this machine (default: all cores)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int("--workers"), default=None,
+                       help="run the trials on a local Dask cluster of this many worker processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the trials on the Dask cluster of this scheduler, e.g. tcp://host:8786 "
+                            "(same result as locally; see docs/scale.md)")
+
+
+def cluster(args):
+    """The Dask client that --scheduler or --workers asks for, or None (local threads)."""
+    import contextlib
+
+    if args.scheduler is None and args.workers is None:
+        return contextlib.nullcontext(None)
+    from diffusio.spread.cluster import connect
+
+    return connect(args.scheduler, args.workers)
+
+
+def _register_sweep(commands, fmt) -> None:
+    w = commands.add_parser(
+        "sweep", formatter_class=fmt, help="simulate every point of a parameter grid; one table of final states",
+        description="One simulation per combination of the --grid values (same seed at every point), with the "
+                    "mean final count of each state and its 95%% confidence interval.",
+        epilog="Example:\n  diffusio spread sweep --graph karate --model sir --grid beta=0.02,0.05,0.1 "
+               "--grid gamma=0.1,0.2 --seeds 0 --trials 500 -o sweep.csv")
+    w.add_argument("--graph", required=True, help="dataset name or CSV/TSV edge list")
+    w.add_argument("--directed", action="store_true")
+    w.add_argument("--model", required=True, choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
+    w.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,...",
+                   help="a model parameter and its values; repeat for more parameters")
+    w.add_argument("--seeds", help="comma-separated node labels to start from (default: a random node per trial)")
+    w.add_argument("--trials", type=_positive_int("--trials"), default=200)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--max-steps", type=_positive_int("--max-steps"), default=None)
+    add_cluster_options(w)
+    w.add_argument("-o", "--output", help=".csv for the table")
+    w.add_argument("--json", action="store_true", help="print the table as JSON")
+    w.set_defaults(func=_sweep)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[float]]:
+    """``["beta=0.1,0.2", "gamma=0.1"]`` -> ``{"beta": [0.1, 0.2], "gamma": [0.1]}``."""
+    grid = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        try:
+            numbers = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            numbers = []
+        if not sep or not name or not numbers:
+            raise UsageError(f"--grid {item!r}: write a parameter and its values, e.g. --grid beta=0.02,0.05")
+        if name in grid:
+            raise UsageError(f"--grid names {name} twice; give all its values in one --grid")
+        grid[name] = numbers
+    return grid
+
+
+def _sweep(args) -> int:
+    import functools
+
+    from diffusio import spread
+    from diffusio.spread.registry import build_model
+
+    out = optional_output(args.output, ".csv")
+    grid = parse_grid(args.grid)
+    graph = spread.as_graph(args.graph, directed=True if args.directed else None)
+    seeds = _parse_seeds(args.seeds, graph)
+    factory = functools.partial(build_model, args.model, "--")
+    factory(**{k: v[0] for k, v in grid.items()})  # a wrong parameter fails before any work
+    with cluster(args) as client:
+        table = spread.sweep(graph, factory, grid, seeds, trials=args.trials, seed=args.seed,
+                             max_steps=args.max_steps, workers=args.threads, client=client, progress=not args.json)
+    if out is not None:
+        from diffusio._io import atomic_path
+
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if out is not None:
+            print(f"wrote {out}")
     return 0
 
 
@@ -124,10 +217,11 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=_positive_int("--max-steps"), default=None,
                    help="stop each trial after this many steps (default: run cascades, SIR and SEIR to their end; "
                         "500 for models that may never end)")
-    p.add_argument("--workers", type=_positive_int("--workers"), default=None, help="threads (default: all cores)")
+    add_cluster_options(p)
     p.add_argument("-o", "--output", help="PNG file for the mean curves with 95%% bands")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_simulate)
+    _register_sweep(commands, fmt)
 
     d = commands.add_parser("datasets", formatter_class=fmt, help="list built-in graphs and random generators",
                             description="Graphs usable as --graph without any download.",

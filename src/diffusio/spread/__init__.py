@@ -20,6 +20,7 @@ from diffusio.spread.apps.interventions import (immunization_curve, immunization
                                            remove_nodes)
 from diffusio.spread.apps.recommend import (diffusion_scores, evaluate, load_movielens, movielens_items, read_links,
                                             recommend, split_links)
+from diffusio.spread.apps.sweep import sweep
 from diffusio.spread.apps.spatial import (arrival_times, grid, minnesota, plot_spatial, spatial_graph,
                                           spatial_spread)
 
@@ -29,7 +30,7 @@ __all__ = ["Graph", "as_graph", "read_edge_list", "list_datasets", "load_dataset
            "SEIR", "ContinuousSIR", "ContinuousSIS", "Bass", "bass_curve", "Voter", "MajorityRule",
            "ThresholdOpinion",
            # applications
-           "influence_maximization", "imm", "celf", "degree_discount", "expected_spread",
+           "sweep", "influence_maximization", "imm", "celf", "degree_discount", "expected_spread",
            "immunization_curve", "immunization_order", "remove_nodes", "plot_immunization",
            "fit_bass", "bass_ols", "bass_sales", "fit_sir", "sir_incidence", "CurveFit", "plot_fit",
            "recommend", "evaluate", "diffusion_scores", "split_links", "load_movielens", "movielens_items", "read_links",

@@ -40,6 +40,8 @@ class SpreadResult:
     cut_short : int
         Trials stopped before their horizon by the event budget of continuous time (rates so high
         that the horizon would take hours): their curves end early.
+    trial_steps : numpy.ndarray
+        The step at which each trial ended (or was cut).
     """
 
     model: Model
@@ -48,6 +50,7 @@ class SpreadResult:
     cut_short: int
     _counts: np.ndarray
     _final: np.ndarray | None
+    trial_steps: np.ndarray | None = None
 
     @cached_property
     def curves(self) -> pd.DataFrame:
@@ -164,7 +167,8 @@ def _seed_matrix(graph: Graph, model: Model, seeds, rng_states: np.ndarray) -> n
 
 def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials: int = 100,
              seed: int | None = None, max_steps: int | None = None, final_states: bool = False,
-             workers: int | None = None, should_stop: Callable[[], bool] | None = None) -> SpreadResult:
+             workers: int | None = None, should_stop: Callable[[], bool] | None = None,
+             client: Any = None, progress: bool = False) -> SpreadResult:
     """Run ``trials`` Monte Carlo trials of ``model`` on ``graph``.
 
     Parameters
@@ -196,6 +200,12 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         Threads running trials in parallel (default: all CPU cores).
     should_stop : callable, optional
         Asked between blocks of trials; True raises :class:`~diffusio.errors.Cancelled`.
+    client : dask.distributed.Client, optional
+        Run the blocks of trials on this Dask cluster instead of local threads
+        (:mod:`diffusio.spread.cluster`): the graph is sent to each worker once, and trial ``i``
+        still uses stream ``i``, so the result is identical to a local run with the same seed.
+    progress : bool
+        A progress bar over the trials run on a cluster.
 
     Returns
     -------
@@ -228,8 +238,18 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     final = np.zeros((trials, graph.n_nodes if final_states else 0), dtype=np.int8)
     cut_short = np.zeros(trials, dtype=np.bool_)
 
+    runner = None
+    if client is not None:
+        from diffusio.spread.cluster import ClusterRunner
+
+        runner = ClusterRunner(client, graph, model, prepared, progress=progress)
+
     def run(rows: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """Trials ``rows`` up to ``horizon`` steps: (counts, last step of each)."""
+        if runner is not None:
+            counts, steps, final[rows], cut_short[rows] = runner.run(seed_matrix[rows], rng_states[rows], horizon,
+                                                                     bool(final_states), final.shape[1])
+            return counts, steps
         # kernels write every step up to steps[trial]; nothing beyond is ever read
         counts = np.empty((rows.size, horizon + 1, model.n_codes), dtype=np.int32)
         steps = np.zeros(rows.size, dtype=np.int64)
@@ -259,7 +279,7 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     counts = counts[:, :, codes] if codes != list(range(model.n_codes)) else np.ascontiguousarray(counts)
     result = SpreadResult(model=model, graph=graph, hit_max_steps=int(np.count_nonzero(steps >= horizons)),
                           cut_short=int(np.count_nonzero(cut_short)), _counts=counts,
-                          _final=final if final_states else None)
+                          _final=final if final_states else None, trial_steps=steps)
     for line in result.warnings():
         warnings.warn(line, TruncationWarning, stacklevel=2)
     return result

@@ -199,7 +199,7 @@ def _ffmpeg() -> str:
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as err:
-        raise UsageError(f"video files other than .gif need ffmpeg ({err}); pip install imageio-ffmpeg, "
+        raise UsageError(f"video files other than .gif need ffmpeg ({err}); pip install 'diffusio[video]' (imageio-ffmpeg), "
                          "or use .gif") from None
 
 

@@ -1,0 +1,145 @@
+"""Monte Carlo on a local Dask cluster of 2 worker processes gives the local result exactly,
+even when a worker is killed mid-run; bad clusters get clear errors."""
+
+import os
+import signal
+import threading
+import time
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from diffusio import spread
+from diffusio.cli.main import main
+from diffusio.errors import UsageError
+
+distributed = pytest.importorskip("distributed")
+from diffusio.spread import cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster.connect(workers=2) as c:
+        yield c
+
+
+def same(a, b):
+    assert np.array_equal(a._counts, b._counts)
+    assert np.array_equal(a.trial_steps, b.trial_steps)
+    assert (a._final is None) == (b._final is None)
+    if a._final is not None:
+        assert np.array_equal(a._final, b._final)
+    assert (a.hit_max_steps, a.cut_short) == (b.hit_max_steps, b.cut_short)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph, model, seeds", [
+    ("karate", spread.SIR(beta=0.05, gamma=0.1), [0]),
+    ("karate", spread.IndependentCascade(p=0.2), None),
+    (nx.gnp_random_graph(300, 0.02, seed=1, directed=True), spread.LinearThreshold(threshold=0.3), [0, 1, 2]),
+    ("karate", spread.ContinuousSIR(beta=0.3, gamma=0.2), [0]),
+])
+def test_cluster_equals_local(client, graph, model, seeds):
+    local = spread.simulate(graph, model, seeds, trials=300, seed=7, final_states=True)
+    remote = spread.simulate(graph, model, seeds, trials=300, seed=7, final_states=True, client=client)
+    same(local, remote)
+
+
+@pytest.mark.slow
+def test_long_trials_rerun_on_the_cluster_as_locally(client):
+    # LT along a path activates one node per step: 700 steps, beyond the first horizon of 500
+    path = nx.path_graph(700)
+    model = spread.LinearThreshold(threshold=0.5)
+    same(spread.simulate(path, model, [0], trials=4, seed=1),
+         spread.simulate(path, model, [0], trials=4, seed=1, client=client))
+
+
+@pytest.mark.slow
+def test_sweep_on_the_cluster_equals_local(client):
+    grid = {"beta": [0.02, 0.1], "gamma": [0.1, 0.3]}
+    local = spread.sweep("karate", spread.SIR, grid, [0], trials=100, seed=3, progress=False)
+    remote = spread.sweep("karate", spread.SIR, grid, [0], trials=100, seed=3, client=client, progress=False)
+    assert local.equals(remote) and len(local) == 4
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_change_the_result(client):
+    graph = spread.random_graph("barabasi-albert", n=20_000, m=3, seed=0)
+    model = spread.SIR(beta=0.05, gamma=0.1)
+    local = spread.simulate(graph, model, trials=400, seed=11, workers=1)
+    pids = list(client.run(os.getpid).values())
+
+    def kill_one():  # once blocks are running on the workers
+        deadline = time.time() + 60
+        while not any(client.processing().values()) and time.time() < deadline:
+            time.sleep(0.02)
+        os.kill(pids[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    remote = spread.simulate(graph, model, trials=400, seed=11, client=client)
+    killer.join()
+    same(local, remote)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
+    assert pids[0] not in client.run(os.getpid).values()  # it died (mid-run: see kill_one)
+
+
+class FakeClient:
+    def __init__(self, versions=None, error=None):
+        self.versions, self.error = versions, error
+
+    def run(self, fn, on_error="raise"):
+        if self.error:
+            raise self.error
+        return self.versions
+
+
+def test_workers_must_run_this_version():
+    from diffusio import __version__
+
+    assert cluster.check_workers(FakeClient({"tcp://a": __version__, "tcp://b": __version__})) == 2
+    with pytest.raises(UsageError, match="runs diffusio 0.0.1"):
+        cluster.check_workers(FakeClient({"tcp://a": "0.0.1"}))
+    with pytest.raises(UsageError, match="no workers"):
+        cluster.check_workers(FakeClient({}))
+    with pytest.raises(UsageError, match="install diffusio"):
+        cluster.check_workers(FakeClient({"tcp://a": ModuleNotFoundError("No module named 'diffusio'")}))
+    # a worker that died while asked is left out; the others carry on
+    assert cluster.check_workers(FakeClient({"tcp://a": __version__, "tcp://b": ConnectionError("closed")})) == 1
+    with pytest.raises(UsageError, match="scheduler and workers are running"):
+        cluster.check_workers(FakeClient(error=OSError("scheduler gone")))
+
+
+def test_connect_needs_one_of_scheduler_or_workers():
+    for kwargs in ({}, {"scheduler": "tcp://x:1", "workers": 2}):
+        with pytest.raises(UsageError, match="either scheduler"):
+            with cluster.connect(**kwargs):
+                pass
+
+
+def test_an_unreachable_scheduler_says_so_in_time(monkeypatch, capsys):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    start = time.time()
+    assert main(["spread", "simulate", "--graph", "karate", "--model", "sir", "--beta", "0.1", "--gamma", "0.1",
+                 "--trials", "5", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert time.time() - start < 20
+    assert "could not reach a Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grid, message", [(["beta"], "write a parameter"), (["beta=x"], "write a parameter"),
+                                           (["beta=0.1", "beta=0.2"], "twice"), (["p=0.1"], "does not apply")])
+def test_sweep_cli_refuses_bad_grids(grid, message, capsys):
+    args = [a for g in grid for a in ("--grid", g)]
+    assert main(["spread", "sweep", "--graph", "karate", "--model", "sir", *args, "--trials", "5"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sweep_cli_writes_a_csv(tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    assert main(["spread", "sweep", "--graph", "karate", "--model", "ic", "--grid", "p=0.05,0.3", "--seeds", "0",
+                 "--trials", "50", "-o", str(out)]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert table.p.tolist() == [0.05, 0.3] and table.active_mean.iloc[1] > table.active_mean.iloc[0]
