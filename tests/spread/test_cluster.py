@@ -85,6 +85,21 @@ def test_a_killed_worker_does_not_change_the_result(client):
     assert pids[0] not in client.run(os.getpid).values()  # it died (mid-run: see kill_one)
 
 
+@pytest.mark.slow
+def test_imm_and_immunization_on_the_cluster_equal_local(client):
+    graph = spread.random_graph("barabasi-albert", n=2000, m=2, seed=4)
+    model = spread.IndependentCascade(p=0.05)
+    local = spread.influence_maximization(graph, model, 5, epsilon=0.3, seed=2, eval_trials=100)
+    remote = spread.influence_maximization(graph, model, 5, epsilon=0.3, seed=2, eval_trials=100, client=client)
+    assert local.equals(remote)
+    one = spread.imm(graph, model, 5, epsilon=0.3, seed=2, threads=1)
+    two = spread.imm(graph, model, 5, epsilon=0.3, seed=2, threads=2)
+    assert all(np.array_equal(a, b) for a, b in zip(one[:2], two[:2])) and one[2] == two[2]
+    kwargs = dict(strategies=["degree", "random"], model=spread.SIR(beta=0.2, gamma=0.2), trials=60, seed=1)
+    assert spread.immunization_curve(graph, [0, 50], **kwargs).equals(
+        spread.immunization_curve(graph, [0, 50], client=client, **kwargs))
+
+
 class FakeClient:
     def __init__(self, versions=None, error=None):
         self.versions, self.error = versions, error

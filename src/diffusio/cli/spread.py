@@ -9,6 +9,7 @@ import time
 
 from diffusio.cli.args import optional_output
 from diffusio.cli.args import positive_int as _positive_int
+from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.spread_apps import register_applications
 from diffusio.errors import UsageError
 from diffusio.spread.registry import NAMES as MODELS
@@ -70,28 +71,6 @@ def _simulate(args) -> int:
     if image is not None:
         print(f"  wrote {image}")
     return 0
-
-
-def add_cluster_options(p) -> None:
-    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
-                   help="threads on this machine (default: all cores)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int("--workers"), default=None,
-                       help="run the trials on a local Dask cluster of this many worker processes")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the trials on the Dask cluster of this scheduler, e.g. tcp://host:8786 "
-                            "(same result as locally; see docs/scale.md)")
-
-
-def cluster(args):
-    """The Dask client that --scheduler or --workers asks for, or None (local threads)."""
-    import contextlib
-
-    if args.scheduler is None and args.workers is None:
-        return contextlib.nullcontext(None)
-    from diffusio.spread.cluster import connect
-
-    return connect(args.scheduler, args.workers)
 
 
 def _register_sweep(commands, fmt) -> None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from diffusio.cli.args import optional_output
+from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
 
@@ -40,8 +41,10 @@ def _influence(args) -> int:
     else:
         model = spread.LinearThreshold()
     start = time.perf_counter()
-    table = spread.influence_maximization(graph, model, args.k, method=args.method, epsilon=args.epsilon,
-                                          trials=args.trials, seed=args.seed, eval_trials=args.eval_trials)
+    with cluster(args) as client:
+        table = spread.influence_maximization(graph, model, args.k, method=args.method, epsilon=args.epsilon,
+                                              trials=args.trials, seed=args.seed, eval_trials=args.eval_trials,
+                                              client=client)
     seconds = time.perf_counter() - start
     final = table["spread"].iloc[-1]
     report = {"graph": graph.name or args.graph, "nodes": graph.n_nodes, "model": repr(model), "k": args.k,
@@ -60,9 +63,10 @@ def _immunize(args) -> int:
     graph = spread.as_graph(args.graph)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     budgets = _ints(args.budgets, "--budgets")
-    table = spread.immunization_curve(graph, budgets, strategies=strategies,
-                                      model=spread.SIR(beta=args.beta, gamma=args.gamma), trials=args.trials,
-                                      seed=args.seed, betweenness_samples=args.betweenness_samples)
+    with cluster(args) as client:
+        table = spread.immunization_curve(graph, budgets, strategies=strategies,
+                                          model=spread.SIR(beta=args.beta, gamma=args.gamma), trials=args.trials,
+                                          seed=args.seed, betweenness_samples=args.betweenness_samples, client=client)
     if image is not None:
         spread.plot_immunization(table, image, title=f"SIR on {graph.name or args.graph}: outbreak vs budget")
     lines = [f"{'strategy':<13} {'budget':>6}  outbreak share  95% CI"]
@@ -191,6 +195,7 @@ def _register_influence(commands, fmt) -> None:
     c.add_argument("--trials", type=_positive_int("--trials"), default=200, help="celf: Monte Carlo trials")
     c.add_argument("--eval-trials", type=_positive_int("--eval-trials"), default=1000)
     c.add_argument("--seed", type=int, default=0)
+    add_cluster_options(c, threads=False)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_influence)
 
@@ -209,6 +214,7 @@ def _register_immunize(commands, fmt) -> None:
     m.add_argument("--betweenness-samples", type=_positive_int("--betweenness-samples"), default=None)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("-o", "--output", help="PNG of outbreak share against budget with 95%% bands")
+    add_cluster_options(m, threads=False)
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_immunize)
 

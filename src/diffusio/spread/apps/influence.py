@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 from numbers import Integral
 from typing import Any
 
@@ -185,16 +186,20 @@ def _log_binom(n: int, k: int) -> float:
     return float(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
 
 
-def _sampler(graph: Graph, model: Model, seed) -> RRSampler:
+def _sampler(graph: Graph, model: Model, seed, client=None, threads: int = 1) -> RRSampler:
     if isinstance(model, IndependentCascade):
-        return RRSampler(graph, model.edge_probabilities(graph), IC, seed)
+        return RRSampler(graph, model.edge_probabilities(graph), IC, seed, client=client, threads=threads)
     influence, _, _ = model.prepare(graph)
-    return RRSampler(graph, influence, LT, seed)
+    return RRSampler(graph, influence, LT, seed, client=client, threads=threads)
 
 
-def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 1.0, seed: int | None = 0
-        ) -> tuple[np.ndarray, np.ndarray, int]:
+def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 1.0, seed: int | None = 0,
+        client: Any = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """IMM (Tang, Shi & Xiao 2015) with the Chen (2018) fresh-sample fix.
+
+    The RR sets are drawn in seeded blocks (:class:`~diffusio.spread.apps.rrsets.RRSampler`) on
+    ``threads`` local threads (default: all cores) or on the workers of a Dask ``client``; the
+    seeds chosen are the same either way.
 
     Returns
     -------
@@ -229,7 +234,8 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     # the worst case (lower bound 1) before anything is sampled; each RR set costs >= 16 bytes
     check_memory(16 * lam_star, f"IMM at epsilon={epsilon:g} on {n:,} nodes (up to {lam_star:,.0f} RR sets)",
                  "raise epsilon (0.1 is the usual choice) or use --method celf / degree")
-    phase1 = _sampler(graph, model, [0 if seed is None else seed, 1])
+    threads = int(threads or os.cpu_count() or 1)
+    phase1 = _sampler(graph, model, [0 if seed is None else seed, 1], client, threads)
     lower = 1.0
     for i in range(1, max(int(math.log2(n)), 2)):
         x = n / 2 ** i
@@ -241,14 +247,15 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
             lower = estimate / (1 + eps_prime)
             break
     theta = int(math.ceil(lam_star / lower))
-    final = _sampler(graph, model, [0 if seed is None else seed, 2])
+    final = _sampler(graph, model, [0 if seed is None else seed, 2], client, threads)
     final.extend(theta)
     nodes, gains = max_coverage(*final.sets(), n, k)
     return nodes, n * np.cumsum(gains) / final.size, theta
 
 
 def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "imm", epsilon: float = 0.1,
-                           trials: int = 200, seed: int | None = 0, eval_trials: int = 1000) -> pd.DataFrame:
+                           trials: int = 200, seed: int | None = 0, eval_trials: int = 1000,
+                           client: Any = None) -> pd.DataFrame:
     """Choose ``k`` seeds with one method and report the Monte Carlo spread of each prefix.
 
     Returns
@@ -258,7 +265,8 @@ def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "i
         spread estimate of the first ``rank`` seeds: MC for CELF, RR coverage
         for IMM, NaN for degree heuristics) and ``spread`` (an independent Monte
         Carlo estimate of the final seed set, only in the last row; ``eval_trials``
-        trials, 0 to skip).
+        trials, 0 to skip).  With a Dask ``client``, IMM draws its RR sets on the cluster
+        (same seeds chosen as locally; see :mod:`diffusio.spread.cluster`).
 
     Examples
     --------
@@ -272,7 +280,7 @@ def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "i
     model = _check_model(model)
     k = _check_k(graph, k)
     if method == "imm":
-        nodes, estimate, _ = imm(graph, model, k, epsilon=epsilon, seed=seed)
+        nodes, estimate, _ = imm(graph, model, k, epsilon=epsilon, seed=seed, client=client)
     elif method == "celf":
         nodes, estimate = celf(graph, model, k, trials=trials, seed=seed)
     elif method == "degree-discount":

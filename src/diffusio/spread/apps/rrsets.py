@@ -77,8 +77,33 @@ def _rr_sets(rev_indptr, rev_sources, rev_values, kind, count, state, set_ptr, n
     return written, used
 
 
+RR_BLOCK = 4096  # RR sets per block; block b draws from its own stream, so blocks can run anywhere
+
+
+def rr_block(rev: tuple[np.ndarray, np.ndarray, np.ndarray], kind: int, count: int, state_word: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` RR sets from one random stream: (set pointers, flat nodes), CSR style."""
+    n = rev[0].size - 1
+    state = np.array([state_word], np.uint64)
+    set_ptr = np.zeros(count + 1, np.int64)
+    nodes = np.empty(max(4 * n, 1 << 12), np.int64)
+    stamp = np.zeros(n, np.int64)
+    done = 0
+    while done < count:
+        if nodes.size - set_ptr[done] < 2 * n:
+            nodes = np.concatenate([nodes, np.empty(nodes.size, np.int64)])
+        written, _ = _rr_sets(*rev, kind, count - done, state, set_ptr[done:], nodes, stamp, done)
+        done += int(written)
+    return set_ptr, nodes[: set_ptr[count]]
+
+
 class RRSampler:
     """Grows a pool of RR sets for one graph and diffusion model, reproducibly from ``seed``.
+
+    Sets are drawn in blocks of :data:`RR_BLOCK`; block ``b`` uses word ``b`` of
+    ``SeedSequence(seed)`` as its stream, so the pool is the same whether the blocks run here
+    (on ``threads`` threads) or on the workers of a Dask ``client``.  A request is rounded up to
+    whole blocks: the pool may hold more sets than asked for, never fewer.
 
     Examples
     --------
@@ -87,40 +112,53 @@ class RRSampler:
     >>> g = as_graph(nx.star_graph(4))
     >>> sampler = RRSampler(g, np.ones(g.indices.size), IC, seed=0)
     >>> sampler.extend(10)
-    >>> sampler.size, int(sampler.sets()[0][-1])   # p = 1: every RR set is the whole star
-    (10, 50)
+    >>> sampler.size == RR_BLOCK, int(sampler.sets()[0][-1]) == 5 * RR_BLOCK   # p = 1: every set is the star
+    (True, True)
     """
 
-    def __init__(self, graph: Graph, edge_values: np.ndarray, kind: int, seed: int | None = 0):
+    def __init__(self, graph: Graph, edge_values: np.ndarray, kind: int, seed=0, *, client=None, threads: int = 1):
         self.n = graph.n_nodes
         self.rev = reverse_edges(graph, np.asarray(edge_values, np.float64))
-        self.kind = kind
-        self.state = np.random.SeedSequence(seed).generate_state(1, np.uint64)
-        self.set_ptr = np.zeros(1024 + 1, np.int64)
-        self.nodes = np.empty(max(4 * self.n, 1 << 16), np.int64)
-        self.stamp = np.zeros(self.n, np.int64)
-        self.size = 0
-        self.total = 0
+        self.kind, self.client, self.threads = kind, client, max(1, int(threads))
+        self.seed = np.random.SeedSequence(seed)
+        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._shipped = None
+        self._pool = (np.zeros(1, np.int64), np.zeros(0, np.int64))
+
+    @property
+    def size(self) -> int:
+        return len(self._pool[0]) - 1
 
     def extend(self, count: int) -> None:
-        """Add ``count`` more RR sets to the pool."""
-        while count > 0:
-            if self.set_ptr.size < self.size + count + 1:
-                self.set_ptr = np.concatenate([self.set_ptr, np.zeros(max(self.size + count + 1, self.set_ptr.size),
-                                                                       np.int64)])
-            if self.nodes.size - self.total < 2 * self.n:
-                self.nodes = np.concatenate([self.nodes, np.empty(self.nodes.size, np.int64)])
-            view = self.set_ptr[self.size:]
-            view[0] = self.total
-            written, used = _rr_sets(*self.rev, self.kind, int(count), self.state, view, self.nodes, self.stamp,
-                                     int(self.size))
-            self.size += int(written)
-            self.total = int(used)
-            count -= int(written)
+        """Add at least ``count`` more RR sets to the pool (whole blocks)."""
+        if count <= 0:
+            return
+        first, last = len(self.blocks), len(self.blocks) + -(-int(count) // RR_BLOCK)
+        words = self.seed.generate_state(last, np.uint64)[first:last]
+        self.blocks += self._draw(words)
+        ptrs, offset = [np.zeros(1, np.int64)], 0
+        for ptr, _ in self.blocks:
+            ptrs.append(ptr[1:] + offset)
+            offset += int(ptr[-1])
+        self._pool = (np.concatenate(ptrs), np.concatenate([nodes for _, nodes in self.blocks]))
+
+    def _draw(self, words: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self.client is not None:
+            if self._shipped is None:
+                self._shipped = self.client.scatter([self.rev], broadcast=True, hash=False)[0]
+            futures = self.client.map(rr_block, [self._shipped] * len(words), [self.kind] * len(words),
+                                      [RR_BLOCK] * len(words), [int(w) for w in words], pure=False, retries=2)
+            return self.client.gather(futures)
+        if self.threads > 1 and len(words) > 1:  # the kernel releases the GIL
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                return list(pool.map(lambda w: rr_block(self.rev, self.kind, RR_BLOCK, int(w)), words))
+        return [rr_block(self.rev, self.kind, RR_BLOCK, int(w)) for w in words]
 
     def sets(self) -> tuple[np.ndarray, np.ndarray]:
         """(set pointers, flat node array) of the pool, CSR style."""
-        return self.set_ptr[: self.size + 1], self.nodes[: self.total]
+        return self._pool
 
 
 @njit(cache=True, nogil=True)
