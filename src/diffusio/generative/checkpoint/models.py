@@ -77,6 +77,11 @@ class LoadedModel:
 
 
 def load_model(name_or_path: str | Path) -> LoadedModel:
+    """A shipped model, a run folder of ``diffusio train``, or a diffusers model folder."""
+    from diffusio.generative.checkpoint.diffusers_folder import is_diffusers_folder, load_diffusers
+
+    if Path(name_or_path).is_dir() and is_diffusers_folder(name_or_path):
+        return load_diffusers(name_or_path)
     model_dir = resolve_model_dir(name_or_path)
     config = load_config(model_dir)
     denoiser = build_denoiser_from_config(config)
