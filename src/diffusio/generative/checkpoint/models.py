@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +24,21 @@ def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
 def resolve_model_dir(name_or_path: str | Path, weights_dir: Path = WEIGHTS_DIR,
                       trained_by: str = "diffusio train") -> Path:
     """A shipped model name (``fashion``) or a directory written by ``diffusio train`` (or, for
-    other modalities, the command ``trained_by`` and their own ``weights_dir``)."""
+    other modalities, the command ``trained_by`` and their own ``weights_dir``).
+
+    A bare name is the shipped model even when a folder of that name sits in the working directory
+    (with a warning saying so); write ``./fashion`` for the folder.
+    """
     path = Path(name_or_path)
+    shipped = Path(weights_dir) / str(name_or_path)
+    bare = isinstance(name_or_path, str) and "/" not in name_or_path and "\\" not in name_or_path
+    if bare and (shipped / "config.json").is_file():
+        if path.is_dir():
+            warnings.warn(f"loaded the shipped model {name_or_path!r}; the folder {name_or_path} here was not used "
+                          f"(write ./{name_or_path} to load it)", stacklevel=2)
+        return shipped
     if path.is_dir():
         return path
-    shipped = Path(weights_dir) / str(name_or_path)
-    if (shipped / "config.json").is_file():
-        return shipped
     raise UsageError(f"no model {str(name_or_path)!r}: give a shipped model "
                      f"({', '.join(shipped_models(weights_dir)) or 'none'}) or a directory written by '{trained_by}'")
 
@@ -80,9 +89,9 @@ def load_model(name_or_path: str | Path) -> LoadedModel:
     """A shipped model, a run folder of ``diffusio train``, or a diffusers model folder."""
     from diffusio.generative.checkpoint.diffusers_folder import is_diffusers_folder, load_diffusers
 
-    if Path(name_or_path).is_dir() and is_diffusers_folder(name_or_path):
-        return load_diffusers(name_or_path)
     model_dir = resolve_model_dir(name_or_path)
+    if is_diffusers_folder(model_dir):
+        return load_diffusers(model_dir)
     config = load_config(model_dir)
     denoiser = build_denoiser_from_config(config)
     tensors = load_tensors(model_dir / "model.safetensors")
