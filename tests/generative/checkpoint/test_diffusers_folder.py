@@ -116,3 +116,11 @@ def test_unsupported_folders_say_what_is_supported(tmp_path, folder):
     (other / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionPipeline"}))
     with pytest.raises(UsageError, match="diffusio loads DDPMPipeline"):
         Generator.load(other)
+
+
+def test_export_to_diffusers_says_why_not(tmp_path, capsys):
+    from diffusio.cli.main import main
+
+    assert main(["export", "fashion", "--format", "diffusers", "-o", str(tmp_path / "out")]) == 2
+    assert "UNet2DModel config can express" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -74,6 +74,14 @@ class _Exportable(torch.nn.Module):
         return self.denoiser(x, sigma, cond if self.conditioned else None)
 
 
+# why --format diffusers is refused (docs/generative.md, "diffusers models in")
+DIFFUSERS_EXPORT = ("--format diffusers is not available for diffusio's UNet: its blocks normalise each width with "
+                    "its own group count and take the prompt by FiLM and the noise level as EDM's c_noise, none "
+                    "of which a diffusers UNet2DModel config can express, so a converted folder would sample "
+                    "differently. Export to ONNX (--format onnx) instead; diffusers folders can be loaded by "
+                    "diffusio (--model FOLDER)")
+
+
 def export_onnx(model: str | Path | LoadedModel, path: str | Path, fmt: str = "onnx") -> Path:
     """Write the model's denoiser as an ONNX graph (opset 18, dynamic batch); returns the path.
 
@@ -228,6 +236,8 @@ def export(model: str | Path | LoadedModel, path: str | Path, *, fmt: str = "onn
     >>> result.megabytes > 1                                        # doctest: +SKIP
     True
     """
+    if fmt == "diffusers":  # before any work, whatever -o is
+        raise UsageError(DIFFUSERS_EXPORT)
     model = model if isinstance(model, LoadedModel) else load_model(model)
     path = _check_onnx_path(path)
     if not int8:
