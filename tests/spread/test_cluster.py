@@ -15,7 +15,7 @@ from diffusio.cli.main import main
 from diffusio.errors import UsageError
 
 distributed = pytest.importorskip("distributed")
-from diffusio.spread import cluster  # noqa: E402
+from diffusio import cluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +158,14 @@ def test_sweep_cli_writes_a_csv(tmp_path, capsys):
 
     table = pd.read_csv(out)
     assert table.p.tolist() == [0.05, 0.3] and table.active_mean.iloc[1] > table.active_mean.iloc[0]
+
+
+@pytest.mark.slow
+def test_synthesize_on_the_cluster_makes_the_same_bytes(client):
+    from diffusio.generative import Generator
+    from diffusio.generative.trust.synthesize import SHARD, synthesize
+
+    gen = Generator.load("fashion-fast")
+    local = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5)  # 2 shards
+    remote = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5, client=client)
+    assert np.array_equal(local["images"], remote["images"]) and np.array_equal(local["labels"], remote["labels"])

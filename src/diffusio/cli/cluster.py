@@ -24,6 +24,6 @@ def cluster(args):
 
     if args.scheduler is None and args.workers is None:
         return contextlib.nullcontext(None)
-    from diffusio.spread.cluster import connect
+    from diffusio.cluster import connect
 
     return connect(args.scheduler, args.workers)

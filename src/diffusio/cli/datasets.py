@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from diffusio.cli.args import add_watermark_options, guidance_float, positive_int, watermark_choice
+from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
 
 
@@ -67,6 +68,7 @@ def register_synthesize(sub) -> None:
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--seed", type=int, default=0)
     add_watermark_options(p)
+    add_cluster_options(p, threads=False)
     p.set_defaults(func=cmd_synthesize)
 
 
@@ -85,9 +87,10 @@ def cmd_synthesize(args) -> int:
     gen = Generator.load(args.model)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     start = time.time()
-    data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
-                      guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
-                      progress=sys.stderr.isatty())
+    with cluster(args) as client:
+        data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
+                          guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
+                          progress=sys.stderr.isatty(), client=client)
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, "steps": args.steps,
             "sampler": args.sampler, "guidance": args.guidance, "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,37 @@ import numpy as np
 from diffusio.errors import UsageError
 
 
+SHARD = 250  # images per shard: shard k draws from its own seed, so shards can be made anywhere
+
+
+def shard_seed(seed: int, k: int) -> int:
+    """The seed of shard ``k`` of a run with ``seed`` (independent streams, fixed by both)."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, np.uint32)[0])
+
+
+def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark):
+    """One shard on a Dask worker; the worker loads the model once."""
+    return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps, sampler=sampler,
+                                                  guidance=guidance, seed=seed, watermark=watermark)
+
+
+@lru_cache(maxsize=2)
+def _worker_generator(model: str):
+    from diffusio.generative import Generator
+
+    return Generator.load(model)
+
+
 def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, sampler: str | None = None,
                guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
-               progress: bool = False) -> dict:
+               progress: bool = False, client=None) -> dict:
     """``per_class`` images of each class (all classes, or the names/indices in ``classes``).
 
     Returns ``images`` (uint8), ``labels`` (index into the model's classes) and ``class_names``.
     The class mix is uniform by construction; :func:`check` measures what a classifier sees.
+    Images are made in shards of :data:`SHARD`, shard ``k`` from :func:`shard_seed` ``(seed, k)``;
+    with a Dask ``client`` the shards are made on its workers (which load the model from the same
+    name or path, so a run folder must be on a file system they share) and the bytes are the same.
     """
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
@@ -32,8 +57,18 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
         raise UsageError(f"--per-class must be >= 1, got {per_class}")
     wanted = list(range(len(names))) if not classes else [gen.label_index(c) for c in classes]
     labels = np.repeat(wanted, per_class)
-    images = gen.generate(label=labels.tolist(), n=len(labels), steps=steps, sampler=sampler, guidance=guidance,
-                          seed=seed, watermark=watermark, progress=progress)
+    shards = [labels[i:i + SHARD] for i in range(0, len(labels), SHARD)]
+    if client is not None:
+        futures = [client.submit(_generate_shard, gen.model.path, part.tolist(), steps, sampler, guidance,
+                                 shard_seed(seed, k), watermark, pure=False, retries=2) for k, part in enumerate(shards)]
+        images = np.concatenate(client.gather(futures))
+    else:
+        from tqdm.auto import tqdm
+
+        images = np.concatenate([gen.generate(label=part.tolist(), n=len(part), steps=steps, sampler=sampler,
+                                              guidance=guidance, seed=shard_seed(seed, k), watermark=watermark)
+                                 for k, part in enumerate(tqdm(shards, desc="synthesize", unit="shard",
+                                                               disable=not progress))])
     return {"images": images, "labels": labels.astype(np.int64), "class_names": list(names)}
 
 
