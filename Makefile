@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # The inner loop: everything but the tests marked slow or browser (under 2 minutes on 2 cores).
 test-fast: $(STAMP)
