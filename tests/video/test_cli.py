@@ -8,6 +8,8 @@ from diffusio.video.clips import moving_clips
 from diffusio.video.io import read_video, write_video
 from diffusio.video.training import train_video
 
+pytestmark = pytest.mark.slow  # real models and files: left out of `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):

@@ -8,6 +8,8 @@ from diffusio.video.classifier import load_clip_classifier, object_classifier
 from diffusio.video.clips import moving_clips
 from diffusio.video.evaluation import judge, psnr
 
+pytestmark = pytest.mark.slow  # real models and files: left out of `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def real():

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 diffusers = pytest.importorskip("diffusers")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning"),
+              pytest.mark.slow]  # diffusers itself takes seconds to import and load
 
 from diffusio.errors import UsageError  # noqa: E402
 from diffusio.generative import Generator  # noqa: E402
