@@ -55,6 +55,10 @@ def test_fill_keeps_the_given_frames_exactly(tiny):
     assert filled.shape == clip.shape
     assert np.array_equal(filled[keep], clip[keep])
     assert not np.array_equal(filled[2:4], clip[2:4])
+    guided = tiny.fill(clip, range(2, 4), steps=3, recon=30.0, resample=1)
+    assert np.array_equal(guided[keep], clip[keep]) and not np.array_equal(guided, filled)
+    with pytest.raises(UsageError, match="recon"):
+        tiny.fill(clip, range(2, 4), recon=float("nan"))
 
 
 @pytest.mark.parametrize("missing, message", [(range(5, 8), "outside the clip"), ([], "no frame to fill"),

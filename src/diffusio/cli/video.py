@@ -117,6 +117,9 @@ def register_fill(sub) -> None:
     p.add_argument("input", help="a .gif or .mp4 clip of the model's frame size")
     p.add_argument("--frames", required=True, help="frames to fill, counted from 1: 6-10, or 3,5,7-9")
     p.add_argument("--prompt", default=None, help="optional text of what the clip shows")
+    p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
+                   help="reconstruction guidance weight (e.g. 30): new frames agree more with the given ones, "
+                        "at one backward pass per step")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
     p.add_argument("--seed", type=int, default=0)
     _output_options(p)
@@ -127,7 +130,7 @@ def cmd_fill(args) -> int:
     from diffusio.video.files import fill_file
 
     filled = fill_file(args.input, args.output, args.frames, model=args.model, prompt=args.prompt, steps=args.steps,
-                       seed=args.seed, fps=args.fps, scale=args.scale, force=args.force)
+                       recon=args.recon, seed=args.seed, fps=args.fps, scale=args.scale, force=args.force)
     print(f"wrote {len(filled)} frames ({args.frames} filled) to {args.output}")
     return 0
 
@@ -137,6 +140,8 @@ def register_extend(sub) -> None:
     p.add_argument("input", help="a .gif or .mp4 clip of the model's frame size")
     p.add_argument("--frames", type=positive_int("--frames"), required=True, help="new frames to add")
     p.add_argument("--prompt", default=None, help="optional text of what the clip shows")
+    p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
+                   help="reconstruction guidance weight (e.g. 30): the new frames follow the clip more closely")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
     p.add_argument("--seed", type=int, default=0)
     _output_options(p)
@@ -147,6 +152,7 @@ def cmd_extend(args) -> int:
     from diffusio.video.files import extend_file
 
     longer = extend_file(args.input, args.output, args.frames, model=args.model, prompt=args.prompt,
-                         steps=args.steps, seed=args.seed, fps=args.fps, scale=args.scale, force=args.force)
+                         steps=args.steps, recon=args.recon, seed=args.seed, fps=args.fps, scale=args.scale,
+                         force=args.force)
     print(f"wrote {len(longer)} frames ({args.frames} new) to {args.output}")
     return 0

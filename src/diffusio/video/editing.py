@@ -26,21 +26,28 @@ from torch import nn
 
 from diffusio.errors import UsageError
 from diffusio.generative.core.samplers import ancestral_step, to_d
-from diffusio.generative.editing.edits import estimate_noise_sigma
+from diffusio.generative.editing.edits import estimate_noise_sigma, reconstruction_guided
 from diffusio.video.generator import MAX_FRAMES, VideoGenerator, check_count, to_pixels, to_tensor
 
 
 class KnownFrames(nn.Module):
-    """A denoiser whose clean estimate of the ``known`` frames (a bool per frame) is ``x0`` itself."""
+    """A denoiser whose clean estimate of the ``known`` frames (a bool per frame) is ``x0`` itself;
+    ``recon`` > 0 also pushes its estimate of the other frames toward agreeing with them
+    (reconstruction guidance)."""
 
-    def __init__(self, denoiser: nn.Module, x0: torch.Tensor, known: torch.Tensor):
+    def __init__(self, denoiser: nn.Module, x0: torch.Tensor, known: torch.Tensor, recon: float = 0.0):
         super().__init__()
-        self.inner, self.x0 = denoiser, x0
+        self.inner, self.x0, self.recon = denoiser, x0, float(recon)
         self.known = known.reshape(1, 1, -1, 1, 1)
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
-        return torch.where(self.known, self.x0, self.inner(x, sigma, cond))
+        if self.recon > 0:
+            missing = (~self.known).float().expand_as(self.x0)
+            denoised = reconstruction_guided(self.inner, x, sigma, cond, self.x0, missing, self.recon)
+        else:
+            denoised = self.inner(x, sigma, cond)
+        return torch.where(self.known, self.x0, denoised)
 
 
 def check_clip(gen: VideoGenerator, clip: np.ndarray) -> np.ndarray:
@@ -87,9 +94,11 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
 
 @torch.no_grad()
 def fill(gen: VideoGenerator, clip: np.ndarray, missing, *, prompt: str | None = None, steps: int | None = None,
-         guidance: float | None = None, resample: int = 2, seed: int = 0) -> np.ndarray:
+         guidance: float | None = None, resample: int = 2, recon: float = 0.0, seed: int = 0) -> np.ndarray:
     """The clip with frames ``missing`` (indices from 0, e.g. ``range(5, 10)``) generated to agree
-    with the frames around them; every other frame is returned unchanged."""
+    with the frames around them; every other frame is returned unchanged.  ``recon`` > 0 adds
+    reconstruction guidance (Ho et al. 2022) of that weight: each clean estimate is pushed so that
+    its known frames match the clip (one backward pass per step)."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
     t = batch.shape[1]
     check_count("the clip's frame count", t, MAX_FRAMES)
@@ -101,8 +110,10 @@ def fill(gen: VideoGenerator, clip: np.ndarray, missing, *, prompt: str | None =
     if not known.any():
         raise UsageError("every frame is missing: there is nothing to fill from; use `video generate` instead")
     check_count("resample", resample)
+    if not (isinstance(recon, (int, float)) and math.isfinite(recon) and recon >= 0):
+        raise UsageError(f"recon must be a finite weight >= 0, got {recon!r}")
     x0 = to_tensor(batch)
-    out = _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, seed)
+    out = _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed)
     pixels = to_pixels(out)
     pixels[:, known.numpy()] = batch[:, known.numpy()]  # exactly what was given
     return pixels[0] if single else pixels
@@ -119,12 +130,12 @@ def _frame_indices(missing, t: int) -> list[int]:
     return idx
 
 
-def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, seed) -> torch.Tensor:
+def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed) -> torch.Tensor:
     """Ancestral sampling of the unknown frames with the known ones held to ``x0``; each step is
     redone ``resample`` times after re-noising back up, so the two parts agree (RePaint)."""
     n = x0.shape[0]
     cond = gen.embed([prompt] * n)
-    model = KnownFrames(gen.guided(guidance) if cond is not None else gen.denoiser, x0, known)
+    model = KnownFrames(gen.guided(guidance) if cond is not None else gen.denoiser, x0, known, recon)
     sigmas = gen.sigmas(steps)
     g = torch.Generator().manual_seed(int(seed))
     x = torch.randn(x0.shape, generator=g) * sigmas[0]
@@ -143,7 +154,8 @@ def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, seed) 
 
 @torch.no_grad()
 def extend(gen: VideoGenerator, clip: np.ndarray, frames: int, *, prompt: str | None = None,
-           steps: int | None = None, guidance: float | None = None, resample: int = 2, seed: int = 0) -> np.ndarray:
+           steps: int | None = None, guidance: float | None = None, resample: int = 2, recon: float = 0.0,
+           seed: int = 0) -> np.ndarray:
     """The clip followed by ``frames`` new frames that continue it.  Each round fills a window of
     the model's length whose first half is the clip's latest frames."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
@@ -157,7 +169,7 @@ def extend(gen: VideoGenerator, clip: np.ndarray, frames: int, *, prompt: str | 
         new = min(window - tail.shape[1], batch.shape[1] + frames - out.shape[1])
         padded = np.concatenate([tail, np.zeros((len(out), new) + out.shape[2:], dtype=np.uint8)], axis=1)
         filled = fill(gen, padded, range(tail.shape[1], tail.shape[1] + new), prompt=prompt, steps=steps,
-                      guidance=guidance, resample=resample, seed=seed + rnd)
+                      guidance=guidance, resample=resample, recon=recon, seed=seed + rnd)
         out = np.concatenate([out, filled[:, tail.shape[1]:]], axis=1)
         rnd += 1
     return out[0] if single else out
