@@ -110,8 +110,8 @@ def test_fashion_diverse_guides_in_an_interval_by_default():
     from diffusio.generative import Generator
 
     gen = Generator.load("fashion-diverse")
-    assert gen.defaults["guidance"] == 3.0 and gen.defaults["guidance_interval"] == [0.3, 5.0]
-    assert gen.model.config["training"]["steps_done"] > 3000
+    assert gen.defaults["guidance"] == 2.75 and gen.defaults["guidance_interval"] == [0.3, 5.0]
+    assert gen.model.config["training"]["steps_done"] >= 10000
 
 
 @pytest.mark.slow
