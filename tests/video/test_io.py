@@ -11,7 +11,8 @@ from PIL import Image
 
 from diffusio.errors import UsageError
 from diffusio.video import io as vio
-from diffusio.video.io import (load_clip_folder, read_video, resize_clip, to_channels, write_video,
+from diffusio.video.folder import load_clip_folder
+from diffusio.video.io import (read_video, resize_clip, to_channels, write_video,
                                VIDEO_SUFFIXES)
 
 

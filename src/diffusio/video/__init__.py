@@ -5,7 +5,7 @@ space-time UNet (:mod:`.net`) under the same EDM preconditioning, samplers, guid
 training loop and checkpoints as the images.  The pieces:
 
 * :mod:`.clips`: Moving Fashion-MNIST, seeded clips of garments moving on a canvas, with captions;
-* :mod:`.io`: GIF / MP4 / PNG-strip files, and folders of a user's clips;
+* :mod:`.io`: GIF / MP4 / PNG-strip files; :mod:`.folder`: a folder of a user's clips;
 * :mod:`.generator`: :class:`VideoGenerator`, the friendly API (``generate``, ``denoise``, ``fill``,
   ``extend``); :mod:`.editing` holds the enhancement functions it calls;
 * :mod:`.training`: ``train_video`` (built-in clips or a folder);

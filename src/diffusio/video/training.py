@@ -171,7 +171,7 @@ def _data(data: str, captions, frames: int, size: int, object_size: int, objects
         return MovingData(BUILTIN[data], frames, size, object_size, objects)
     if not Path(data).is_dir():
         raise UsageError(f"data must be {', '.join(BUILTIN)} or a folder of GIF/MP4 clips; {data!r} is neither")
-    from diffusio.video.io import load_clip_folder
+    from diffusio.video.folder import load_clip_folder
 
     array, texts, _ = load_clip_folder(data, frames=frames, size=(size, size), channels=1, captions=captions)
     return FolderData(array, texts, Path(data).name)
