@@ -81,7 +81,12 @@ def test_ctrl_c_stops_a_long_simulation_promptly():
     proc = subprocess.Popen([sys.executable, "-m", "diffusio", "spread", "simulate", "--graph", "karate", "--model",
                              "sis-ct", "--beta", "1e6", "--gamma", "1", "--trials", "20000", "--max-steps", "10"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # imports, then well into the trials
+    import psutil
+
+    # wait for 6 s of CPU (imports, compilation, then trials), however busy the machine is
+    deadline = time.time() + 180
+    while sum(psutil.Process(proc.pid).cpu_times()[:2]) < 6 and time.time() < deadline:
+        time.sleep(0.5)
     assert proc.poll() is None  # 20,000 trials at 2,000,000 events each: minutes of work on any machine
     sent = time.time()
     proc.send_signal(signal.SIGINT)

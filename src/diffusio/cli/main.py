@@ -9,9 +9,12 @@ and printed as one line, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import re
+import signal
 import sys
+import threading
 import warnings
 
 from diffusio.errors import UsageError
@@ -81,12 +84,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"diffusio: warning: {message}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _interrupt_after_imports():
+    """Hold a Ctrl-C that arrives while the libraries import (seconds on a busy machine) until they
+    are in: interrupted mid-import, a module can fail with an unrelated error and a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:  # Ctrl-C while the libraries import is an interruption too, not a traceback
-        parser = build_parser(_first_word(argv))
-        args = parser.parse_args(argv)
+    try:
+        with _interrupt_after_imports() as interrupted:
+            parser = build_parser(_first_word(argv))
+            args = parser.parse_args(argv)
+        if interrupted:
+            raise KeyboardInterrupt
         if not getattr(args, "func", None):
             parser.print_help()
             print("diffusio: error: choose a command (diffusio --help lists them)", file=sys.stderr)
