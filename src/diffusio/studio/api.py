@@ -81,6 +81,13 @@ class SpreadRequest(Strict):
     draw_graph: bool = True
 
 
+class SearchRequest(Strict):
+    text: str | None = Field(None, max_length=300, description="what to look for, e.g. running shoes")
+    image: str | None = Field(None, description="or an example image: base64 PNG/JPEG (data: URL accepted)")
+    k: int = Field(20, ge=1, le=200)
+    rerank: int | None = Field(None, ge=0, le=64, description="hits re-sorted by the text score (default 24)")
+
+
 # ---------------------------------------------------------------- helpers
 def _png_b64(pixels: np.ndarray) -> str:
     from diffusio.generative.data.images import png_bytes
@@ -202,6 +209,31 @@ def simulate_spread(req: SpreadRequest, limits: Limits, budget: Budget) -> dict:
         return out
 
 
+@lru_cache(maxsize=2)
+def _search_index(path: str):
+    from diffusio.search import ImageIndex
+
+    return ImageIndex.load(path)
+
+
+def search_images(req: SearchRequest, limits: Limits, budget: Budget, index_path: str | None = None) -> dict:
+    """The served index (``DIFFUSIO_SEARCH_INDEX``) queried by text or an example image."""
+    if not index_path:
+        raise UsageError("this studio serves no search index; start it with DIFFUSIO_SEARCH_INDEX=photos.index "
+                         "(an index written by: diffusio search index FOLDER -o photos.index)")
+    image = None
+    if req.image is not None:
+        text = req.image.split(",", 1)[-1] if req.image.startswith("data:") else req.image
+        if len(text) > limits.max_image_bytes * 4 // 3 + 4:
+            raise UsageError(f"image is larger than {limits.max_image_bytes // 1024} KiB; send a smaller image")
+        try:
+            image = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise UsageError(f"image is not base64 ({err})") from None
+    result = _search_index(index_path).query(req.text, image=image, k=req.k, rerank=req.rerank)
+    return {**result.to_dict(), "thumbnails": [_png_b64(t) for t in result.thumbnails]}
+
+
 # ---------------------------------------------------------------- the app
 # One function on purpose: every route is a closure over the same limits, budget and queue, and
 # each route body is a few lines that call the API.
@@ -255,6 +287,13 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
     async def v1_spread(req: SpreadRequest) -> dict:
         return await bounded(simulate_spread, req)
 
+    @app.post("/v1/search", summary="Search the served image index by text or by an example image")
+    async def v1_search(req: SearchRequest) -> dict:
+        import os
+
+        path = os.environ.get("DIFFUSIO_SEARCH_INDEX")
+        return await bounded(lambda r, lim, bud: search_images(r, lim, bud, path), req)
+
     @app.get("/v1/models", summary="Shipped models, their samplers and defaults")
     async def v1_models() -> dict:
         from diffusio.generative.pipeline import samplers, shipped_catalog
@@ -269,7 +308,7 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
         return {"graphs": dataset_names(), "models": {name: sorted(parameters(name)) for name in NAMES}}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for page in ("index", "inpaint", "spread"):
+    for page in ("index", "inpaint", "spread", "search"):
         route = "/" if page == "index" else f"/{page}"
         app.add_api_route(route, _page(page), include_in_schema=False)
     return app

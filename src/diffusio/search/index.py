@@ -1,0 +1,358 @@
+"""``ImageIndex``: a folder of images embedded once with diffusion features, searched by text or example.
+
+>>> import tempfile, pathlib
+>>> from diffusio.generative.data.datasets import load_dataset, to_uint8
+>>> from diffusio.generative.data.images import save_images
+>>> test = load_dataset("fashion-mnist", "test")
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> for i in range(30):
+...     _ = save_images(to_uint8(test.images[i:i + 1]), folder / f"{i:02d}.png")
+>>> index = ImageIndex.build(folder, bank=4)         # bank: a small one, for speed
+>>> len(index), index.dim
+(30, 864)
+>>> _ = index.save(folder / "photos.index")
+>>> index = ImageIndex.load(folder / "photos.index")
+>>> best = index.query("a pair of jeans", k=3).hits[0]
+>>> test.class_names[test.labels[int(Path(best.path).stem)]]
+'Trouser'
+>>> index.query(image=folder / "00.png", k=1).hits[0].similarity > 0.999
+True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from diffusio.errors import UsageError
+from diffusio.search.features import DiffusionFeatures, recipe
+from diffusio.search.files import image_files, read_image, to_float, to_model_pixels
+
+FORMAT = "diffusio-search-index"
+FORMAT_VERSION = 1
+TEMPERATURE = 0.02  # softmax temperature of prompt-to-class similarities (cosine of MiniLM embeddings)
+RERANK = 24         # hits re-sorted by the text-conditioned denoising error, by default
+RERANK_WEIGHT = 1.0  # re-sorted by similarity + RERANK_WEIGHT * text score (chosen on training images)
+BANK, BANK_STEPS = 32, 8  # generated images per class, and their sampling steps, for the class directions
+BANK_C = 3.0              # inverse L2 strength of the logistic regression fitted to the generated images
+
+
+@dataclass
+class Hit:
+    """One image found: its rank (1 = best), id in the index, file, ``score`` (what the hits are
+    sorted by), feature similarity to the query (cosine, in [-1, 1]) and, when the text reranking
+    saw it, the diffusion-classifier text score (the share of denoising error the text removes)."""
+
+    rank: int
+    id: int
+    path: str
+    score: float
+    similarity: float
+    text_score: float | None = None
+
+
+@dataclass
+class SearchResult:
+    query: str
+    kind: str                      # "text" or "image"
+    hits: list[Hit]
+    seconds: float
+    reranked: int = 0              # how many of the first hits were re-sorted by the text score
+    notes: list[str] = field(default_factory=list)
+    thumbnails: np.ndarray | None = field(default=None, repr=False)  # uint8 pixels of the hits
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "kind": self.kind, "seconds": round(self.seconds, 4), "reranked": self.reranked,
+                "notes": self.notes,
+                "hits": [asdict(h) for h in self.hits]}
+
+
+@dataclass
+class AddReport:
+    added: int
+    already: int        # files the index already held (not embedded again)
+    unreadable: list[str]  # files skipped: "path: why"
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.added / self.seconds if self.seconds > 0 else float("inf")
+
+
+class ImageIndex:
+    """Diffusion features of a collection in a faiss inner-product index, with each image's path
+    and a thumbnail (what the model saw), tied to one model's weights."""
+
+    def __init__(self, features: DiffusionFeatures, prototypes: np.ndarray | None = None,
+                 classes: list[str] | None = None, bank: tuple[int, int] = (BANK, BANK_STEPS)):
+        import faiss
+
+        self.features = features
+        self.faiss = faiss.IndexFlatIP(features.dim)
+        self.paths: list[str] = []
+        c, h, w = features.image_shape
+        self.thumbs = np.zeros((0, h, w) if c == 1 else (0, h, w, 3), np.uint8)
+        self.prototypes, self.classes, self.bank = prototypes, classes, bank
+
+    # ---------------------------------------------------------- building
+    @classmethod
+    def build(cls, folder: str | Path, model: str | Path = "fashion", *, progress: bool = False,
+              bank: int = BANK, bank_steps: int = BANK_STEPS) -> "ImageIndex":
+        """Embed every image under ``folder`` with ``model`` (a shipped name or a run folder).
+
+        ``bank``/``bank_steps``: images generated per class of the model (and their sampling steps)
+        whose features teach a linear classifier the classes, so text finds them without generating
+        at query time.
+        """
+        files = image_files(folder)
+        index = cls.empty(model, bank=bank, bank_steps=bank_steps)
+        report = index.add(files, progress=progress)
+        if report.added == 0:
+            raise UsageError(f"none of the {len(files)} image files in {folder} could be read "
+                             f"(first: {report.unreadable[0]}); nothing to index")
+        index.last_report = report
+        return index
+
+    @classmethod
+    def empty(cls, model: str | Path = "fashion", *, bank: int = BANK, bank_steps: int = BANK_STEPS) -> "ImageIndex":
+        for name, value in (("bank", bank), ("bank_steps", bank_steps)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        fx = DiffusionFeatures.load(model)
+        known = fx.class_conditions()
+        if known is None:
+            return cls(fx, bank=(bank, bank_steps))
+        names, conds = known
+        return cls(fx, class_prototypes(fx, conds, bank, bank_steps), names, (bank, bank_steps))
+
+    def add(self, source, *, progress: bool = False) -> AddReport:
+        """Embed the images of a folder (or a list of files) that the index does not hold yet.
+
+        Unreadable files are skipped and listed in the report; files already indexed (same
+        resolved path) are not embedded again.
+        """
+        from tqdm.auto import tqdm
+
+        started = time.perf_counter()
+        files = image_files(source) if not isinstance(source, (list, tuple)) else [Path(p) for p in source]
+        held = set(self.paths)
+        new = [p for p in files if str(Path(p).resolve()) not in held]
+        pixels, names, unreadable = [], [], []
+        shape = self.features.image_shape
+        for path in new:
+            try:
+                image, _ = read_image(path, shape)
+            except UsageError as err:
+                unreadable.append(str(err))
+                continue
+            pixels.append(image)
+            names.append(str(Path(path).resolve()))
+        if pixels:
+            stack = np.stack(pixels)
+            bar = tqdm(total=len(stack), desc="embedding", unit="img", disable=not progress)
+            vectors = self.features.embed(to_float(stack), progress=bar.update)
+            bar.close()
+            self.faiss.add(vectors)
+            self.paths += names
+            self.thumbs = np.concatenate([self.thumbs, stack])
+        return AddReport(len(names), len(files) - len(new), unreadable, time.perf_counter() - started)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def dim(self) -> int:
+        return self.features.dim
+
+    def vectors(self) -> np.ndarray:
+        """The stored features, ``[N, dim]``."""
+        return self.faiss.reconstruct_n(0, self.faiss.ntotal) if len(self) else np.zeros((0, self.dim), np.float32)
+
+    # ---------------------------------------------------------- files
+    def header(self) -> dict:
+        from diffusio import __version__
+
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "diffusio": __version__,
+                "model": self.features.name, "model_sha256": self.features.digest, "features": recipe(),
+                "dim": self.dim, "count": len(self), "classes": self.classes,
+                "bank": {"per_class": self.bank[0], "steps": self.bank[1]},
+                "vector_index": "faiss IndexFlatIP (exact inner product of unit vectors = cosine)",
+                "paths": self.paths}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one file, atomically (a reader or a crash never sees half of it)."""
+        import faiss
+        from safetensors.numpy import save_file
+
+        from diffusio._io import atomic_path, check_output
+
+        path = check_output(path, flag="-o")
+        if not len(self):
+            raise UsageError("the index is empty; add images before saving it")
+        tensors = {"faiss": faiss.serialize_index(self.faiss), "thumbnails": np.ascontiguousarray(self.thumbs)}
+        if self.prototypes is not None:
+            tensors["prototypes"] = np.ascontiguousarray(self.prototypes, dtype=np.float32)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": FORMAT, "header": json.dumps(self.header())})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, model: str | Path | None = None) -> "ImageIndex":
+        """Read an index written by :meth:`save`; refused if it was built by another model (or
+        ``model``, when given, is not the one that built it) or by another feature recipe."""
+        import faiss
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"no index {path}; build one with: diffusio search index FOLDER -o {path.name}")
+        try:
+            with safe_open(str(path), "np") as fh:
+                meta = fh.metadata() or {}
+                if meta.get("format") != FORMAT:
+                    raise UsageError(f"{path} is not a diffusio search index; build one with diffusio search index")
+                header = json.loads(meta["header"])
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (SafetensorError, OSError, ValueError, KeyError) as err:
+            raise UsageError(f"cannot read {path} as a diffusio search index ({err}); rebuild it with "
+                             "diffusio search index") from None
+        rebuild = f"rebuild it: diffusio search index FOLDER -o {path.name}"
+        if header.get("format_version") != FORMAT_VERSION or header.get("features") != recipe():
+            raise UsageError(f"{path} was written by another version of diffusio search (diffusio "
+                             f"{header.get('diffusio')}, index format {header.get('format_version')}, features "
+                             f"version {header.get('features', {}).get('version')}); {rebuild}")
+        if model is not None and str(model) != header["model"]:
+            fx = DiffusionFeatures.load(model)
+            if fx.digest != header["model_sha256"]:
+                raise UsageError(f"{path} was built by model {header['model']!r}, not {str(model)!r}: features of "
+                                 f"different models do not compare; query without --model, or {rebuild} --model {model}")
+        else:
+            fx = DiffusionFeatures.load(header["model"])
+        if fx.digest != header["model_sha256"]:
+            raise UsageError(f"{path} was built by another model than the {header['model']!r} found now (weights "
+                             f"sha256 {header['model_sha256'][:12]}..., now {fx.digest[:12]}...); {rebuild}")
+        protos = tensors.get("prototypes")
+        index = cls(fx, protos, header.get("classes"), (header["bank"]["per_class"], header["bank"]["steps"]))
+        index.faiss = faiss.deserialize_index(tensors["faiss"])
+        index.paths = list(header["paths"])
+        index.thumbs = tensors["thumbnails"]
+        if index.faiss.ntotal != len(index.paths) or len(index.thumbs) != len(index.paths) or index.faiss.d != fx.dim:
+            raise UsageError(f"{path} is inconsistent ({index.faiss.ntotal} vectors, {len(index.paths)} paths); {rebuild}")
+        return index
+
+    # ---------------------------------------------------------- queries
+    def query(self, text: str | None = None, *, image=None, k: int = 20, rerank: int | bool | None = None,
+              rerank_weight: float = RERANK_WEIGHT) -> SearchResult:
+        """The ``k`` images that best match ``text`` or the example ``image`` (a file path, its bytes,
+        or uint8 pixels of any size: converted to the model's, with a note).
+
+        Text: the prompt's weights over the model's classes (MiniLM similarity) mix the class
+        directions (learnt from generated images) into one query vector for the faiss search; then the first ``rerank`` hits (default
+        24; 0 or False: none) are re-sorted by the text-conditioned denoising error.
+        """
+        started = time.perf_counter()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise UsageError(f"k must be a positive integer, got {k!r}")
+        if (text is None) == (image is None):
+            raise UsageError("give a text query or an example image (--image), not both or neither")
+        if not len(self):
+            raise UsageError("the index is empty; add images first")
+        k = min(int(k), len(self))
+        notes: list[str] = []
+        if image is not None:
+            q, notes = self._image_vector(image)
+            label, kind, shortlist, cond = (str(image) if isinstance(image, (str, Path)) else "image"), "image", k, None
+        else:
+            if not isinstance(text, str) or not text.strip():
+                raise UsageError("empty query; give some text, e.g. \"running shoes\", or --image FILE")
+            rerank = RERANK if rerank is None or rerank is True else int(rerank or 0)
+            if rerank < 0:
+                raise UsageError(f"rerank must be >= 0, got {rerank}")
+            cond = self.features.text_condition(text)
+            q = self._text_vector(cond, notes)
+            label, kind, shortlist = text, "text", max(k, min(rerank, len(self)))
+        sims, ids = self.faiss.search(q[None].astype(np.float32), shortlist)
+        sims, ids = sims[0].astype(np.float64), ids[0]
+        scores, reranked = np.full(len(ids), np.nan), 0
+        keys = sims.copy()
+        if kind == "text" and rerank:
+            reranked = min(rerank, len(ids))
+            scores[:reranked] = self.features.text_scores(to_float(self.thumbs[ids[:reranked]]), cond)
+            keys[:reranked] = sims[:reranked] + rerank_weight * scores[:reranked]
+            order = np.concatenate([np.argsort(-keys[:reranked], kind="stable"), np.arange(reranked, len(ids))])
+            sims, ids, scores, keys = sims[order], ids[order], scores[order], keys[order]
+        hits = [Hit(r + 1, int(ids[r]), self.paths[ids[r]], float(keys[r]), float(sims[r]),
+                    None if np.isnan(scores[r]) else float(scores[r])) for r in range(k)]
+        return SearchResult(label, kind, hits, time.perf_counter() - started, min(reranked, k), notes,
+                            self.thumbs[ids[:k]])
+
+    def _image_vector(self, image) -> tuple[np.ndarray, list[str]]:
+        shape = self.features.image_shape
+        if isinstance(image, (str, Path, bytes)):
+            pixels, note = read_image(image, shape)
+        else:
+            pixels, note = to_model_pixels(image, shape, "the query image")
+        return self.features.embed(to_float(pixels[None]))[0], [note] if note else []
+
+    def _text_vector(self, cond, notes: list[str]) -> np.ndarray:
+        import torch
+
+        known = self.features.class_conditions()
+        if self.prototypes is not None and known is not None:
+            names, conds = known
+            d = min(conds.shape[1], cond.shape[0])
+            sims = (conds[:, :d] @ cond[:d]).double()
+            weights = torch.softmax(sims / TEMPERATURE, 0).numpy()
+            q = weights @ self.prototypes.astype(np.float64)
+            notes.append("closest classes: " + ", ".join(f"{names[i]} {weights[i]:.2f}"
+                                                          for i in np.argsort(-weights)[:3] if weights[i] >= 0.01))
+        else:  # a model without classes: generate a few images from the prompt (seeded) and use their mean feature
+            generated = self.features.generate(cond[None], self.bank[0], self.bank[1], seed=0)
+            q = self.features.embed(generated).mean(0).astype(np.float64)
+            notes.append(f"query vector from {self.bank[0]} images generated from the prompt")
+        return (q / max(np.linalg.norm(q), 1e-12)).astype(np.float32)
+
+
+def class_prototypes(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.ndarray:
+    """One unit direction per class in feature space, learnt from generated images only: ``per_class``
+    images are sampled under each class condition (seeded), embedded, and a logistic regression
+    is fitted to tell the classes apart; its weight rows are the directions (an image's score for
+    a class is then one inner product, so a text query stays one faiss search).  With one image
+    per class it falls back to the class mean.  Cached on disk by model weights, recipe and bank."""
+    import hashlib
+
+    from diffusio._io import atomic_path
+    from diffusio.generative.conditioning.text import cache_dir
+
+    key = hashlib.sha256(json.dumps([fx.digest, recipe(), per_class, steps, "logreg", BANK_C]).encode()).hexdigest()[:24]
+    cached = cache_dir().parent / "search" / f"directions-{key}.npy"
+    try:
+        protos = np.load(cached, allow_pickle=False)
+        if protos.shape == (len(conds), fx.dim):
+            return protos
+    except (OSError, ValueError):
+        pass
+    import torch
+
+    rows = torch.repeat_interleave(conds, per_class, dim=0)
+    feats = fx.embed(fx.generate(rows, len(rows), steps, seed=0))
+    labels = np.repeat(np.arange(len(conds)), per_class)
+    if per_class > 1:
+        from sklearn.linear_model import LogisticRegression
+
+        protos = LogisticRegression(C=BANK_C, max_iter=3000).fit(feats, labels).coef_
+        protos = np.concatenate([-protos, protos]) if len(conds) == 2 else protos  # binary: one row
+    else:
+        protos = feats
+    protos = (protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, protos)
+    except (OSError, UsageError):
+        pass  # a read-only cache only costs time
+    return protos
