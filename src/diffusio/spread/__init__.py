@@ -9,7 +9,8 @@ Examples
 """
 
 from diffusio.spread.datasets import list_datasets, load_dataset, random_graph
-from diffusio.spread.graph import Graph, as_graph, read_edge_list
+from diffusio.spread.files import read_edge_list
+from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models import (SEIR, SI, SIR, SIS, Bass, ContinuousSIR, ContinuousSIS, IndependentCascade,
                                     LinearThreshold, MajorityRule, Model, ThresholdOpinion, Voter, bass_curve)
 from diffusio.spread.simulate import SpreadResult, TruncationWarning, random_seeds, simulate

@@ -9,7 +9,6 @@ outputs.
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,13 +17,9 @@ from typing import Any, Iterable
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from diffusio.errors import UsageError
-
-_HEADER_WORDS = {"source", "target", "src", "dst", "from", "to", "u", "v", "node1", "node2", "weight", "w"}
-
 
 @dataclass(eq=False)
 class Graph:
@@ -77,18 +72,29 @@ class Graph:
     @cached_property
     def edge_sources(self) -> np.ndarray:
         """Source node of every CSR entry (the row it sits in)."""
-        return np.repeat(np.arange(self.n_nodes, dtype=np.int64), self.out_degree)
+        return np.repeat(np.arange(self.n_nodes, dtype=self.indices.dtype), self.out_degree)
+
+    @property
+    def unweighted(self) -> bool:
+        """Every edge has weight 1 (then ``weights`` is a read-only view that takes no memory)."""
+        return self.weights.size > 0 and self.weights.strides == (0,)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the CSR arrays (labels and cached reverse/edge arrays not included)."""
+        return sum(a.nbytes for a in (self.indptr, self.indices)) + (0 if self.unweighted else self.weights.nbytes)
 
     @cached_property
     def reverse_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR of the transposed graph: row ``v`` lists the in-neighbours of ``v``."""
         if not self.directed:
             return self.indptr, self.indices, self.weights
-        matrix = sp.csr_array((self.weights, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
+        weights = np.zeros(self.indices.size, np.int8) if self.unweighted else self.weights
+        matrix = sp.csr_array((weights, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
         transposed = matrix.T.tocsr()
         transposed.sort_indices()
-        return (transposed.indptr.astype(np.int64), transposed.indices.astype(np.int64),
-                transposed.data.astype(np.float64))
+        return (transposed.indptr.astype(np.int64), transposed.indices.astype(self.indices.dtype, copy=False),
+                _ones(transposed.nnz) if self.unweighted else transposed.data.astype(np.float64, copy=False))
 
     @cached_property
     def in_degree(self) -> np.ndarray:
@@ -132,7 +138,7 @@ class Graph:
 
     def to_scipy(self) -> sp.csr_array:
         """The weighted adjacency matrix (row = source, column = target)."""
-        return sp.csr_array((self.weights, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
+        return sp.csr_array((np.ascontiguousarray(self.weights), self.indices, self.indptr), shape=(self.n_nodes,) * 2)
 
     def to_networkx(self) -> nx.Graph:
         """A networkx graph with the original labels and ``weight`` edge attributes."""
@@ -145,7 +151,7 @@ class Graph:
         return graph
 
 
-def _from_matrix(matrix, labels, directed: bool | None, name: str) -> Graph:
+def _from_matrix(matrix, labels, directed: bool | None, name: str, symmetric: bool = False) -> Graph:
     matrix = sp.csr_array(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise UsageError(f"adjacency matrix must be square, got shape {matrix.shape}; pass an n x n matrix")
@@ -158,12 +164,45 @@ def _from_matrix(matrix, labels, directed: bool | None, name: str) -> Graph:
         raise UsageError("edge weights must be finite and >= 0; fix or drop the negative/NaN weights")
     if directed is None:
         directed = (matrix != matrix.T).nnz > 0
-    elif not directed:
-        matrix = matrix.maximum(matrix.T).tocsr()  # an undirected edge given one way counts both ways
-        matrix.sort_indices()
-    return Graph(indptr=matrix.indptr.astype(np.int64), indices=matrix.indices.astype(np.int64),
-                 weights=matrix.data.astype(np.float64), labels=np.asarray(labels), directed=bool(directed),
-                 name=name)
+    elif not directed and not symmetric:
+        matrix = _symmetrised(matrix)  # an undirected edge given one way counts both ways
+    return csr_graph(matrix.indptr, matrix.indices, matrix.data, labels=np.asarray(labels), directed=bool(directed),
+                     name=name)
+
+
+def _symmetrised(matrix: sp.csr_array) -> sp.csr_array:
+    """``max(A, A^T)``; a matrix that is symmetric already is returned as it is, after one transpose
+    (the element-wise maximum would hold three matrices at once)."""
+    transposed = matrix.T.tocsr()
+    transposed.sort_indices()
+    if (np.array_equal(transposed.indptr, matrix.indptr) and np.array_equal(transposed.indices, matrix.indices)
+            and np.array_equal(transposed.data, matrix.data)):
+        return matrix
+    out = matrix.maximum(transposed).tocsr()
+    out.sort_indices()
+    return out
+
+
+def _ones(size: int) -> np.ndarray:
+    """``size`` weights of 1 as a read-only view of one number: no memory per edge."""
+    return np.broadcast_to(np.float64(1.0), (size,))
+
+
+def csr_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None, *, labels: np.ndarray,
+              directed: bool, name: str = "") -> Graph:
+    """A :class:`Graph` in the lean dtypes: int64 ``indptr``, int32 ``indices`` where the node count
+    fits (4 bytes per edge instead of 8), and float64 weights, held as a zero-memory view when every
+    weight is 1 (the common unweighted case).  The arrays are taken as they are (sorted rows, no
+    duplicates); copies are made only where a dtype changes."""
+    n = len(indptr) - 1
+    index_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    if weights is None or (weights.size and weights.min() == 1 and weights.max() == 1):
+        weights = _ones(len(indices))
+    else:
+        weights = np.asarray(weights).astype(np.float64, copy=False)
+    return Graph(indptr=np.asarray(indptr).astype(np.int64, copy=False),
+                 indices=np.asarray(indices).astype(index_dtype, copy=False), weights=weights, labels=labels,
+                 directed=bool(directed), name=name)
 
 
 def _from_networkx(graph: nx.Graph, weight: str | None, name: str) -> Graph:
@@ -175,81 +214,9 @@ def _from_networkx(graph: nx.Graph, weight: str | None, name: str) -> Graph:
     labels[:] = nodes
     if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in nodes):
         labels = np.asarray(nodes, dtype=np.int64)
-    return _from_matrix(matrix, labels, graph.is_directed(), name or str(graph.name or ""))
-
-
-def _looks_like_header(row: list[str]) -> bool:
-    if row[0].strip().lower() in _HEADER_WORDS or row[1].strip().lower() in _HEADER_WORDS:
-        return True
-    if len(row) > 2:
-        try:
-            float(row[2])
-        except ValueError:
-            return True
-    return False
-
-
-def read_edge_list(path: str | os.PathLike, *, directed: bool = False, delimiter: str | None = None) -> Graph:
-    """Read a CSV/TSV edge list: ``source, target[, weight]`` per line, header optional.
-
-    Parameters
-    ----------
-    path : str or path
-        The file.  ``.tsv`` files are tab separated, others are sniffed (comma, tab, space).
-    directed : bool
-        Treat each line as a one-way edge.
-    delimiter : str, optional
-        Force a column separator.
-
-    Returns
-    -------
-    Graph
-        Labels are integers when every label is an integer, strings otherwise.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "edges.csv"
-    >>> _ = path.write_text("source,target,weight\\na,b,0.5\\nb,c,1\\n")
-    >>> read_edge_list(path).n_edges
-    2
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"edge-list file {str(path)!r} not found; pass an existing CSV/TSV file")
-    if delimiter is None and path.suffix.lower() == ".tsv":
-        delimiter = "\t"
-    try:
-        table = pd.read_csv(path, sep=delimiter or None, engine="python", header=None, dtype=str,
-                            skipinitialspace=True, comment="#")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as err:
-        raise UsageError(f"cannot read edge list {str(path)!r} ({err}); "
-                         "write one 'source,target[,weight]' per line") from None
-    if table.shape[1] < 2 or table.shape[0] == 0:
-        raise UsageError(f"edge list {str(path)!r} needs at least two columns (source, target) and one row; "
-                         "write one 'source,target[,weight]' per line")
-    if _looks_like_header(table.iloc[0].fillna("").astype(str).tolist()):
-        table = table.iloc[1:]
-    if table.shape[0] == 0:
-        raise UsageError(f"edge list {str(path)!r} has a header but no edges; add 'source,target' lines")
-    ends = table.iloc[:, :2].apply(lambda col: col.str.strip())
-    if ends.isna().any().any():
-        raise UsageError(f"edge list {str(path)!r} has a line with a missing node; give two nodes per line")
-    try:
-        weights = table.iloc[:, 2].astype(float).to_numpy() if table.shape[1] > 2 else np.ones(len(table))
-    except ValueError:
-        raise UsageError(f"edge list {str(path)!r}: the third column must hold numeric weights") from None
-    if not np.isfinite(weights).all():
-        raise UsageError(f"edge list {str(path)!r}: a weight is missing or not finite; give a number on every line")
-    names = pd.unique(ends.to_numpy().ravel())
-    try:
-        labels = np.asarray([int(x) for x in names], dtype=np.int64)
-    except ValueError:
-        labels = np.asarray(names, dtype=object)
-    codes = pd.Index(names).get_indexer(ends.to_numpy().ravel()).reshape(-1, 2)
-    n = len(names)
-    matrix = sp.coo_array((weights, (codes[:, 0], codes[:, 1])), shape=(n, n)).tocsr()
-    return _from_matrix(matrix, labels, directed, path.name)
+    # an undirected networkx graph comes out symmetric already: no transpose (3x the edges in memory)
+    return _from_matrix(matrix, labels, graph.is_directed(), name or str(graph.name or ""),
+                        symmetric=not graph.is_directed())
 
 
 def as_graph(obj: Any, *, directed: bool | None = None, weight: str | None = "weight", name: str = "") -> Graph:
@@ -296,6 +263,8 @@ def as_graph(obj: Any, *, directed: bool | None = None, weight: str | None = "we
         if not Path(text).exists():
             raise UsageError(f"{text!r} is neither a file nor a built-in dataset; "
                              f"use an edge-list path or one of: {', '.join(dataset_names())}")
+        from diffusio.spread.files import read_edge_list
+
         return read_edge_list(text, directed=bool(directed))
     raise UsageError(f"cannot make a graph from {type(obj).__name__}; pass a networkx graph, "
                      "a scipy.sparse matrix, an edge-list path or a dataset name")
