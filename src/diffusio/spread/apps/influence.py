@@ -189,8 +189,7 @@ def _log_binom(n: int, k: int) -> float:
 def _sampler(graph: Graph, model: Model, seed, client=None, threads: int = 1) -> RRSampler:
     if isinstance(model, IndependentCascade):
         return RRSampler(graph, model.edge_probabilities(graph), IC, seed, client=client, threads=threads)
-    influence, _, _ = model.prepare(graph)
-    return RRSampler(graph, influence, LT, seed, client=client, threads=threads)
+    return RRSampler(graph, model.edge_influence(graph), LT, seed, client=client, threads=threads)
 
 
 def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 1.0, seed: int | None = 0,

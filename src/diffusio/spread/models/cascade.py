@@ -92,9 +92,12 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
 
 
 @njit(cache=True, nogil=True)
-def linear_threshold_kernel(indptr, indices, influence, thresholds, random_thresholds, seed_matrix, rng_states,
-                            max_steps, counts, steps, final, record_final):
+def linear_threshold_kernel(indptr, indices, influence, node_influence, thresholds, random_thresholds, seed_matrix,
+                            rng_states, max_steps, counts, steps, final, record_final):
+    """``influence``: the weight of every CSR edge, or empty when every in-edge of ``v`` weighs
+    ``node_influence[v]`` (1 / in-degree: no per-edge array, 8 bytes per edge saved)."""
     n = indptr.size - 1
+    per_edge = influence.size > 0
     stamp = np.zeros(n, np.int64)    # active in trial t  <=>  stamp == t + 1
     touched = np.zeros(n, np.int64)  # threshold drawn / bucket reset in trial t
     bucket = np.zeros(n)
@@ -122,7 +125,7 @@ def linear_threshold_kernel(indptr, indices, influence, thresholds, random_thres
                         touched[v] = mark
                         bucket[v] = 0.0
                         level[v] = (1.0 - uniform(rng)) if random_thresholds else thresholds[v]
-                    bucket[v] += influence[e]
+                    bucket[v] += influence[e] if per_edge else node_influence[v]
                     if bucket[v] >= level[v]:
                         stamp[v] = mark
                         queue[tail] = v
@@ -213,9 +216,16 @@ class LinearThreshold(Model):
         if self.threshold is not None:
             object.__setattr__(self, "threshold", check_node_param("threshold", self.threshold, high=1.0))
 
+    def edge_influence(self, graph: Graph) -> np.ndarray:
+        """The weight of every CSR edge (reverse-reachable sets need them spelled out)."""
+        influence, node_influence, _, _ = self.prepare(graph)
+        return influence if influence.size or not graph.indices.size else node_influence[graph.indices]
+
     def prepare(self, graph: Graph) -> tuple:
+        node_influence = NO_EDGE_VALUES
         if isinstance(self.weights, str) and self.weights == "in_degree":
-            influence = 1.0 / graph.in_degree[graph.indices]
+            influence = NO_EDGE_VALUES  # every in-edge of v weighs 1 / in_degree(v): one number per node
+            node_influence = 1.0 / np.maximum(graph.in_degree, 1)
         else:
             influence = edge_array(graph, "weights", self.weights, high=1.0)
             in_sums = np.bincount(graph.indices, weights=influence, minlength=graph.n_nodes)
@@ -225,10 +235,10 @@ class LinearThreshold(Model):
                                  f"{in_sums[worst]:.3g} > 1; normalise each node's in-weights to sum to <= 1")
         random = self.threshold is None
         thresholds = np.zeros(graph.n_nodes) if random else node_array(graph, "threshold", self.threshold)
-        return influence.astype(np.float64), thresholds, random
+        return influence.astype(np.float64, copy=False), node_influence, thresholds, random
 
     def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
             cut_short):
-        influence, thresholds, random = prepared
-        linear_threshold_kernel(graph.indptr, graph.indices, influence, thresholds, random, seed_matrix, rng_states,
-                                max_steps, counts, steps, final, record_final)
+        influence, node_influence, thresholds, random = prepared
+        linear_threshold_kernel(graph.indptr, graph.indices, influence, node_influence, thresholds, random, seed_matrix,
+                                rng_states, max_steps, counts, steps, final, record_final)
