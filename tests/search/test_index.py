@@ -86,9 +86,17 @@ def _rewrite_header(path, change):
 
 
 def test_an_index_of_another_model_or_version_is_refused(built, tmp_path):
+    from diffusio.generative.checkpoint.models import resolve_model_dir
+
+    other = tmp_path / "other-model"  # the shipped model with one weight changed: another model
+    shutil.copytree(resolve_model_dir("fashion"), other)
+    tensors = load_file(str(other / "model.safetensors"))
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, str(other / "model.safetensors"), metadata={"format": "diffusio-model"})
     path = built.save(tmp_path / "x.index")
-    with pytest.raises(UsageError, match="built by model 'fashion', not 'fashion-diverse'"):
-        ImageIndex.load(path, model="fashion-diverse")
+    with pytest.raises(UsageError, match="built by model 'fashion', not '.*other-model'"):
+        ImageIndex.load(path, model=str(other))
     _rewrite_header(path, lambda h: h.update(model_sha256="0" * 64))
     with pytest.raises(UsageError, match="built by another model"):
         ImageIndex.load(path)
@@ -148,6 +156,6 @@ def test_empty_and_unreadable_folders(collection, tmp_path):
     assert "broken.png" in report.unreadable[0]
     before = (tmp_path / "e.index").read_bytes()
     with pytest.raises(UsageError):  # a failed extension leaves the old file as it was
-        index_folder(empty, tmp_path / "e.index", model="fashion-diverse")
+        index_folder(empty, tmp_path / "e.index", model="no-such-model")
     assert (tmp_path / "e.index").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".e.index")]  # no temporary left

@@ -8,8 +8,8 @@
 >>> for i in range(30):
 ...     _ = save_images(to_uint8(test.images[i:i + 1]), folder / f"{i:02d}.png")
 >>> index = ImageIndex.build(folder, bank=4)         # bank: a small one, for speed
->>> len(index), index.dim
-(30, 864)
+>>> len(index), index.dim          # 864 features + 10 class posteriors
+(30, 874)
 >>> _ = index.save(folder / "photos.index")
 >>> index = ImageIndex.load(folder / "photos.index")
 >>> best = index.query("a pair of jeans", k=3).hits[0]
@@ -39,6 +39,7 @@ RERANK = 24         # hits re-sorted by the text-conditioned denoising error, by
 RERANK_WEIGHT = 1.0  # re-sorted by similarity + RERANK_WEIGHT * text score (chosen on training images)
 BANK, BANK_STEPS = 32, 8  # generated images per class, and their sampling steps, for the class directions
 BANK_C = 3.0              # inverse L2 strength of the logistic regression fitted to the generated images
+POSTERIOR = 3.0           # weight of sqrt(class posterior) beside the features in every stored vector
 
 
 @dataclass
@@ -85,18 +86,21 @@ class AddReport:
 
 class ImageIndex:
     """Diffusion features of a collection in a faiss inner-product index, with each image's path
-    and a thumbnail (what the model saw), tied to one model's weights."""
+    and a thumbnail (what the model saw), tied to one model's weights.  For a model with classes,
+    each stored vector also holds the class posterior of a classifier learnt on generated images
+    (:func:`class_head`; no label of any real image is used)."""
 
-    def __init__(self, features: DiffusionFeatures, prototypes: np.ndarray | None = None,
+    def __init__(self, features: DiffusionFeatures, head: np.ndarray | None = None,
                  classes: list[str] | None = None, bank: tuple[int, int] = (BANK, BANK_STEPS)):
         import faiss
 
         self.features = features
-        self.faiss = faiss.IndexFlatIP(features.dim)
+        self.head = None if head is None else np.asarray(head, np.float32)  # [classes, dim + 1]: weights | bias
+        self.faiss = faiss.IndexFlatIP(features.dim + (0 if head is None else len(head)))
         self.paths: list[str] = []
         c, h, w = features.image_shape
         self.thumbs = np.zeros((0, h, w) if c == 1 else (0, h, w, 3), np.uint8)
-        self.prototypes, self.classes, self.bank = prototypes, classes, bank
+        self.classes, self.bank = classes, bank
 
     # ---------------------------------------------------------- building
     @classmethod
@@ -127,7 +131,7 @@ class ImageIndex:
         if known is None:
             return cls(fx, bank=(bank, bank_steps))
         names, conds = known
-        return cls(fx, class_prototypes(fx, conds, bank, bank_steps), names, (bank, bank_steps))
+        return cls(fx, class_head(fx, conds, bank, bank_steps), names, (bank, bank_steps))
 
     def add(self, source, *, progress: bool = False) -> AddReport:
         """Embed the images of a folder (or a list of files) that the index does not hold yet.
@@ -154,7 +158,7 @@ class ImageIndex:
         if pixels:
             stack = np.stack(pixels)
             bar = tqdm(total=len(stack), desc="embedding", unit="img", disable=not progress)
-            vectors = self.features.embed(to_float(stack), progress=bar.update)
+            vectors = self.encode(to_float(stack), progress=bar.update)
             bar.close()
             self.faiss.add(vectors)
             self.paths += names
@@ -166,7 +170,19 @@ class ImageIndex:
 
     @property
     def dim(self) -> int:
-        return self.features.dim
+        return self.faiss.d
+
+    def encode(self, images: np.ndarray, progress=None) -> np.ndarray:
+        """The stored vector of each image: its diffusion features and, for a model with classes,
+        ``POSTERIOR * sqrt(p(class | features))`` from the classifier learnt on generated images,
+        scaled to unit length (the features and the root posterior are unit vectors each)."""
+        x = self.features.embed(images, progress=progress)
+        if self.head is None:
+            return x
+        logits = x @ self.head[:, :-1].T + self.head[:, -1]
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return (np.concatenate([x, POSTERIOR * np.sqrt(p)], 1) / np.sqrt(1 + POSTERIOR ** 2)).astype(np.float32)
 
     def vectors(self) -> np.ndarray:
         """The stored features, ``[N, dim]``."""
@@ -178,7 +194,7 @@ class ImageIndex:
 
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "diffusio": __version__,
                 "model": self.features.name, "model_sha256": self.features.digest, "features": recipe(),
-                "dim": self.dim, "count": len(self), "classes": self.classes,
+                "dim": self.dim, "count": len(self), "classes": self.classes, "posterior_weight": POSTERIOR,
                 "bank": {"per_class": self.bank[0], "steps": self.bank[1]},
                 "vector_index": "faiss IndexFlatIP (exact inner product of unit vectors = cosine)",
                 "paths": self.paths}
@@ -194,8 +210,8 @@ class ImageIndex:
         if not len(self):
             raise UsageError("the index is empty; add images before saving it")
         tensors = {"faiss": faiss.serialize_index(self.faiss), "thumbnails": np.ascontiguousarray(self.thumbs)}
-        if self.prototypes is not None:
-            tensors["prototypes"] = np.ascontiguousarray(self.prototypes, dtype=np.float32)
+        if self.head is not None:
+            tensors["classifier"] = np.ascontiguousarray(self.head, dtype=np.float32)
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata={"format": FORMAT, "header": json.dumps(self.header())})
         return path
@@ -221,7 +237,8 @@ class ImageIndex:
             raise UsageError(f"cannot read {path} as a diffusio search index ({err}); rebuild it with "
                              "diffusio search index") from None
         rebuild = f"rebuild it: diffusio search index FOLDER -o {path.name}"
-        if header.get("format_version") != FORMAT_VERSION or header.get("features") != recipe():
+        if (header.get("format_version") != FORMAT_VERSION or header.get("features") != recipe()
+                or header.get("posterior_weight") != POSTERIOR):
             raise UsageError(f"{path} was written by another version of diffusio search (diffusio "
                              f"{header.get('diffusio')}, index format {header.get('format_version')}, features "
                              f"version {header.get('features', {}).get('version')}); {rebuild}")
@@ -235,12 +252,12 @@ class ImageIndex:
         if fx.digest != header["model_sha256"]:
             raise UsageError(f"{path} was built by another model than the {header['model']!r} found now (weights "
                              f"sha256 {header['model_sha256'][:12]}..., now {fx.digest[:12]}...); {rebuild}")
-        protos = tensors.get("prototypes")
-        index = cls(fx, protos, header.get("classes"), (header["bank"]["per_class"], header["bank"]["steps"]))
+        index = cls(fx, tensors.get("classifier"), header.get("classes"),
+                    (header["bank"]["per_class"], header["bank"]["steps"]))
         index.faiss = faiss.deserialize_index(tensors["faiss"])
         index.paths = list(header["paths"])
         index.thumbs = tensors["thumbnails"]
-        if index.faiss.ntotal != len(index.paths) or len(index.thumbs) != len(index.paths) or index.faiss.d != fx.dim:
+        if index.faiss.ntotal != len(index.paths) or len(index.thumbs) != len(index.paths) or index.faiss.d != header["dim"]:
             raise UsageError(f"{path} is inconsistent ({index.faiss.ntotal} vectors, {len(index.paths)} paths); {rebuild}")
         return index
 
@@ -296,44 +313,52 @@ class ImageIndex:
             pixels, note = read_image(image, shape)
         else:
             pixels, note = to_model_pixels(image, shape, "the query image")
-        return self.features.embed(to_float(pixels[None]))[0], [note] if note else []
+        return self.encode(to_float(pixels[None]))[0], [note] if note else []
 
     def _text_vector(self, cond, notes: list[str]) -> np.ndarray:
         import torch
 
         known = self.features.class_conditions()
-        if self.prototypes is not None and known is not None:
+        if self.head is not None and known is not None:
             names, conds = known
             d = min(conds.shape[1], cond.shape[0])
             sims = (conds[:, :d] @ cond[:d]).double()
             weights = torch.softmax(sims / TEMPERATURE, 0).numpy()
-            q = weights @ self.prototypes.astype(np.float64)
             notes.append("closest classes: " + ", ".join(f"{names[i]} {weights[i]:.2f}"
                                                           for i in np.argsort(-weights)[:3] if weights[i] >= 0.01))
-        else:  # a model without classes: generate a few images from the prompt (seeded) and use their mean feature
-            generated = self.features.generate(cond[None], self.bank[0], self.bank[1], seed=0)
-            q = self.features.embed(generated).mean(0).astype(np.float64)
-            notes.append(f"query vector from {self.bank[0]} images generated from the prompt")
+            directions = self.head[:, :-1].astype(np.float64)
+            directions /= np.linalg.norm(directions, axis=1, keepdims=True).clip(1e-12)
+            q = weights @ directions
+            q /= max(np.linalg.norm(q), 1e-12)
+            # against the stored [x, POSTERIOR * sqrt(p)] / sqrt(1 + POSTERIOR^2): the inner product is the
+            # cosine of the features with the mixed class direction
+            return np.concatenate([q * np.sqrt(1 + POSTERIOR ** 2), np.zeros(len(self.head))]).astype(np.float32)
+        # a model without classes: generate a few images from the prompt (seeded) and use their mean feature
+        generated = self.features.generate(cond[None], self.bank[0], self.bank[1], seed=0)
+        q = self.features.embed(generated).mean(0).astype(np.float64)
+        notes.append(f"query vector from {self.bank[0]} images generated from the prompt")
         return (q / max(np.linalg.norm(q), 1e-12)).astype(np.float32)
 
 
-def class_prototypes(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.ndarray:
-    """One unit direction per class in feature space, learnt from generated images only: ``per_class``
-    images are sampled under each class condition (seeded), embedded, and a logistic regression
-    is fitted to tell the classes apart; its weight rows are the directions (an image's score for
-    a class is then one inner product, so a text query stays one faiss search).  With one image
-    per class it falls back to the class mean.  Cached on disk by model weights, recipe and bank."""
+def class_head(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.ndarray:
+    """A linear classifier of the model's classes in feature space, learnt from generated images
+    only: ``per_class`` images are sampled under each class condition (seeded), embedded, and a
+    logistic regression is fitted to tell the classes apart.  Returns ``[classes, dim + 1]``
+    (weights, then bias).  Its weight rows are the text directions (an image's score for a class
+    is one inner product, so a text query stays one faiss search); its posterior is part of every
+    stored vector.  With one image per class: the class means.  Cached on disk by model weights,
+    recipe and bank."""
     import hashlib
 
     from diffusio._io import atomic_path
     from diffusio.generative.conditioning.text import cache_dir
 
     key = hashlib.sha256(json.dumps([fx.digest, recipe(), per_class, steps, "logreg", BANK_C]).encode()).hexdigest()[:24]
-    cached = cache_dir().parent / "search" / f"directions-{key}.npy"
+    cached = cache_dir().parent / "search" / f"head-{key}.npy"
     try:
-        protos = np.load(cached, allow_pickle=False)
-        if protos.shape == (len(conds), fx.dim):
-            return protos
+        head = np.load(cached, allow_pickle=False)
+        if head.shape == (len(conds), fx.dim + 1):
+            return head
     except (OSError, ValueError):
         pass
     import torch
@@ -344,15 +369,17 @@ def class_prototypes(fx: DiffusionFeatures, conds, per_class: int, steps: int) -
     if per_class > 1:
         from sklearn.linear_model import LogisticRegression
 
-        protos = LogisticRegression(C=BANK_C, max_iter=3000).fit(feats, labels).coef_
-        protos = np.concatenate([-protos, protos]) if len(conds) == 2 else protos  # binary: one row
+        lr = LogisticRegression(C=BANK_C, max_iter=3000).fit(feats, labels)
+        coef, bias = lr.coef_, lr.intercept_
+        if len(conds) == 2:  # binary: one row
+            coef, bias = np.concatenate([-coef, coef]) / 2, np.array([-bias[0], bias[0]]) / 2
     else:
-        protos = feats
-    protos = (protos / np.linalg.norm(protos, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
+        coef, bias = 10 * feats, np.zeros(len(conds))
+    head = np.concatenate([coef, bias[:, None]], 1).astype(np.float32)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, protos)
+            np.save(fh, head)
     except (OSError, UsageError):
         pass  # a read-only cache only costs time
-    return protos
+    return head
