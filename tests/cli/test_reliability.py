@@ -237,6 +237,24 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["denoise", "IMAGE", "--sigma", "1000"], "--sigma must be in"),
     (["spread"], None),
     (["spread", "--help"], None),
+    # found by the end-to-end fuzz (tests/cli/test_fuzz_commands.py, bench/probe.py)
+    (["classifier", "--data", "digits", "--out", "IMAGE", "--epochs", "1"], "is a file"),  # was a traceback after training
+    (["demo", "-n", "1000000000"], "ask for fewer images"),  # was a hang building the prompt list
+    (["molecules", "generate", "-n", "2", "--guidance", "nan"], "--guidance must be in [0, 20]"),  # was exit 0
+    (["spread", "immunize", "--graph", "karate", "--seed=-1"], "--seed must be"),  # was a traceback
+    (["audit", "bias", "fashion-fast", "--seed", "99999999999999999999"], "--seed must be"),
+    (["spread", "simulate", "--graph", "karate", "--model", "si", "--beta", "0.1", "--max-steps", "1000000000"],
+     "lower --max-steps"),  # was a MemoryError traceback
+    (["spread", "sweep", "--graph", "karate", "--model", "sir", "--grid", "beta=0.1", "--max-steps", "1000000000"],
+     "lower --max-steps"),
+    (["spread", "simulate", "--graph", "erdos-renyi:n=20,p=2", "--model", "voter"], "probability in [0, 1]"),  # was exit 0
+    (["spread", "fit", "--series", "1,3,7,15,30", "--population", "nan"], "--population must be"),  # was exit 0
+    (["video", "train", "--out", "OUT", "--frames", "2", "--size", "16", "--steps", "1", "--base", "3"],
+     "--base must be even"),  # was a traceback
+    (["video", "train", "--out", "OUT", "--frames", "2", "--size", "16", "--steps", "1", "--mults", "0"],
+     "--mults must be positive"),
+    (["video", "train", "--out", "OUT", "--frames", "2", "--size", "16", "--steps", "1", "--batch-size",
+      "9223372036854775808"], "lower --batch-size"),  # was "Maximum allowed dimension exceeded"
 ]
 
 
@@ -246,7 +264,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, argv, message):
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
     (tmp_path / "garbage.csv").write_bytes(b"\x00\x01garbage\xff\n,,,\n")
     subs = {"OUT": str(tmp_path / "run"), "IMAGE": str(image), "GARBAGE": str(tmp_path / "garbage.csv")}
-    argv = [subs.get(a, a) for a in argv] + (["-o", str(tmp_path / "o.png")] if argv[0] in ("generate",
+    argv = [subs.get(a, a) for a in argv] + (["-o", str(tmp_path / "o.png")] if argv[0] in ("generate", "demo",
                                                                                            "inpaint", "denoise") else [])
     try:
         code, err = run_cli(capsys, argv)

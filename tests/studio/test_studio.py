@@ -245,3 +245,35 @@ def test_more_requests_than_slots_get_429():
                 break
             time.sleep(0.1)
     assert 429 in codes and set(codes) <= {200, 429, 503}
+
+
+def test_errors_name_no_temporary_paths_and_killed_servers_leave_no_temp_folders(tmp_path, monkeypatch):
+    """Issue 26.8: a bad uploaded edge list answered with the server's temporary path in the message,
+    and a server killed mid-request left its temporary folder behind."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"diffusio-studio-{gone.pid}"  # what a killed server left
+    (stale / "tmpabc").mkdir(parents=True)
+    (stale / "tmpabc" / "edges.csv").write_text("0,1\n")
+    app = create_app(Limits(max_trials=50))
+    assert not stale.exists()
+    with TestClient(app) as client:
+        for edges in ("a,b,c\n1,2,x\n", "\x00\x01\n", "only-one-column\n"):
+            reply = client.post("/v1/spread/simulate", json={"edges": edges, "model": "sir", "trials": 5})
+            detail = reply.json()["detail"]
+            assert reply.status_code == 400 and "the upload" in detail or "edge" in detail, detail
+            assert str(tmp_path) not in detail and "diffusio-studio-" not in detail, detail
+        reply = client.post("/v1/spread/simulate", json={"edges": "0,1\n1,2\n", "model": "sir", "trials": 5,
+                                                         "draw_graph": False})
+        assert reply.status_code == 200
+    # one folder for this process, empty between requests
+    assert [p.name for p in tmp_path.iterdir()] in ([], [f"diffusio-studio-{__import__('os').getpid()}"])
+    assert not [list(p.rglob("*")) for p in tmp_path.iterdir() if any(p.iterdir())]

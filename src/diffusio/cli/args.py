@@ -19,6 +19,24 @@ def positive_int(name: str):
     return parse
 
 
+MAX_SEED = 2 ** 32 - 1
+
+
+def seed_int(text: str) -> int:
+    """``--seed``: an integer in [0, 2^32) for every command (numpy, torch and the samplers all take it).
+
+    >>> seed_int("7")
+    7
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer in [0, {MAX_SEED}], got {text!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer in [0, {MAX_SEED}], got {value}")
+    return value
+
+
 def non_negative_float(name: str, high: float = float("inf")):
     """A finite number in [0, high] (nan and inf are refused: they only ever make garbage)."""
     def parse(text):

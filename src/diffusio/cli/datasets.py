@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from diffusio.cli.args import add_watermark_options, guidance_float, positive_int, watermark_choice
+from diffusio.cli.args import add_watermark_options, guidance_float, positive_int, seed_int, watermark_choice
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
 
@@ -66,7 +66,7 @@ def register_synthesize(sub) -> None:
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
     p.add_argument("--sampler", default=None)
     p.add_argument("--guidance", type=guidance_float(), default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)
     add_cluster_options(p, threads=False)
     p.set_defaults(func=cmd_synthesize)

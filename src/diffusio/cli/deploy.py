@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from diffusio.cli.args import guidance_float, positive_int
+from diffusio.cli.args import guidance_float, positive_int, seed_int
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--train-steps", type=positive_int("--train-steps"), default=4000)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--every", type=int, default=250, help="checkpoint interval in training steps")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop training cleanly after this many minutes")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")

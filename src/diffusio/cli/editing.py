@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from diffusio.cli.args import guidance_float, non_negative_float, positive_int
+from diffusio.cli.args import guidance_float, non_negative_float, positive_int, seed_int
 from diffusio.errors import UsageError
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -16,7 +16,7 @@ FMT = argparse.RawDescriptionHelpFormatter
 def _common(p, steps: int) -> None:
     p.add_argument("--model", default="fashion", help="shipped model name or run directory (default: fashion)")
     p.add_argument("--steps", type=positive_int("--steps"), default=steps)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--force", action="store_true", help="write -o even if it is one of the inputs")
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from diffusio.cli.args import guidance_float, interval
+from diffusio.cli.args import guidance_float, interval, seed_int
 from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=_positive_int("--steps"), default=10000)
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--cond", choices=["auto", "text", "class", "none"], default="auto",
                    help="conditioning: text prompts (default when the data has classes or captions), class, none")
     p.add_argument("--cond-dropout", type=float, default=0.1, help="probability of training on the null condition")
@@ -92,7 +92,7 @@ def register_classifier(sub) -> None:
                    "needed for a .npz, e.g. --test fashion-mnist)")
     p.add_argument("--out", required=True, help="folder for classifier.safetensors + classifier.json")
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=6)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--context", action="store_true",
                    help="train a context classifier: random parts of each image hidden, so it names the class "
                         "from what is left (inpainting uses it to pick the class of the fill)")
@@ -100,8 +100,12 @@ def register_classifier(sub) -> None:
 
 
 def cmd_classifier(args) -> int:
+    from pathlib import Path
+
     from diffusio.generative.evaluation.classifier import save_classifier, train_classifier
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # found by the fuzz: it failed after training
+        raise UsageError(f"--out {args.out} is a file; give a folder for classifier.safetensors + classifier.json")
     clf = train_classifier(args.data, epochs=args.epochs, seed=args.seed, test=args.test, context=args.context)
     save_classifier(clf, args.out)
     hidden = "" if clf.hidden_test_accuracy is None else f", {clf.hidden_test_accuracy:.4f} with random parts hidden"
@@ -141,7 +145,7 @@ def register_generate(sub) -> None:
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
     add_watermark_options(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
     p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
     p.add_argument("--latent", default=None, help="start from a latent written by 'diffusio invert' (.npy)")
@@ -213,7 +217,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -284,7 +288,7 @@ def register_demo(sub) -> None:
     p.add_argument("--prompt", action="append", default=None, help="a prompt (repeatable); default: six examples")
     p.add_argument("-n", type=_positive_int("-n"), default=8, help="images per prompt (default 8)")
     p.add_argument("--model", default="fashion")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)
     p.add_argument("-o", "--output", default="demo.png")
     p.set_defaults(func=cmd_demo)
@@ -301,6 +305,12 @@ def cmd_demo(args) -> int:
     prompts = args.prompt or DEMO_PROMPTS
     start = time.time()
     gen = Generator.load(args.model)
+    import math
+
+    from diffusio._resources import check_memory  # before the list of n prompts is built (found by the fuzz)
+
+    check_memory(len(prompts) * args.n * math.prod(gen.model.image_shape) * 4 * 3, f"-n {args.n} images for each of {len(prompts)} prompts",
+                 "ask for fewer images per prompt")
     images = gen.generate([p for p in prompts for _ in range(args.n)], n=len(prompts) * args.n, seed=args.seed,
                           progress=sys.stderr.isatty(), watermark=watermark_choice(args))
     rows = [images[i * args.n:(i + 1) * args.n] for i in range(len(prompts))]

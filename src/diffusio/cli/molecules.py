@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import positive_int
+from diffusio.cli.args import non_negative_float, positive_int, seed_int
 
 
 def register(sub) -> None:
@@ -33,7 +33,7 @@ def register_train(sub) -> None:
     p.add_argument("--depth", type=positive_int("--depth"), default=4)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=256)
     p.add_argument("--every", type=positive_int("--every"), default=250, help="checkpoint interval in steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -55,9 +55,10 @@ def register_generate(sub) -> None:
     p.add_argument("-n", type=positive_int("-n"), default=1000)
     p.add_argument("--model", default=None, help="run folder or shipped model (default moses-small)")
     p.add_argument("--condition", default=None, help='property range, e.g. "qed>0.8", "logp<3", "250<weight<350"')
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance for --condition")
+    p.add_argument("--guidance", type=non_negative_float("--guidance", 20), default=None,
+                   help="classifier-free guidance for --condition, in [0, 20]")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="reveal steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("-o", "--output", required=True, help=".csv to write")
     p.add_argument("--picture", default=None, help=".png grid of the first 24 molecules, drawn by RDKit")
     p.add_argument("--force", action="store_true", help="overwrite an existing -o")
@@ -89,7 +90,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--no-fcd", action="store_true", help="skip the Frechet ChemNet Distance (the slow part)")
     p.add_argument("-o", "--output", default=None, help=".json of the metrics")
     p.add_argument("--picture", default=None, help=".png of property histograms against the MOSES test set")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=cmd_evaluate)
 
 

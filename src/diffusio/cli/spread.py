@@ -7,7 +7,7 @@ import argparse
 import json
 import time
 
-from diffusio.cli.args import optional_output
+from diffusio.cli.args import optional_output, seed_int
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.spread_apps import register_applications
@@ -36,12 +36,23 @@ def _parse_seeds(text: str | None, graph):
     return tokens
 
 
+def _check_curve_memory(args, model) -> None:
+    """The per-step counts of every trial are kept: refuse a --max-steps they cannot fit in (found by the
+    fuzz: --max-steps 1000000000 was a MemoryError traceback)."""
+    from diffusio._resources import check_memory
+
+    if args.max_steps is not None:
+        check_memory(4.0 * args.trials * (args.max_steps + 1) * max(len(model.states), 1),
+                     f"--trials {args.trials} x --max-steps {args.max_steps}", "lower --max-steps or --trials")
+
+
 def _simulate(args) -> int:
     from diffusio import spread
     from diffusio.spread.plot import plot_curves
 
     image = optional_output(args.output, ".png")
     model = _build_model(args)
+    _check_curve_memory(args, model)
     graph = spread.as_graph(args.graph, directed=True if args.directed else None)
     seeds = _parse_seeds(args.seeds, graph)
     start = time.perf_counter()
@@ -87,7 +98,7 @@ def _register_sweep(commands, fmt) -> None:
                    help="a model parameter and its values; repeat for more parameters")
     w.add_argument("--seeds", help="comma-separated node labels to start from (default: a random node per trial)")
     w.add_argument("--trials", type=_positive_int("--trials"), default=200)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=seed_int, default=0)
     w.add_argument("--max-steps", type=_positive_int("--max-steps"), default=None)
     add_cluster_options(w)
     w.add_argument("-o", "--output", help=".csv for the table")
@@ -124,7 +135,7 @@ def _sweep(args) -> int:
     graph = spread.as_graph(args.graph, directed=True if args.directed else None)
     seeds = _parse_seeds(args.seeds, graph)
     factory = functools.partial(build_model, args.model, "--")
-    factory(**{k: v[0] for k, v in grid.items()})  # a wrong parameter fails before any work
+    _check_curve_memory(args, factory(**{k: v[0] for k, v in grid.items()}))  # a wrong parameter fails before any work
     with cluster(args) as client:
         table = spread.sweep(graph, factory, grid, seeds, trials=args.trials, seed=args.seed,
                              max_steps=args.max_steps, workers=args.threads, client=client, progress=not args.json)
@@ -192,7 +203,7 @@ def register(sub) -> None:
     p.add_argument("--dt", type=float, help="continuous-time models: spacing of the recorded curve")
     p.add_argument("--seeds", help="comma-separated node labels to start from (default: a random node per trial)")
     p.add_argument("--trials", type=_positive_int("--trials"), default=1000)
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--max-steps", type=_positive_int("--max-steps"), default=None,
                    help="stop each trial after this many steps (default: run cascades, SIR and SEIR to their end; "
                         "500 for models that may never end)")

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from diffusio.cli.args import optional_output
+from diffusio.cli.args import non_negative_float, optional_output, seed_int
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
@@ -194,7 +194,7 @@ def _register_influence(commands, fmt) -> None:
     c.add_argument("--epsilon", type=float, default=0.1, help="imm: approximation slack")
     c.add_argument("--trials", type=_positive_int("--trials"), default=200, help="celf: Monte Carlo trials")
     c.add_argument("--eval-trials", type=_positive_int("--eval-trials"), default=1000)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed_int, default=0)
     add_cluster_options(c, threads=False)
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_influence)
@@ -212,7 +212,7 @@ def _register_immunize(commands, fmt) -> None:
     m.add_argument("--gamma", type=float, default=0.1)
     m.add_argument("--trials", type=_positive_int("--trials"), default=200)
     m.add_argument("--betweenness-samples", type=_positive_int("--betweenness-samples"), default=None)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=seed_int, default=0)
     m.add_argument("-o", "--output", help="PNG of outbreak share against budget with 95%% bands")
     add_cluster_options(m, threads=False)
     m.add_argument("--json", action="store_true")
@@ -226,8 +226,8 @@ def _register_fit(commands, fmt) -> None:
                                    "1267,1828,1586,1673,1800,1580,1500 -o bass.png")
     f.add_argument("--model", choices=["bass", "sir"], default="bass")
     f.add_argument("--series", required=True, help="file (one number a line) or comma-separated numbers")
-    f.add_argument("--population", type=float, help="sir: population size N")
-    f.add_argument("--dt", type=float, default=1.0, help="sir: period length")
+    f.add_argument("--population", type=non_negative_float("--population"), help="sir: population size N")
+    f.add_argument("--dt", type=non_negative_float("--dt"), default=1.0, help="sir: period length")
     f.add_argument("--horizon", type=_positive_int("--horizon"), default=None, help="periods to forecast")
     f.add_argument("-o", "--output", help="PNG of data, fit and forecast")
     f.add_argument("--json", action="store_true")
@@ -246,7 +246,7 @@ def _register_recommend(commands, fmt) -> None:
     r.add_argument("--eval", action="store_true", help="random 90/10 split and accuracy / diversity metrics")
     r.add_argument("--test-fraction", type=float, default=0.1)
     r.add_argument("--user", help="show one user's list")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_recommend)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import guidance_float, positive_int
+from diffusio.cli.args import guidance_float, positive_int, seed_int
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -34,7 +34,7 @@ def register_fit(sub) -> None:
     p.add_argument("--depth", type=positive_int("--depth"), default=3, help="residual blocks (default 3)")
     p.add_argument("--every", type=positive_int("--every"), default=500, help="checkpoint interval in steps "
                    "(default 500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fit)
@@ -58,7 +58,7 @@ def register_sample(sub) -> None:
     p.add_argument("--condition", default=None, help="COLUMN=VALUE every row takes (a categorical column)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance on the target's "
                    "class (default: the model's, 1 = plain conditional)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing -o")
     p.set_defaults(func=cmd_sample)
 
@@ -81,7 +81,7 @@ def register_report(sub) -> None:
     p.add_argument("-o", "--output", required=True, help=".html to write")
     p.add_argument("-n", type=positive_int("-n"), default=None, help="synthetic rows (default: as many as --real, "
                    "at most 50,000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an input given as -o")
     p.set_defaults(func=cmd_report)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import positive_int
+from diffusio.cli.args import positive_int, seed_int
 from diffusio.errors import UsageError
 
 
@@ -20,7 +20,7 @@ def register(sub) -> None:
         p = kinds.add_parser(kind, help=helptext)
         p.add_argument("model", help="shipped model name or run directory")
         p.add_argument("--n", type=positive_int("--n"), default=1000, help="samples to audit (default 1000)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=seed_int, default=0)
         p.add_argument("--steps", type=positive_int("--steps"), default=None)
         p.add_argument("--json", dest="json_out", default=None, help="write the report here")
         p.add_argument("--picture", default=None, help=".png: closest pairs (memorization) or confusion (bias)")

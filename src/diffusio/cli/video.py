@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import guidance_float, int_tuple, non_negative_float, positive_int
+from diffusio.cli.args import guidance_float, int_tuple, non_negative_float, positive_int, seed_int
 
 
 def register(sub) -> None:
@@ -51,7 +51,7 @@ def register_train(sub) -> None:
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
     p.add_argument("--every", type=positive_int("--every"), default=250, help="checkpoint interval in steps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -76,7 +76,7 @@ def register_generate(sub) -> None:
     p.add_argument("--frames", type=positive_int("--frames"), default=None, help="frames (default: the model's, 16)")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
     p.set_defaults(func=cmd_generate)
@@ -121,7 +121,7 @@ def register_fill(sub) -> None:
                    help="reconstruction guidance weight (e.g. 30): new frames agree more with the given ones, "
                         "at one backward pass per step")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     _output_options(p)
     p.set_defaults(func=cmd_fill)
 
@@ -143,7 +143,7 @@ def register_extend(sub) -> None:
     p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
                    help="reconstruction guidance weight (e.g. 30): the new frames follow the clip more closely")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     _output_options(p)
     p.set_defaults(func=cmd_extend)
 

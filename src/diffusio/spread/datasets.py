@@ -97,6 +97,9 @@ def random_graph(kind: str, *, seed: int = 0, **params) -> Graph:
     for key, default in defaults.items():
         if isinstance(default, int) and not isinstance(values[key], (int, np.integer)):
             raise UsageError(f"{kind}: {key} must be a whole number, got {values[key]!r}")
+    for key in ("p",):  # found by the fuzz: erdos-renyi:p=2 built a complete graph without a word
+        if key in values and not 0 <= values[key] <= 1:
+            raise UsageError(f"{kind}: {key} must be a probability in [0, 1], got {values[key]!r}")
     if "n" in values and values["n"] > 10 ** 7:
         raise UsageError(f"{kind}: n={values['n']:,} is beyond what networkx builds in memory here (10^7); "
                          "load a prebuilt edge list instead")

@@ -1,15 +1,21 @@
 """The HTTP API (``/v1/...``, OpenAPI schema at ``/openapi.json``) and the pages that use it.
 
 Images travel as base64 PNG inside JSON, so uploads never touch the disk; an uploaded edge list is
-parsed from a temporary folder that is removed at once.  Every request is bounded (:class:`Limits`):
+parsed from a temporary folder that is removed at once, inside one folder per server process
+(``diffusio-studio-<pid>``, removed at exit; a studio that starts removes those of killed ones).
+Error messages never name these paths.  Every request is bounded (:class:`Limits`):
 n, steps, trials, upload sizes, and wall time (the request answers 503 when the time is up).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import binascii
+import os
+import re
+import shutil
 import tempfile
 import threading
 import time
@@ -123,6 +129,37 @@ def _generator(name: str):
     return Generator.load(name)
 
 
+TEMP_PREFIX = "diffusio-studio-"
+
+
+def _temp_root() -> Path:
+    """This process's one folder for request files (``diffusio-studio-<pid>``), removed at exit; folders
+    of processes that are gone (killed mid-request) are removed when a studio starts."""
+    root = Path(tempfile.gettempdir()) / f"{TEMP_PREFIX}{os.getpid()}"
+    if not root.is_dir():
+        root.mkdir(mode=0o700, exist_ok=True)
+        atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def _remove_stale_temp_folders() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        pid = folder.name[len(TEMP_PREFIX):]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue  # the old per-request names (random) and our own are left alone
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
+
+
+def _public(message: str) -> str:
+    """An error for the client: temporary paths of this server become "the upload"."""
+    return re.sub(re.escape(tempfile.gettempdir()) + r"/" + TEMP_PREFIX + r"[^\s'\"]*", "the upload", message)
+
+
 def _check(value: int | None, limit: int, what: str) -> None:
     if value is not None and value > limit:
         raise UsageError(f"{what} = {value} is over this server's limit of {limit}")
@@ -189,7 +226,7 @@ def simulate_spread(req: SpreadRequest, limits: Limits, budget: Budget) -> dict:
 
     _check(req.trials, limits.max_trials, "trials")
     model = build_model(req.model, **req.params)
-    with tempfile.TemporaryDirectory(prefix="diffusio-studio-") as tmp:
+    with tempfile.TemporaryDirectory(dir=_temp_root()) as tmp:
         if req.edges is not None:
             if len(req.edges.encode()) > limits.max_edge_list_bytes:
                 raise UsageError(f"edge list is larger than {limits.max_edge_list_bytes // 1024} KiB")
@@ -239,12 +276,13 @@ def search_images(req: SearchRequest, limits: Limits, budget: Budget, index_path
 # each route body is a few lines that call the API.
 def create_app(limits: Limits = Limits()) -> FastAPI:
     """The studio app; serve it with uvicorn (``diffusio serve``) or test it in-process."""
+    _remove_stale_temp_folders()
     app = FastAPI(title="diffusio studio", version="1",
                   description="Generate and inpaint images, and simulate spread on networks, over the diffusio API.")
 
     @app.exception_handler(UsageError)
     async def usage_error(request: Request, err: UsageError):
-        return JSONResponse(status_code=400, content={"detail": str(err)})
+        return JSONResponse(status_code=400, content={"detail": _public(str(err))})
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, err: RequestValidationError):
@@ -271,7 +309,7 @@ def create_app(limits: Limits = Limits()) -> FastAPI:
             raise HTTPException(503, f"the request took longer than {limits.request_seconds:g} s; "
                                      "ask for fewer images, steps or trials") from None
         except (ValueError, KeyError) as err:  # bad parameter values found deep in the library
-            raise HTTPException(400, str(err)) from err
+            raise HTTPException(400, _public(str(err))) from err
         finally:
             work.add_done_callback(lambda _: running.__setitem__("n", running["n"] - 1))
 

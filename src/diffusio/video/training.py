@@ -106,6 +106,15 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     for name, value in (("frames", frames), ("size", size), ("steps", steps), ("batch_size", batch_size),
                         ("base", base), ("every", every)):
         check_count(name, value)
+    if not mults or any(not isinstance(m, int) or m < 1 for m in mults):  # found by the fuzz: tracebacks
+        raise UsageError(f"mults must be positive whole numbers, e.g. 1,2,4; got {mults!r}")
+    if base % 2 or base * mults[-1] % 4:
+        raise UsageError(f"base must be even, and base x the last of mults a multiple of 4 (4 attention heads); "
+                         f"got base={base}, mults={tuple(mults)}")
+    from diffusio._resources import check_memory
+
+    check_memory(40.0 * batch_size * frames * size * size * base * max(mults), f"batch_size={batch_size}",
+                 "lower --batch-size (or --frames, --size, --base)")
     if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
         raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
     if bf16 not in ("auto", "on", "off"):
