@@ -242,6 +242,14 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["demo", "-n", "1000000000"], "ask for fewer images"),  # was a hang building the prompt list
     (["molecules", "generate", "-n", "2", "--guidance", "nan"], "--guidance must be in [0, 20]"),  # was exit 0
     (["spread", "immunize", "--graph", "karate", "--seed=-1"], "--seed must be"),  # was a traceback
+    (["spread", "immunize", "--graph", "karate", "--budgets", "1", "--strategies", ","], "--strategies is empty"),
+    (["spread", "recommend", "--data", "GARBAGE", "--method", "hybrid", "--lam", "nan"], "--lam must be in [0, 1]"),
+    (["spread", "recommend", "--data", "GARBAGE", "--test-fraction", "1e300"], "--test-fraction must be in [0, 1]"),
+    (["spread", "influence", "--graph", "karate", "-k", "2", "--method", "celf", "--epsilon=-1e300"], "--epsilon must be"),
+    (["distill", "fashion-fast", "--out", "OUT", "--trajectories", "2", "--batch-size", "9" * 40], "--batch-size"),
+    (["interpolate", "IMAGE", "IMAGE", "--frames", "9223372036854775808"], "--frames must be at most"),  # was a hang
+    (["generate", "a bag", "-n", "1", "--steps", "1", "--scale", "100000"], "--scale must be at most"),  # MemoryError
+    (["video", "denoise", "IMAGE", "--scale", "1000000000000"], "--scale must be at most"),  # was a traceback
     (["audit", "bias", "fashion-fast", "--seed", "99999999999999999999"], "--seed must be"),
     (["spread", "simulate", "--graph", "karate", "--model", "si", "--beta", "0.1", "--max-steps", "1000000000"],
      "lower --max-steps"),  # was a MemoryError traceback

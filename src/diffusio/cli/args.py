@@ -37,6 +37,18 @@ def seed_int(text: str) -> int:
     return value
 
 
+def positive_int_at_most(name: str, high: int):
+    """A whole number in [1, high]: for factors whose output grows with their square or more (--scale)."""
+    base = positive_int(name)
+
+    def parse(text):
+        value = base(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {value}")
+        return value
+    return parse
+
+
 def non_negative_float(name: str, high: float = float("inf")):
     """A finite number in [0, high] (nan and inf are refused: they only ever make garbage)."""
     def parse(text):

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from diffusio.cli.args import guidance_float, positive_int, seed_int
+from diffusio.errors import UsageError
 
 FMT = argparse.RawDescriptionHelpFormatter
 
@@ -51,6 +52,13 @@ def register(sub) -> None:
 
 def cmd_distill(args) -> int:
     from diffusio.generative.cheap.distill import DistillConfig, distill
+
+    if args.batch_size > args.trajectories:  # found by the fuzz: a huge batch was a TypeError traceback
+        raise UsageError(f"--batch-size {args.batch_size} is more than --trajectories {args.trajectories}; "
+                         "the student learns from batches of trajectories")
+    from diffusio._resources import check_memory
+
+    check_memory(4.0 * 2 * 28 * 28 * args.trajectories, f"--trajectories {args.trajectories}", "ask for fewer")
 
     cfg = DistillConfig(teacher=args.teacher, out=args.out, trajectories=args.trajectories,
                         teacher_steps=args.teacher_steps, guidance=args.guidance, train_steps=args.train_steps,

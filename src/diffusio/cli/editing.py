@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from diffusio.cli.args import guidance_float, non_negative_float, positive_int, seed_int
+from diffusio.cli.args import guidance_float, non_negative_float, positive_int, positive_int_at_most, seed_int
 from diffusio.errors import UsageError
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -56,7 +56,7 @@ def _register_interpolate(sub) -> None:
     p.add_argument("image_b")
     p.add_argument("--prompt-a", default=None)
     p.add_argument("--prompt-b", default=None)
-    p.add_argument("--frames", type=positive_int("--frames"), default=8)
+    p.add_argument("--frames", type=positive_int_at_most("--frames", 1000), default=8, help="frames (at most 1000)")
     p.add_argument("-o", "--output", default="strip.png")
     p.add_argument("--gif", default=None, help="also write an animated GIF here")
     _common(p, 50)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from diffusio.cli.args import guidance_float, interval, seed_int
+from diffusio.cli.args import guidance_float, interval, positive_int_at_most, seed_int
 from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
@@ -147,7 +147,8 @@ def register_generate(sub) -> None:
     add_watermark_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
-    p.add_argument("--scale", type=_positive_int("--scale"), default=1, help="upscale the PNG grid by this factor")
+    p.add_argument("--scale", type=positive_int_at_most("--scale", 64), default=1,
+                   help="upscale the PNG grid by this factor (at most 64)")
     p.add_argument("--latent", default=None, help="start from a latent written by 'diffusio invert' (.npy)")
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network with torch or onnxruntime (exported and cached on first use)")

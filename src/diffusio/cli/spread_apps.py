@@ -62,6 +62,8 @@ def _immunize(args) -> int:
     image = optional_output(args.output, ".png")
     graph = spread.as_graph(args.graph)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:  # found by the fuzz: an empty list drew an empty chart and exited 0
+        raise UsageError("--strategies is empty; give e.g. --strategies random,degree,acquaintance,betweenness")
     budgets = _ints(args.budgets, "--budgets")
     with cluster(args) as client:
         table = spread.immunization_curve(graph, budgets, strategies=strategies,
@@ -191,7 +193,7 @@ def _register_influence(commands, fmt) -> None:
     c.add_argument("--p", type=float, help="ic: activation probability (default 0.1)")
     c.add_argument("-k", type=_positive_int("-k"), required=True, help="number of seeds")
     c.add_argument("--method", choices=["imm", "celf", "degree-discount", "degree"], default="imm")
-    c.add_argument("--epsilon", type=float, default=0.1, help="imm: approximation slack")
+    c.add_argument("--epsilon", type=non_negative_float("--epsilon", 1), default=0.1, help="imm: approximation slack")
     c.add_argument("--trials", type=_positive_int("--trials"), default=200, help="celf: Monte Carlo trials")
     c.add_argument("--eval-trials", type=_positive_int("--eval-trials"), default=1000)
     c.add_argument("--seed", type=seed_int, default=0)
@@ -241,10 +243,10 @@ def _register_recommend(commands, fmt) -> None:
                                    "--eval")
     r.add_argument("--data", default="ml-100k", help="ml-100k or a CSV with user,item columns")
     r.add_argument("--method", choices=["probs", "heats", "hybrid"], default="probs")
-    r.add_argument("--lam", type=float, help="hybrid: 1 = ProbS, 0 = HeatS")
+    r.add_argument("--lam", type=non_negative_float("--lam", 1), help="hybrid: 1 = ProbS, 0 = HeatS")
     r.add_argument("--length", type=_positive_int("--length"), default=50, help="recommendation list length L")
     r.add_argument("--eval", action="store_true", help="random 90/10 split and accuracy / diversity metrics")
-    r.add_argument("--test-fraction", type=float, default=0.1)
+    r.add_argument("--test-fraction", type=non_negative_float("--test-fraction", 1), default=0.1)
     r.add_argument("--user", help="show one user's list")
     r.add_argument("--seed", type=seed_int, default=0)
     r.add_argument("--json", action="store_true")

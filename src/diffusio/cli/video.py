@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import guidance_float, int_tuple, non_negative_float, positive_int, seed_int
+from diffusio.cli.args import (guidance_float, int_tuple, non_negative_float, positive_int, positive_int_at_most,
+                               seed_int)
 
 
 def register(sub) -> None:
@@ -27,7 +28,7 @@ def register(sub) -> None:
 def _output_options(p, scale: int = 1) -> None:
     p.add_argument("-o", "--output", required=True, help="the clip to write: .gif, .mp4, or .png (a frame strip)")
     p.add_argument("--fps", type=non_negative_float("--fps"), default=8.0, help="frames per second (default 8)")
-    p.add_argument("--scale", type=positive_int("--scale"), default=scale,
+    p.add_argument("--scale", type=positive_int_at_most("--scale", 64), default=scale,
                    help=f"enlarge frames this many times, nearest-neighbour (default {scale})")
     p.add_argument("--model", default="moving-fashion", help="run folder or shipped model (default moving-fashion)")
     p.add_argument("--force", action="store_true", help="allow -o to overwrite the input")
