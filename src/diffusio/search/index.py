@@ -101,6 +101,7 @@ class ImageIndex:
         c, h, w = features.image_shape
         self.thumbs = np.zeros((0, h, w) if c == 1 else (0, h, w, 3), np.uint8)
         self.classes, self.bank = classes, bank
+        self.last_report: AddReport | None = None  # what build() embedded
 
     # ---------------------------------------------------------- building
     @classmethod
@@ -143,8 +144,12 @@ class ImageIndex:
 
         started = time.perf_counter()
         files = image_files(source) if not isinstance(source, (list, tuple)) else [Path(p) for p in source]
-        held = set(self.paths)
-        new = [p for p in files if str(Path(p).resolve()) not in held]
+        held, new = set(self.paths), []
+        for p in files:  # each resolved path once, and none the index holds
+            key = str(Path(p).resolve())
+            if key not in held:
+                held.add(key)
+                new.append(p)
         pixels, names, unreadable = [], [], []
         shape = self.features.image_shape
         for path in new:
