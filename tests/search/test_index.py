@@ -138,6 +138,9 @@ def test_bad_queries_are_refused(built):
         built.query("   ")
     with pytest.raises(UsageError, match="not both or neither"):
         built.query()
+    for rerank in (-1, 257):
+        with pytest.raises(UsageError, match=r"rerank must be in \[0, 256\]"):
+            built.query("a bag", rerank=rerank)
     assert len(built.query("a bag", k=1000, rerank=0).hits) == len(built)  # k beyond the collection: all of it
 
 
@@ -159,3 +162,17 @@ def test_empty_and_unreadable_folders(collection, tmp_path):
         index_folder(empty, tmp_path / "e.index", model="no-such-model")
     assert (tmp_path / "e.index").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".e.index")]  # no temporary left
+
+
+@pytest.mark.parametrize("bank", [0, 10 ** 9, True])
+def test_bank_size_is_bounded(bank):
+    with pytest.raises(UsageError, match=r"bank must be an integer in \[1, 1000\]"):
+        ImageIndex.empty(bank=bank)
+
+
+def test_a_model_without_classes_queries_through_generated_images(built, collection):
+    index = ImageIndex(built.features, bank=(2, 4))  # no class head: what a caption-trained model gets
+    index.add(sorted(collection[0].glob("*.png"))[:8])
+    assert index.dim == built.features.dim
+    result = index.query("a bag", k=3, rerank=0)
+    assert len(result.hits) == 3 and "2 images generated from the prompt" in result.notes[0]

@@ -36,8 +36,10 @@ FORMAT = "diffusio-search-index"
 FORMAT_VERSION = 1
 TEMPERATURE = 0.02  # softmax temperature of prompt-to-class similarities (cosine of MiniLM embeddings)
 RERANK = 24         # hits re-sorted by the text-conditioned denoising error, by default
+MAX_RERANK = 256
 RERANK_WEIGHT = 1.0  # re-sorted by similarity + RERANK_WEIGHT * text score (chosen on training images)
 BANK, BANK_STEPS = 32, 8  # generated images per class, and their sampling steps, for the class directions
+MAX_BANK = 1000           # generated images per class at most (each costs ~16 network calls)
 BANK_C = 3.0              # inverse L2 strength of the logistic regression fitted to the generated images
 POSTERIOR = 3.0           # weight of sqrt(class posterior) beside the features in every stored vector
 
@@ -124,9 +126,9 @@ class ImageIndex:
 
     @classmethod
     def empty(cls, model: str | Path = "fashion", *, bank: int = BANK, bank_steps: int = BANK_STEPS) -> "ImageIndex":
-        for name, value in (("bank", bank), ("bank_steps", bank_steps)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        for name, value, most in (("bank", bank, MAX_BANK), ("bank_steps", bank_steps, 200)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= most:
+                raise UsageError(f"{name} must be an integer in [1, {most}], got {value!r}")
         fx = DiffusionFeatures.load(model)
         known = fx.class_conditions()
         if known is None:
@@ -292,8 +294,9 @@ class ImageIndex:
             if not isinstance(text, str) or not text.strip():
                 raise UsageError("empty query; give some text, e.g. \"running shoes\", or --image FILE")
             rerank = RERANK if rerank is None or rerank is True else int(rerank or 0)
-            if rerank < 0:
-                raise UsageError(f"rerank must be >= 0, got {rerank}")
+            if not 0 <= rerank <= MAX_RERANK:
+                raise UsageError(f"rerank must be in [0, {MAX_RERANK}] (each reranked image costs 4 network calls), "
+                                 f"got {rerank}")
             cond = self.features.text_condition(text)
             q = self._text_vector(cond, notes)
             label, kind, shortlist = text, "text", max(k, min(rerank, len(self)))
@@ -339,9 +342,10 @@ class ImageIndex:
             # cosine of the features with the mixed class direction
             return np.concatenate([q * np.sqrt(1 + POSTERIOR ** 2), np.zeros(len(self.head))]).astype(np.float32)
         # a model without classes: generate a few images from the prompt (seeded) and use their mean feature
-        generated = self.features.generate(cond[None], self.bank[0], self.bank[1], seed=0)
+        n = min(self.bank[0], 8)
+        generated = self.features.generate(cond[None], n, self.bank[1], seed=0)
         q = self.features.embed(generated).mean(0).astype(np.float64)
-        notes.append(f"query vector from {self.bank[0]} images generated from the prompt")
+        notes.append(f"query vector from {n} images generated from the prompt")
         return (q / max(np.linalg.norm(q), 1e-12)).astype(np.float32)
 
 
