@@ -73,7 +73,12 @@ def probe_cli(n: int, seed_: int, timeout: float, names: list[str] | None,
     def one(case):
         done[0] += 1
         folder = work / f"case-{done[0]}"
-        argv, digests = fuzz_cases.materialize(case, folder, prepared)
+        try:
+            argv, digests = fuzz_cases.materialize(case, folder, prepared)
+        except Exception as err:  # noqa: BLE001 -- the harness, not diffusio: say so and go on
+            counts[case.command]["harness error"] += 1
+            print(f"\nharness error for {case!r}: {err!r}", file=sys.stderr)
+            return
         if in_process:  # quick: no start-up per case, but a hang in C code is not interrupted
             code, err, hang, seconds = fuzz_cases.run_in_process(argv, timeout)
         else:
@@ -84,6 +89,7 @@ def probe_cli(n: int, seed_: int, timeout: float, names: list[str] | None,
         if outcome not in ("success", "clean error"):
             last = [line for line in err.strip().splitlines() if line.strip()][-1:] or [""]
             bad.append((outcome, ["diffusio", *argv], last[0][:300]))
+            print(f"\n{outcome}: {argv}\n  -> {last[0][:300]}", file=sys.stderr)
         print(f"\r{done[0]}/{n} {case.command:<24} {outcome:<18} {seconds:5.1f} s", end="", file=sys.stderr, flush=True)
         subprocess.run(["rm", "-rf", str(folder)], check=False)
 

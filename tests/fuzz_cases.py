@@ -144,7 +144,7 @@ def images(draw, size=(28, 28)) -> tuple[bytes, bool | None]:
         hh, ww = draw(st.integers(1, 64)), draw(st.integers(1, 64))
         return png(np.full((hh, ww), 90, np.uint8)), None  # resized or refused: either is clean
     if kind == "mode":
-        return png(np.full((h, w), 90, np.uint8), draw(st.sampled_from(["RGB", "RGBA", "1", "I"]))), None
+        return png(np.full((h, w), 90, np.uint8), draw(st.sampled_from(["RGB", "RGBA", "1", "LA", "P"]))), None
     if kind == "empty":
         return b"", False
     return draw(st.binary(min_size=1, max_size=300)), False
@@ -220,6 +220,11 @@ def _clip() -> bytes:
 
 
 CLIP = _clip()
+WATERMARK_KEY = st.one_of(st.text(min_size=1, max_size=20).filter(str.strip).map(lambda v: V(v, True)),
+                         st.sampled_from([V("", False), V("  ", False)]))
+VIDEO_MODEL = choice(["moving-fashion"], ["nope", "@missing", "", "fashion"])
+VIDEO_EDIT = {"--fps": floats(0, 100, lo_open=True), "--prompt": text_prompt(), "--scale": ints(1, 2, huge=True),
+              "--model": VIDEO_MODEL}
 GEN = {"--model": choice(["fashion", "fashion-fast"], ["nope", "@missing", "@", "", "../../etc"]),
        "--steps": ints(1, 2, huge=False), "--seed": seeds()}
 SAMPLERS = ["euler", "heun", "dpmpp-2m", "ddim", "ddpm", "unipc"]
@@ -286,7 +291,7 @@ def commands() -> dict[str, Command]:
         }),
         "demo": Command(["demo", "-n", "1", "--prompt", "a bag", "-o", "@out.png"], {
             "-n": ints(1, 1, huge=True), "--prompt": text_prompt(), "--seed": seeds(), "-o": out_path(".png"),
-            "--model": GEN["--model"]}),
+            "--model": GEN["--model"], "--watermark-key": WATERMARK_KEY}),
         "img2img": Command(["img2img", "@in.png", "a bag", "--steps", "1", "-o", "@out.png"], {
             ":1": opt_img, ":2": text_prompt(), "--strength": floats(0, 1), "--guidance": floats(0, 100),
             "-o": out_path(".png", ["in.png"]), **GEN}, files={"in.png": IMG}),
@@ -316,7 +321,9 @@ def commands() -> dict[str, Command]:
         "evaluate": Command(["evaluate", "fashion-fast", "-n", "5", "--per-prompt", "1", "--steps", "1"], {
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "-n": ints(5, 1, huge=True),
             "--per-prompt": ints(1, 1, huge=True), "--guidance": floats(0, 100), "--seed": seeds(),
-            "--steps": ints(1, 1), "--json": out_path(".json")}, heavy=True),
+            "--steps": ints(1, 1), "--json": out_path(".json"), "--sampler": choice(SAMPLERS),
+            "--guidance-interval": st.one_of(fixed(V("all", True), V("0.3,5", True)), fixed(V("1,0", False), V("x", False)))},
+            heavy=True),
         "classifier": Command(["classifier", "--data", "digits", "--out", "@cls", "--epochs", "1"], {
             "--data": choice(["digits"], ["nope", "@missing", ""]), "--epochs": ints(1, 1),
             "--seed": seeds(), "--out": fixed(V("@cls", True), V("@in.png", False))},
@@ -332,7 +339,8 @@ def commands() -> dict[str, Command]:
             "--blocks": ints(1, 1, huge=True), "--every": ints(0, 2), "--max-minutes": minutes(zero_ok=True),
             "--cond": choice(["auto", "class", "none"]), "--precond": choice(["edm", "vp"]),
             "--attributes": choice(["brightness", "width,height"], ["nope", "brightness,nope"]),
-            "--data": choice(["digits"], ["nope", "@missing", "", "@in.png"])},
+            "--data": choice(["digits"], ["nope", "@missing", "", "@in.png"]),
+            "--attn-levels": st.one_of(fixed(V("", True), V("0", True)), fixed(V("x", False), V("9", None)))},
             files={"in.png": IMG}, heavy=True),
         "distill": Command(["distill", "fashion-fast", "--out", "@st", "--trajectories", "2", "--teacher-steps", "4",
                             "--train-steps", "1", "--batch-size", "2", "--every", "1", "--quiet"], {
@@ -347,7 +355,7 @@ def commands() -> dict[str, Command]:
             "--n": ints(1, 2, huge=True), "--steps": ints(1, 1), "--seed": seeds(), "--json": out_path(".json"),
             "--picture": out_path(".png")}, heavy=True),
         "audit bias": Command(["audit", "bias", "fashion-fast", "--n", "2", "--steps", "1", "--per-prompt", "1"], {
-            "--n": ints(1, 2, huge=True), "--per-prompt": ints(1, 1, huge=True), "--seed": seeds(),
+            "--n": ints(1, 2, huge=True), "--per-prompt": ints(1, 1, huge=True), "--seed": seeds(), "--steps": ints(1, 1),
             "--json": out_path(".json"), "--picture": out_path(".png")}, heavy=True),
         "curate": Command(["curate", "digits", "--out", "@cur"], {
             ":1": choice(["digits"], ["nope", "@missing", ""]), "--near-bits": ints(0, 64),
@@ -359,6 +367,7 @@ def commands() -> dict[str, Command]:
             "--per-class": ints(1, 1, huge=True), "--steps": ints(1, 1), "--guidance": floats(0, 100),
             "--classes": choice(["Bag", "0,3", "Bag,Coat"], ["nope", "99", "", ",", "-1"]), "--seed": seeds(),
             "--sampler": choice(SAMPLERS), "--workers": fixed(V("0", False), V("-1", False), V("x", False)),
+            "--watermark-key": WATERMARK_KEY,
             "-o": out_path(".npz")}),
         "tabular fit": Command(["tabular", "fit", "wine", "--out", "@tab", "--steps", "1"], {
             ":2": st.one_of(choice(["wine"], ["nope", "@missing", ""]),
@@ -399,30 +408,33 @@ def commands() -> dict[str, Command]:
             "--frames": ints(1, 2, huge=True), "--size": ints(4, 4, huge=True), "--objects": ints(1, 2, hi=2),
             "--steps": ints(1, 1), "--batch-size": ints(1, 1, huge=True), "--lr": floats(0, 1, lo_open=True),
             "--base": ints(1, 4, huge=True), "--minutes": minutes(), "--seed": seeds(),
-            "--bf16": choice(["off"]), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
+            "--bf16": choice(["off"]), "--every": ints(1, 1), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
                                                             fixed(V("0", False), V("1,-1", False), V("", False)))},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
                                    "--scale", "1", "-o", "@out.gif"], {
             ":2": text_prompt(), "-n": ints(1, 1, huge=True), "--frames": ints(1, 2, huge=True), "--steps": ints(1, 1),
             "--guidance": floats(0, 100), "--seed": seeds(), "--fps": floats(0, 100, lo_open=True),
-            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png")}),
+            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL}),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
-            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"])}, files={"in.gif": CLIP}),
+            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},
+            files={"in.gif": CLIP}),
         "video fill": Command(["video", "fill", "@in.gif", "--frames", "2", "--steps", "1", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()),
             "--frames": st.one_of(fixed(V("2", True), V("1,3", True), V("2-3", True)),
                                   fixed(V("0", False), V("99", False), V("3-1", False), V("", False), V("x", False),
                                         V("1-3", None))),
-            "--recon": floats(0, None, cap=50), "--steps": ints(1, 1), "--seed": seeds(),
+            "--recon": floats(0, None, cap=50), "--steps": ints(1, 1), "--seed": seeds(), **VIDEO_EDIT,
             "-o": out_path(".gif", ["in.gif"])}, files={"in.gif": CLIP}),
         "video extend": Command(["video", "extend", "@in.gif", "--frames", "1", "--steps", "1", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--frames": ints(1, 2, huge=True), "--recon": floats(0, None, cap=50),
-            "--steps": ints(1, 1), "--seed": seeds(), "-o": out_path(".gif", ["in.gif"])}, files={"in.gif": CLIP}),
+            "--steps": ints(1, 1), "--seed": seeds(), **VIDEO_EDIT, "-o": out_path(".gif", ["in.gif"])},
+            files={"in.gif": CLIP}),
         **{f"spread simulate {m}": Command(["spread", "simulate", "--graph", "karate", "--model", m, "--trials", "5",
                                             "--threads", "1"], {
             **SPREAD, **spread_params(m), "--max-steps": ints(1, 50, huge=True), "--threads": ints(1, 1),
+            "--model": choice([m], ["nope", "", "SIR"]),
             "--seeds": anything(["0", "0,1", "99", "-1", "0,0", "x"]), "-o": out_path(".png")})
            for m in ["ic", "lt", "si", "sis", "sir", "seir", "sir-ct", "sis-ct", "bass", "voter", "majority",
                      "threshold"]},
@@ -431,7 +443,8 @@ def commands() -> dict[str, Command]:
             **SPREAD, "--grid": st.one_of(fixed(V("beta=0.1,0.2", True), V("gamma=0.5", True)),
                                           fixed(V("beta=nan", False), V("beta=2", False), V("nope=1", False),
                                                 V("beta", False), V("beta=", False), V("=", False))),
-            "--max-steps": ints(1, 50, huge=True), "-o": out_path(".csv")}),
+            "--max-steps": ints(1, 50, huge=True), "-o": out_path(".csv"), "--model": choice(["sir"], ["nope", ""]),
+            "--seeds": anything(["0", "0,1", "99", "-1"]), "--threads": ints(1, 1)}),
         "spread datasets": Command(["spread", "datasets"], {"--json": fixed(V("", True), V(None, True))}),
         "spread influence": Command(["spread", "influence", "--graph", "karate", "--p", "0.1", "-k", "2", "--trials",
                                      "5", "--eval-trials", "5"], {
@@ -472,6 +485,15 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 3, huge=True), "--rate": floats(0, 1), "--decay": floats(0, None, lo_open=True, cap=10),
             "--seeds": anything(["0", "0,1", "99", "-1"]), "--at": anything(["0", "0,3", "99", "-1", ""]),
             "-o": out_path(".png")}),
+        "search index": Command(["search", "index", "@imgs", "-o", "@out.index", "--quiet"], {
+            ":2": choice(["@imgs"], ["@missing", "@in.png", ""]), "--model": GEN["--model"],
+            "--bank": ints(1, 4, huge=True), "-o": out_path(".index", ["in.png"])},
+            files={"imgs": "folder:images", "in.png": IMG}),
+        "search query": Command(["search", "query", "@idx", "a bag", "-k", "2"], {
+            ":2": choice(["@idx"], ["@missing", "@in.png", ""]), ":3": text_prompt(),
+            "--image": file_value("q.png", images()), "-k": ints(1, 3), "--rerank": ints(0, 3),
+            "--model": choice(["fashion"], ["nope", ""]), "-o": out_path(".png", ["in.png"])},
+            files={"idx": "model:search", "in.png": IMG}),
         "serve": Command(["serve", "--port", "0"], {
             "--port": fixed(V("-1", False), V("70000", False), V("x", False)),
             "--max-n": fixed(V("0", False), V("-1", False)), "--max-steps": fixed(V("0", False)),
@@ -535,10 +557,17 @@ def prepare(kind: str, folder: Path) -> Path:
     """Make (once per process) the prepared inputs cases can name, e.g. a fitted tabular model."""
     if kind not in PREPARED:
         target = folder / kind.replace(":", "-")
-        if kind == "model:tabular":
-            from diffusio.cli.main import main
+        from diffusio.cli.main import main
 
+        if kind == "model:tabular":
             assert main(["tabular", "fit", "wine", "--out", str(target), "--steps", "2", "--quiet"]) == 0
+        elif kind == "folder:images":
+            target.mkdir(parents=True)
+            for i in range(3):
+                (target / f"{i}.png").write_bytes(png(np.full((28, 28), 60 * i + 20, np.uint8)))
+        elif kind == "model:search":
+            images_ = prepare("folder:images", folder)
+            assert main(["search", "index", str(images_), "-o", str(target), "--quiet"]) == 0
         PREPARED[kind] = target
     return PREPARED[kind]
 
@@ -551,7 +580,8 @@ def materialize(case: Case, folder: Path, prepared_root: Path) -> tuple[list[str
     for name, content in case.files.items():
         target = folder / name
         if isinstance(content, str):
-            shutil.copytree(prepare(content, prepared_root), target)
+            source = prepare(content, prepared_root)
+            shutil.copytree(source, target) if source.is_dir() else shutil.copy2(source, target)
         else:
             target.write_bytes(content)
     argv = []

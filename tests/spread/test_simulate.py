@@ -160,3 +160,19 @@ def test_models_that_may_never_end_keep_a_default_horizon():
     assert spread.SIR(beta=0.1, gamma=0.1).always_ends and not spread.SIR(beta=0.1, gamma=0.0).always_ends
     assert not spread.SIS(beta=0.1, gamma=0.1).always_ends and not spread.SI(beta=0.1).always_ends
     assert spread.IndependentCascade(p=0.1).always_ends and spread.SEIR(beta=0.1, gamma=0.1, sigma=0.5).always_ends
+
+
+@pytest.mark.parametrize("model", ["ic", "si", "sir", "seir"])
+def test_a_tiny_probability_on_high_degree_nodes_does_not_crash(model):
+    """Found by the fuzz (bench/probe.py): beta=4.6e-178 made the geometric skip over a hub's edges
+    wrap to a negative index, and `spread simulate --model seir` segfaulted."""
+    import networkx as nx
+
+    from diffusio.spread.registry import build_model
+
+    params = {"ic": {"p": 4.6e-178}, "si": {"beta": 4.6e-178}, "sir": {"beta": 4.6e-178, "gamma": 0.5},
+              "seir": {"beta": 4.6e-178, "gamma": 0.5, "sigma": 0.9}}[model]
+    result = spread.simulate(nx.karate_club_graph(), build_model(model, **params), seeds=[0], trials=20, seed=1,
+                             max_steps=50)
+    final = result.summary().iloc[-1]
+    assert final[result.states[0] + "_mean"] == 33  # nobody else is ever reached

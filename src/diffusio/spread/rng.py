@@ -53,7 +53,10 @@ def geometric_skip(state, log_q):
     """Failures before the next success of a Bernoulli(p) sequence; ``log_q = log(1 - p)``."""
     if log_q == 0.0:
         return np.iinfo(np.int64).max
-    return int(np.log(1.0 - uniform(state)) / log_q)
+    gap = np.log(1.0 - uniform(state)) / log_q
+    if gap >= 9.0e18:  # a tiny p (1e-178): int() of a larger float wraps to a negative index (found by the fuzz)
+        return np.iinfo(np.int64).max
+    return int(gap)
 
 
 def trial_states(seed: int | None, trials: int) -> np.ndarray:
