@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import array
 import json
 import os
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from spread_scale import peak_mb, reset_peak, rss_mb  # noqa: E402
+from spread_scale import cynetdiff_ic, cynetdiff_trials, peak_mb, reset_peak, rss_mb  # noqa: E402
 
 
 def chung_lu(n: int, degree: float, seed: int = 0, chunk: int = 10_000_000) -> tuple[np.ndarray, np.ndarray]:
@@ -90,27 +89,17 @@ def ours(path: str, trials: int, p: float, imm_k: int) -> dict:
 
 
 def peer(path: str, trials: int, p: float) -> dict:
-    from cynetdiff.models import IndependentCascadeModel
-
     with np.load(path) as data:
         indptr, indices = data["indptr"], data["indices"]
     reset_peak(), (base := rss_mb())
     t0 = time.perf_counter()
-    starts, edges = array.array("I"), array.array("I")
-    starts.frombytes(indptr[:-1].astype(np.uint32).tobytes())
-    edges.frombytes(indices.astype(np.uint32).tobytes())
-    model = IndependentCascadeModel(starts, edges, activation_prob=p, rng=0)
+    model = cynetdiff_ic(indptr, indices, p)
     out = {"load_s": time.perf_counter() - t0, "graph_mb": rss_mb() - base}
-    model.set_seeds(np.argsort(-np.diff(indptr), kind="stable")[:10].tolist())
+    seeds = np.argsort(-np.diff(indptr), kind="stable")[:10]
     del indptr, indices
     reset_peak(), (base := rss_mb())
-    t0 = time.perf_counter()
-    total = 0
-    for _ in range(trials):
-        model.reset_model()
-        model.advance_until_completion()
-        total += model.get_num_activated_nodes()
-    out["ic_s"], out["ic_peak_mb"], out["ic_mean_active"] = time.perf_counter() - t0, peak_mb() - base, total / trials
+    out["ic_s"], out["ic_mean_active"] = cynetdiff_trials(model, seeds, trials)
+    out["ic_peak_mb"] = peak_mb() - base
     return out
 
 

@@ -104,3 +104,13 @@ def test_a_pickled_npz_is_refused(tmp_path):
     np.savez(path, source=np.array([object()], dtype=object), target=np.array([1]))
     with pytest.raises(UsageError, match="cannot read"):
         spread.read_edge_list(path)
+
+
+def test_integer_labels_are_found_without_a_table_of_every_node():
+    g = spread.as_graph(nx.relabel_nodes(nx.path_graph(5), {i: 10 * i + 3 for i in range(5)}))
+    assert g.index_of([43, 3.0, np.int64(23)]).tolist() == [4, 0, 2]
+    for bad in (4, "3", 2**80, 3.5, None):
+        with pytest.raises(UsageError, match="not in the graph"):
+            g.index_of([bad])
+    plain = spread.as_graph(nx.path_graph(4))
+    assert plain.index_of([3, 0]).tolist() == [3, 0] and plain._index == {"range": True}

@@ -51,7 +51,7 @@ class Graph:
     labels: np.ndarray
     directed: bool
     name: str = ""
-    _index: dict | None = field(default=None, repr=False)
+    _index: dict | None = field(default=None, repr=False)  # label -> position (see index_of)
 
     @property
     def n_nodes(self) -> int:
@@ -102,17 +102,42 @@ class Graph:
 
     def index_of(self, labels: Iterable[Any], what: str = "seed") -> np.ndarray:
         """Integer indices of ``labels``; unknown labels raise :class:`UsageError`."""
-        if self._index is None:
-            self._index = {label: i for i, label in enumerate(self.labels.tolist())}
-        out = []
-        for label in labels:
-            key = label.item() if isinstance(label, np.generic) else label
-            if key not in self._index:
+        keys = [label.item() if isinstance(label, np.generic) else label for label in labels]
+        if self.labels.dtype.kind in "iu":
+            found = self._integer_positions(keys)
+        else:
+            if self._index is None:
+                self._index = {label: i for i, label in enumerate(self.labels.tolist())}
+            found = [self._index.get(key, -1) for key in keys]
+        for key, at in zip(keys, found):
+            if at < 0:
                 sample = ", ".join(repr(x) for x in self.labels[:5].tolist())
-                raise UsageError(f"{what} node {label!r} is not in the graph; "
+                raise UsageError(f"{what} node {key!r} is not in the graph; "
                                  f"use labels of existing nodes (e.g. {sample})")
-            out.append(self._index[key])
-        return np.asarray(out, dtype=np.int64)
+        return np.asarray(found, dtype=np.int64)
+
+    def _integer_positions(self, keys: list) -> list[int]:
+        """Positions of integer labels by binary search (a dict of 10^7 labels would take a gigabyte);
+        labels ``0..n-1`` need no table at all.  -1 where a key is not a label."""
+        if self._index is None:
+            labels = self.labels
+            if labels.size and labels[0] == 0 and labels[-1] == labels.size - 1 and np.all(np.diff(labels) == 1):
+                self._index = {"range": True}
+            else:
+                order = np.argsort(labels, kind="stable")
+                self._index = {"range": False, "order": order, "sorted": labels[order]}
+        out = []
+        for key in keys:
+            key = _whole(key)
+            if key is None or not -2**63 <= key < 2**63:
+                out.append(-1)
+            elif self._index["range"]:
+                out.append(key if 0 <= key < self.n_nodes else -1)
+            else:
+                at = int(np.searchsorted(self._index["sorted"], key))
+                hit = at < self.n_nodes and self._index["sorted"][at] == key
+                out.append(int(self._index["order"][at]) if hit else -1)
+        return out
 
     def edge_positions(self, pairs: Iterable[tuple[Any, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """CSR positions of edges ``(u, v)``; returns (positions, index into ``pairs``).
@@ -151,23 +176,38 @@ class Graph:
         return graph
 
 
+def _whole(key: Any) -> int | None:
+    """``key`` as an int when it is a whole number (3, 3.0; as a dict of int labels would match), else None."""
+    if isinstance(key, int):
+        return int(key)
+    if isinstance(key, float) and key.is_integer():
+        return int(key)
+    return None
+
+
 def _from_matrix(matrix, labels, directed: bool | None, name: str, symmetric: bool = False) -> Graph:
-    matrix = sp.csr_array(matrix, dtype=np.float64)
+    matrix = sp.csr_array(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise UsageError(f"adjacency matrix must be square, got shape {matrix.shape}; pass an n x n matrix")
     if matrix.shape[0] == 0:
         raise UsageError("the graph is empty (no nodes); pass a graph with at least one node")
-    matrix.sum_duplicates()
+    if matrix.dtype.kind not in "biuf" or not matrix.has_canonical_format:
+        matrix = matrix.astype(np.float64)  # repeated edges add up as weights, so sum them as numbers
+        matrix.sum_duplicates()
     matrix.eliminate_zeros()  # a stored zero is not an edge
-    matrix.sort_indices()
-    if matrix.data.size and (not np.all(np.isfinite(matrix.data)) or matrix.data.min() < 0):
+    data = matrix.data
+    if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
         raise UsageError("edge weights must be finite and >= 0; fix or drop the negative/NaN weights")
+    # unit weights travel as one byte per edge through the checks below, and as no bytes after
+    unit = data.size == 0 or (data.min() == 1 and data.max() == 1)
+    matrix = sp.csr_array((np.ones(data.size, np.int8) if unit else data.astype(np.float64, copy=False),
+                           matrix.indices, matrix.indptr), shape=matrix.shape)
     if directed is None:
         directed = (matrix != matrix.T).nnz > 0
     elif not directed and not symmetric:
         matrix = _symmetrised(matrix)  # an undirected edge given one way counts both ways
-    return csr_graph(matrix.indptr, matrix.indices, matrix.data, labels=np.asarray(labels), directed=bool(directed),
-                     name=name)
+    return csr_graph(matrix.indptr, matrix.indices, None if unit else matrix.data, labels=np.asarray(labels),
+                     directed=bool(directed), name=name)
 
 
 def _symmetrised(matrix: sp.csr_array) -> sp.csr_array:
