@@ -204,3 +204,16 @@ def test_spatial_minnesota_map(tmp_path):
     assert 0 < levels[30].mean() < 1 and np.all(np.diff(levels.sum(axis=1)) >= 0)
     out = spread.plot_spatial(graph, xy, levels, tmp_path / "map.png", at=[0, 30])
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_imm_memory_check_uses_the_rr_sets_it_will_draw_not_the_worst_case(monkeypatch):
+    """A 10^7-node graph at epsilon 0.5 was refused (the bound with OPT >= 1: 4e10 RR sets, 695 GB)
+    although IMM needed far fewer; the check now runs on each round's real count, before drawing it."""
+    import diffusio._resources as resources
+
+    graph = nx.barabasi_albert_graph(20_000, 3, seed=0)
+    monkeypatch.setattr(resources, "physical_memory", lambda: 200 * 2**20)  # a 200 MiB machine
+    nodes, _, rr_sets = spread.imm(graph, spread.IndependentCascade(p=0.05), 5, epsilon=0.5)
+    assert len(nodes) == 5 and 16 * rr_sets < 100 * 2**20  # the worst case would be ~4e8 bytes here
+    with pytest.raises(UsageError, match="raise epsilon"):
+        spread.imm(graph, spread.IndependentCascade(p=0.05), 5, epsilon=0.005)

@@ -230,15 +230,17 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     beta = math.sqrt((1 - 1 / math.e) * (log_nk + ell * math.log(n) + math.log(2)))
     lam_star = 2 * n * ((1 - 1 / math.e) * alpha + beta) ** 2 / epsilon ** 2
 
-    # the worst case (lower bound 1) before anything is sampled; each RR set costs >= 16 bytes
-    check_memory(16 * lam_star, f"IMM at epsilon={epsilon:g} on {n:,} nodes (up to {lam_star:,.0f} RR sets)",
-                 "raise epsilon (0.1 is the usual choice) or use --method celf / degree")
+    def check(rr_sets: float) -> None:  # before each round is drawn; each RR set costs >= 16 bytes
+        check_memory(16 * rr_sets, f"IMM at epsilon={epsilon:g} on {n:,} nodes ({rr_sets:,.0f} RR sets)",
+                     "raise epsilon (0.1 is the usual choice) or use --method celf / degree")
+
     threads = int(threads or os.cpu_count() or 1)
     phase1 = _sampler(graph, model, [0 if seed is None else seed, 1], client, threads)
     lower = 1.0
     for i in range(1, max(int(math.log2(n)), 2)):
         x = n / 2 ** i
         theta_i = int(math.ceil(lam_prime / x))
+        check(theta_i)
         phase1.extend(theta_i - phase1.size)
         _, gains = max_coverage(*phase1.sets(), n, k)
         estimate = n * gains.sum() / phase1.size
@@ -246,6 +248,7 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
             lower = estimate / (1 + eps_prime)
             break
     theta = int(math.ceil(lam_star / lower))
+    check(theta)
     final = _sampler(graph, model, [0 if seed is None else seed, 2], client, threads)
     final.extend(theta)
     nodes, gains = max_coverage(*final.sets(), n, k)
