@@ -250,6 +250,10 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["interpolate", "IMAGE", "IMAGE", "--frames", "9223372036854775808"], "--frames must be at most"),  # was a hang
     (["generate", "a bag", "-n", "1", "--steps", "1", "--scale", "100000"], "--scale must be at most"),  # MemoryError
     (["video", "denoise", "IMAGE", "--scale", "1000000000000"], "--scale must be at most"),  # was a traceback
+    (["tabular", "sample", "TABLE", "-n", "1000000000000", "-o", "ROWS"], "sample fewer rows"),  # MemoryError
+    (["molecules", "generate", "-n", "9223372036854775808", "-o", "ROWS"], "generate fewer"),  # was a TypeError
+    (["evaluate", "fashion-fast", "-n", "5", "--sampler", ""], "invalid choice"),  # "" ran with the default
+    (["synthesize", "fashion-fast", "--per-class", "1", "--sampler", "magic", "-o", "ROWS"], "invalid choice"),
     (["audit", "bias", "fashion-fast", "--seed", "99999999999999999999"], "--seed must be"),
     (["spread", "simulate", "--graph", "karate", "--model", "si", "--beta", "0.1", "--max-steps", "1000000000"],
      "lower --max-steps"),  # was a MemoryError traceback
@@ -271,7 +275,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, argv, message):
     image = tmp_path / "in.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
     (tmp_path / "garbage.csv").write_bytes(b"\x00\x01garbage\xff\n,,,\n")
-    subs = {"OUT": str(tmp_path / "run"), "IMAGE": str(image), "GARBAGE": str(tmp_path / "garbage.csv")}
+    subs = {"OUT": str(tmp_path / "run"), "IMAGE": str(image), "GARBAGE": str(tmp_path / "garbage.csv"),
+            "ROWS": str(tmp_path / "rows.csv")}
+    if "TABLE" in argv:  # a fitted table model (two steps of wine)
+        assert main(["tabular", "fit", "wine", "--out", str(tmp_path / "table"), "--steps", "2", "--quiet"]) == 0
+        subs["TABLE"] = str(tmp_path / "table")
     argv = [subs.get(a, a) for a in argv] + (["-o", str(tmp_path / "o.png")] if argv[0] in ("generate", "demo",
                                                                                            "inpaint", "denoise") else [])
     try:

@@ -64,7 +64,9 @@ def register_synthesize(sub) -> None:
     p.add_argument("--classes", default=None, help="comma list of class names or indices (default: every class)")
     p.add_argument("-o", "--output", required=True, help=".npz: images (uint8), labels, class_names")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
-    p.add_argument("--sampler", default=None)
+    from diffusio.generative.pipeline import samplers
+
+    p.add_argument("--sampler", choices=list(samplers()), default=None)
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)

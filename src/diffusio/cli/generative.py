@@ -214,7 +214,9 @@ def register_evaluate(sub) -> None:
     p.add_argument("--per-prompt", type=_positive_int("--per-prompt"), default=100,
                    help="samples per class prompt / paraphrase (default 100)")
     p.add_argument("--steps", type=_positive_int("--steps"), default=None)
-    p.add_argument("--sampler", default=None)
+    from diffusio.generative.pipeline import samplers
+
+    p.add_argument("--sampler", choices=list(samplers()), default=None)  # "" used to mean the default (fuzz)
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")

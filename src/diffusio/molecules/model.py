@@ -177,6 +177,9 @@ class MoleculeDiffusion:
             raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise UsageError(f"n must be a positive whole number of molecules, got {n!r}")
+        from diffusio._resources import check_memory  # found by the fuzz: n=2^63 was a TypeError traceback
+
+        check_memory(1024.0 * n, f"n={n:,} molecules", "generate fewer at a time")
         steps = self.sample_steps if steps is None else steps
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise UsageError(f"steps must be a positive whole number, got {steps!r}")

@@ -178,6 +178,9 @@ class TableDiffusion:
             raise UsageError("the model is not fitted; call fit(df) or TableDiffusion.load(path) first")
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise UsageError(f"n must be a positive whole number of rows, got {n!r}")
+        from diffusio._resources import check_memory  # found by the fuzz: n=10^12 was a MemoryError traceback
+
+        check_memory(1024.0 * n, f"n={n:,} rows", "sample fewer rows")
         column, value = self._check_condition(condition)
         if column is None or column == self.target_name:
             return self._draw(n, seed, value, scale)
