@@ -253,6 +253,9 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["tabular", "sample", "TABLE", "-n", "1000000000000", "-o", "ROWS"], "sample fewer rows"),  # MemoryError
     (["molecules", "generate", "-n", "9223372036854775808", "-o", "ROWS"], "generate fewer"),  # was a TypeError
     (["evaluate", "fashion-fast", "-n", "5", "--sampler", ""], "invalid choice"),  # "" ran with the default
+    (["spread", "simulate", "--graph", "karate", "--model", "sir", "--seeds=--"], "--seeds needs a value"),  # traceback
+    (["spread", "fit", "--series", "1,3,7,15,30", "--horizon", "1000000000000"], "--horizon must be at most"),
+    (["video", "generate", "a coat", "-n", "9" * 40, "-o", "ROWS"], "-n must be at most"),  # was a hang
     (["synthesize", "fashion-fast", "--per-class", "1", "--sampler", "magic", "-o", "ROWS"], "invalid choice"),
     (["audit", "bias", "fashion-fast", "--seed", "99999999999999999999"], "--seed must be"),
     (["spread", "simulate", "--graph", "karate", "--model", "si", "--beta", "0.1", "--max-steps", "1000000000"],

@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             print("diffusio: error: choose a command (diffusio --help lists them)", file=sys.stderr)
             return 2
+        for action in _command_parser(parser, argv)._actions:  # `--flag=--`: argparse drops "--" and passes []
+            if action.option_strings and getattr(args, action.dest, None) in ([], [[]]) and action.nargs is None:
+                raise UsageError(f"{action.option_strings[-1]} needs a value, got '--'")
         return int(args.func(args) or 0)
     except UsageError as err:
         print(f"diffusio: error: {as_flags(str(err), parser, argv)}", file=sys.stderr)

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from diffusio.cli.args import non_negative_float, optional_output, seed_int
+from diffusio.cli.args import non_negative_float, optional_output, positive_int_at_most, seed_int
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
@@ -230,7 +230,8 @@ def _register_fit(commands, fmt) -> None:
     f.add_argument("--series", required=True, help="file (one number a line) or comma-separated numbers")
     f.add_argument("--population", type=non_negative_float("--population"), help="sir: population size N")
     f.add_argument("--dt", type=non_negative_float("--dt"), default=1.0, help="sir: period length")
-    f.add_argument("--horizon", type=_positive_int("--horizon"), default=None, help="periods to forecast")
+    f.add_argument("--horizon", type=positive_int_at_most("--horizon", 10 ** 6), default=None,
+                   help="periods to forecast (at most 10^6)")
     f.add_argument("-o", "--output", help="PNG of data, fit and forecast")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_fit)

@@ -73,7 +73,7 @@ def cmd_train(args) -> int:
 def register_generate(sub) -> None:
     p = sub.add_parser("generate", help="a clip from a text prompt")
     p.add_argument("prompt", nargs="?", default=None, help='what moves and how, e.g. "a coat moving up"')
-    p.add_argument("-n", type=positive_int("-n"), default=1, help="clips, side by side (default 1)")
+    p.add_argument("-n", type=positive_int_at_most("-n", 256), default=1, help="clips, side by side (default 1, at most 256)")
     p.add_argument("--frames", type=positive_int("--frames"), default=None, help="frames (default: the model's, 16)")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
