@@ -683,7 +683,10 @@ def studio_fields(limits) -> dict[str, dict]:
               "trials": _field(st.integers(1, 20), st.sampled_from([0, -1, limits.max_trials + 1, 10 ** 12])),
               "seed": seed, "max_steps": _field(st.integers(1, 50), st.sampled_from([0, 5001, 10 ** 9])),
               "draw_graph": _field(st.booleans(), st.sampled_from([{"a": 1}]), junk=False)}
-    return {"/v1/generate": gen, "/v1/inpaint": inp, "/v1/spread/simulate": spread}
+    search = {"text": _field(st.one_of(st.none(), st.text(max_size=30)), st.just("a" * 301)),
+              "image": b64_images(), "k": _field(st.integers(1, 5), st.sampled_from([0, -1, 201, 10 ** 12])),
+              "rerank": _field(st.integers(0, 5), st.sampled_from([-1, 65, 10 ** 12]))}
+    return {"/v1/generate": gen, "/v1/inpaint": inp, "/v1/spread/simulate": spread, "/v1/search": search}
 
 
 GET_PATHS = ("/v1/models", "/v1/graphs")
@@ -704,7 +707,8 @@ def studio_cases(draw, limits) -> tuple[str, object, bool | None]:
                                                                                    ((14, 0), (0, 0))))),
                             "steps": 1, "model": "fashion-fast", "prompt": "a bag"},
             "/v1/spread/simulate": {"graph": "karate", "model": "sir", "params": {"beta": 0.1, "gamma": 0.1},
-                                    "trials": 5, "max_steps": 20, "draw_graph": False}}[path]
+                                    "trials": 5, "max_steps": 20, "draw_graph": False},
+            "/v1/search": {"text": "a bag", "k": 2}}[path]
     body, valid = dict(base), True
     names = draw(st.lists(st.sampled_from(sorted(fields[path])), min_size=1, max_size=3, unique=True))
     for name in names:

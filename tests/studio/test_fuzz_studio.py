@@ -34,6 +34,13 @@ def client():
         yield c
 
 
+def test_every_endpoint_is_fuzzed():
+    from fastapi.routing import APIRoute
+
+    routes = {r.path for r in create_app(LIMITS).routes if isinstance(r, APIRoute) and r.path.startswith("/v1/")}
+    assert routes == set(fuzz_cases.studio_fields(LIMITS)) | set(fuzz_cases.GET_PATHS)
+
+
 def check_answer(path, body, valid, status, detail, seconds) -> None:
     assert seconds < LIMITS.request_seconds + MARGIN, f"hang: {seconds:.1f} s for {path} {body!r}"
     assert status in (200, 400, 422, 429, 503), f"{status} for {path} {body!r}: {detail}"
