@@ -260,7 +260,7 @@ def spread_params(model: str) -> dict:
 
 GRAPHS = choice(["karate", "erdos-renyi:n=20,p=0.2", "barabasi-albert:n=20,m=2"],
                 ["nope", "erdos-renyi:n=10.5,p=0.1", "erdos-renyi:n=20,p=2", "erdos-renyi:n=-3,p=0.1",
-                 "erdos-renyi:n=10**9,p=0.5", "erdos-renyi:p=0.1", "@missing.csv", ""])
+                 "erdos-renyi:n=10**9,p=0.5", "erdos-renyi:q=0.1", "@missing.csv", ""])
 SPREAD = {"--graph": st.one_of(GRAPHS, file_value("edges.csv", edge_lists())), "--seed": seeds(),
           "--trials": ints(1, 5)}
 
