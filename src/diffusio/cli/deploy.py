@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from diffusio.cli.args import guidance_float, positive_int, seed_int
+from diffusio.cli.args import guidance_float, non_negative_float, positive_int, seed_int
 from diffusio.errors import UsageError
 
 FMT = argparse.RawDescriptionHelpFormatter
@@ -31,7 +31,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--every", type=int, default=250, help="checkpoint interval in training steps")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop training cleanly after this many minutes")
+    p.add_argument("--max-minutes", type=non_negative_float("--max-minutes"), default=0.0,
+                   help="stop training cleanly after this many minutes (0: no limit)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
     p.add_argument("--resume", action="store_true", help="continue the distillation in --out")
     p.add_argument("--quiet", action="store_true")

@@ -46,7 +46,8 @@ def register(sub) -> None:
                    help="fine-tune from this model (shipped name or run directory); its network is kept, "
                         "new attribute inputs start at zero so training starts from the parent's outputs")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop cleanly after this many minutes")
+    p.add_argument("--max-minutes", type=_non_negative_float("--max-minutes"), default=0.0,
+                   help="stop cleanly after this many minutes (0: no limit)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                    help="where the network trains: cpu, cuda (under torchrun one GPU per process, NCCL "
