@@ -28,7 +28,7 @@ def register(sub) -> None:
                    help="teacher guidance baked into the student (default: the teacher's)")
     p.add_argument("--train-steps", type=positive_int("--train-steps"), default=4000)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=non_negative_float("--lr", 1), default=2e-4)  # 1e300 was a traceback (fuzz)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--every", type=int, default=250, help="checkpoint interval in training steps")
     p.add_argument("--max-minutes", type=non_negative_float("--max-minutes"), default=0.0,
