@@ -176,3 +176,18 @@ def test_a_tiny_probability_on_high_degree_nodes_does_not_crash(model):
                              max_steps=50)
     final = result.summary().iloc[-1]
     assert final[result.states[0] + "_mean"] == 33  # nobody else is ever reached
+
+
+@pytest.mark.slow
+def test_a_trial_that_would_take_forever_stops_at_the_automatic_bound_and_says_so():
+    """Issue 26 (found by the fuzz): SIR with gamma = 1e-30 reran ever longer horizons for minutes;
+    the automatic horizon now stops at MAX_AUTO_STEPS and the result warns."""
+    import time
+
+    from diffusio.spread.simulate import MAX_AUTO_STEPS
+
+    start = time.monotonic()
+    with pytest.warns(spread.TruncationWarning, match="still changing"):
+        result = spread.simulate("karate", spread.SIR(beta=0.5, gamma=1e-30), trials=2, seed=0, workers=1)
+    assert result.hit_max_steps == 2 and result.trial_steps.max() == MAX_AUTO_STEPS
+    assert time.monotonic() - start < 60

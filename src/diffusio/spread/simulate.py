@@ -287,11 +287,12 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
 
 FIRST_HORIZON = 500          # steps every trial gets first; most cascades and epidemics end long before
 AUTO_MEMORY = 1 << 30         # bytes a rerun of long trials may take; beyond, they stay cut (and say so)
+MAX_AUTO_STEPS = 1_000_000    # ... and steps: SIR with gamma = 1e-30 would take 1e30 steps to end
 
 
 def _run_on(run, model: Model, graph, counts: np.ndarray, steps: np.ndarray, horizons: np.ndarray):
     """Rerun, with four times the horizon, the trials still running at theirs, until all have ended
-    (or a progressive model's bound of n steps, or the memory budget, is reached); each rerun
+    (or a progressive model's bound of n steps, the memory budget or MAX_AUTO_STEPS is reached); each rerun
     replays the trial's own random stream, so the result is what one long run would give."""
     pending = np.flatnonzero(steps >= horizons)
     bound = graph.n_nodes * model.step_bound if model.step_bound else None
@@ -300,6 +301,7 @@ def _run_on(run, model: Model, graph, counts: np.ndarray, steps: np.ndarray, hor
         horizon = int(horizons[pending[0]]) * 4
         if bound is not None:
             horizon = min(horizon, bound + 1)
+        horizon = min(horizon, MAX_AUTO_STEPS)
         if horizon <= horizons[pending[0]] or pending.size * (horizon + 1) * model.n_codes * 4 > AUTO_MEMORY:
             break
         part, part_steps = run(pending, horizon)
