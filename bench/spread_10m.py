@@ -78,6 +78,7 @@ def ours(path: str, trials: int, p: float, imm_k: int) -> dict:
     result = spread.simulate(graph, spread.IndependentCascade(p=p), seeds=seeds, trials=trials, seed=0, workers=1)
     out["ic_s"], out["ic_peak_mb"] = time.perf_counter() - t0, peak_mb() - base
     out["ic_mean_active"] = float(result.final_counts["active"].mean())
+    print(json.dumps(out), flush=True)  # the IC row, in case IMM runs past a time limit
     if imm_k:
         reset_peak(), (base := rss_mb())
         t0 = time.perf_counter()
