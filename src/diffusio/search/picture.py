@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from diffusio.generative.data.images import fit_text
+
 SCALE = 3       # thumbnails enlarged this many times
 LABEL_H = 26    # two lines of text under each thumbnail
 TITLE_H = 22
@@ -39,7 +41,7 @@ def hits_picture(result, ncol: int | None = None) -> np.ndarray:
     title = f"{result.kind} query: {result.query}"
     if result.reranked:
         title += f"  (first {result.reranked} re-sorted by text score)"
-    draw.text((6, 5), _fit(draw, title, width - 12), fill=black)
+    draw.text((6, 5), fit_text(draw, title, width - 12), fill=black)
     for r, hit in enumerate(result.hits):
         row, col = divmod(r, ncol)
         x, y = 6 + col * cell_w, TITLE_H + row * (h + LABEL_H + 6)
@@ -49,14 +51,6 @@ def hits_picture(result, ncol: int | None = None) -> np.ndarray:
         if hit.text_score is not None:
             draw.text((x, y + h + 13), f"cos {hit.similarity:.2f} t{hit.text_score:+.2f}", fill=black)
     return np.asarray(canvas)
-
-
-def _fit(draw, text: str, width: int) -> str:
-    if draw.textlength(text) <= width:
-        return text
-    while text and draw.textlength(text + "...") > width:
-        text = text[:-1]
-    return text + "..."
 
 
 def save_hits(result, path: str | Path) -> Path:

@@ -196,7 +196,7 @@ def split_labelled(image: np.ndarray, h: int, w: int, label_width: int = LABEL_W
     return None
 
 
-def _fit(draw, text: str, width: int) -> str:
+def fit_text(draw, text: str, width: int) -> str:
     """``text``, shortened with "..." until it fits ``width`` pixels (it must not run into the images)."""
     if draw.textlength(text) <= width:
         return text
@@ -216,5 +216,5 @@ def labelled_rows(rows: list[np.ndarray], labels: list[str], scale: int = 2, lab
     for i, (strip, label) in enumerate(zip(strips, labels)):
         canvas.paste(Image.fromarray(strip if strip.ndim == 2 else strip.mean(-1).astype(np.uint8)),
                      (label_width, i * h))
-        draw.text((6, i * h + h // 2 - 6), _fit(draw, label, label_width - 10), fill=0)
+        draw.text((6, i * h + h // 2 - 6), fit_text(draw, label, label_width - 10), fill=0)
     return np.asarray(canvas)
