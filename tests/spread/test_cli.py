@@ -91,4 +91,6 @@ def test_ctrl_c_stops_a_long_simulation_promptly():
     sent = time.time()
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)
-    assert code == 130 and time.time() - sent < 10, proc.stderr.read()
+    # within seconds of the trials; a Ctrl-C during numba's first compilation waits for its end (about 10 s
+    # on a busy machine with an empty cache): an interrupted compilation breaks numba
+    assert code == 130 and time.time() - sent < 30, proc.stderr.read()

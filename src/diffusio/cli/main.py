@@ -9,14 +9,14 @@ and printed as one line, with exit status 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
+import os
 import re
-import signal
 import sys
 import threading
 import warnings
 
+from diffusio._interrupts import interrupts_held
 from diffusio.errors import UsageError
 
 
@@ -85,30 +85,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"diffusio: warning: {message}", file=sys.stderr)
 
 
-@contextlib.contextmanager
-def _interrupt_after_imports():
-    """Hold a Ctrl-C that arrives while the libraries import (seconds on a busy machine) until they
-    are in: interrupted mid-import, a module can fail with an unrelated error and a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield []
-        return
-    interrupted: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        with _interrupt_after_imports() as interrupted:
+        with interrupts_held():  # a Ctrl-C mid-import would surface as an unrelated error
             parser = build_parser(_first_word(argv))
             args = parser.parse_args(argv)
-        if interrupted:
-            raise KeyboardInterrupt
         if not getattr(args, "func", None):
             parser.print_help()
             print("diffusio: error: choose a command (diffusio --help lists them)", file=sys.stderr)
@@ -125,7 +109,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("diffusio: interrupted", file=sys.stderr)
+        if from_command_line:
+            _exit_leaving_workers(130)
         return 130
+
+
+def _exit_leaving_workers(code: int) -> None:
+    """Exit at once when worker threads are still running (an interrupted simulation's blocks): the
+    interpreter's shutdown could wait on a lock one of them holds.  Outputs are written atomically,
+    so nothing half-written is left; only when called as the ``diffusio`` program."""
+    if any(t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 # optional modules -> the extra that installs them (pyproject.toml [project.optional-dependencies])

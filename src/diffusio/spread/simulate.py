@@ -15,6 +15,7 @@ import pandas as pd
 from numba import njit
 from scipy import stats
 
+from diffusio._interrupts import interrupts_held
 from diffusio.errors import Cancelled, UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models.base import Model
@@ -260,6 +261,11 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
             model.run(graph, prepared, seed_matrix[rows[lo:hi]], rng_states[rows[lo:hi]], int(horizon),
                       counts[lo:hi], steps[lo:hi], part_final[lo:hi], bool(final_states), part_cut[lo:hi])
 
+        # zero trials first, with Ctrl-C held: numba compiles on the first call, and an interrupted
+        # compilation breaks numba or is lost (the run went on); here, not on a worker thread
+        with interrupts_held():
+            run_block(0, 0)
+            _hold_final_counts(counts[:0], steps[:0])
         run_interruptibly(run_block, rows.size, threads, should_stop=should_stop)
         final[rows], cut_short[rows] = part_final, part_cut
         return counts, steps
