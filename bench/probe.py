@@ -1,5 +1,5 @@
 """The hostile-user probe of issue 26 at a large budget: the strategies of the CI fuzz
-(tests/fuzz_cases.py), every case run as its own ``python -m diffusio`` process with a time limit
+(tests/fuzz_cases/), every case run as its own ``python -m diffusio`` process with a time limit
 (so that hangs are caught and killed), then the studio's endpoints on a real ``diffusio serve``.
 
 Run:  OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/probe.py --cases 400 --studio-cases 300 --seed 0 --timeout 60
@@ -215,7 +215,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a CLI case counts as a hang")
     ap.add_argument("--in-process", action="store_true", help="run CLI cases inside this process (quicker look)")
-    ap.add_argument("--only", action="append", default=None, help="a command (as in tests/fuzz_cases.py); repeatable")
+    ap.add_argument("--only", action="append", default=None, help="a command (as in tests/fuzz_cases/commands.py); repeatable")
     args = ap.parse_args()
     start = time.time()
     print(f"# probe: {platform.node()} {os.cpu_count()} CPUs, python {platform.python_version()}, seed {args.seed}, "

@@ -1,7 +1,7 @@
 """Issue 26, done-when: an end-to-end fuzz over every command's arguments.
 
 Each case is a command's tiny valid call with one to three arguments replaced by drawn values
-(tests/fuzz_cases.py), run in-process through ``diffusio.cli.main.main``.  It must end within
+(tests/fuzz_cases/), run in-process through ``diffusio.cli.main.main``.  It must end within
 BOUND seconds with exit 0 or a one-line error (exit 2), never a traceback; an invalid value must
 never exit 0; and no input file may change.  The same strategies run at a large budget, as
 subprocesses, in ``bench/probe.py``.
@@ -45,7 +45,7 @@ def check(case: fuzz_cases.Case, prepared: Path) -> None:
 
 
 def test_every_command_and_option_is_drawn():
-    """A new command or option must get a strategy in tests/fuzz_cases.py."""
+    """A new command or option must get a strategy in tests/fuzz_cases/commands.py."""
     import argparse
 
     from diffusio.cli.main import build_parser

@@ -1,6 +1,6 @@
 """Issue 26, done-when: an end-to-end fuzz over every studio endpoint.
 
-Bodies are a valid request with up to three fields drawn (tests/fuzz_cases.py): right values,
+Bodies are a valid request with up to three fields drawn (tests/fuzz_cases/): right values,
 wrong types, out-of-range numbers, NaN and infinities, garbage base64 and images, unknown graphs
 and models, non-object bodies.  Every answer must be 200 or a 4xx/503 with a one-line ``detail``,
 never a 500; an invalid value never gets 200; no answer names a temporary path; each request

@@ -98,22 +98,9 @@ class DiffusionFeatures:
 
     def _block(self, x: torch.Tensor) -> torch.Tensor:
         """Activations of the first decoder block for clean images ``x`` noised to ``SIGMA``."""
-        from diffusio.generative.nets.unet import ResBlock
-
-        net, pre = self.net, self.denoiser
         sigma = torch.full((len(x),), SIGMA)
-        x_in = (x + SIGMA * self._noise) * pre.c_in(sigma.reshape(-1, 1, 1, 1))
-        emb = net.noise_embed(pre.c_noise(sigma))
-        if net.cond_embed is not None:
-            emb = emb + net.cond_embed(x.new_zeros(len(x), net.config["cond_dim"]))
-        h = net.stem(x_in)
-        skips = [h]
-        for layer in net.down:
-            h = net._run(layer, h, emb)
-            skips.append(h)
-        for layer in net.mid:
-            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
-        return net._run(net.up[0], torch.cat([h, skips.pop()], dim=1), emb)
+        x_in = (x + SIGMA * self._noise) * self.denoiser.c_in(sigma.reshape(-1, 1, 1, 1))
+        return self.net.decoder_features(x_in, self.denoiser.c_noise(sigma), stages=1)
 
     def embed(self, images: np.ndarray, progress=None) -> np.ndarray:
         """float32 ``[N, dim]`` unit rows for float images ``[N, C, H, W]`` in [-1, 1].

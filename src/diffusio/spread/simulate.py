@@ -223,14 +223,7 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     >>> result.summary().columns[:4].tolist()
     ['step', 'S_mean', 'S_lower', 'S_upper']
     """
-    if not isinstance(model, Model):
-        raise UsageError(f"model must be a spread model such as spread.SIR(beta=0.05, gamma=0.1), got {model!r}")
-    if isinstance(trials, bool) or not isinstance(trials, Integral) or trials < 1:
-        raise UsageError(f"trials must be a positive integer, got {trials!r}")
-    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, Integral) or max_steps < 1):
-        raise UsageError(f"max_steps must be a positive integer or None (run to the end), got {max_steps!r}")
-    if workers is not None and (not isinstance(workers, Integral) or workers < 1):
-        raise UsageError(f"workers must be a positive integer or None, got {workers!r}")
+    _check_arguments(model, trials, max_steps, workers)
     graph = as_graph(graph)
     prepared = model.prepare(graph)
     rng_states = trial_states(seed, int(trials))
@@ -289,6 +282,18 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
     for line in result.warnings():
         warnings.warn(line, TruncationWarning, stacklevel=2)
     return result
+
+
+
+def _check_arguments(model: Model, trials: int, max_steps: int | None, workers: int | None) -> None:
+    if not isinstance(model, Model):
+        raise UsageError(f"model must be a spread model such as spread.SIR(beta=0.05, gamma=0.1), got {model!r}")
+    if isinstance(trials, bool) or not isinstance(trials, Integral) or trials < 1:
+        raise UsageError(f"trials must be a positive integer, got {trials!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, Integral) or max_steps < 1):
+        raise UsageError(f"max_steps must be a positive integer or None (run to the end), got {max_steps!r}")
+    if workers is not None and (not isinstance(workers, Integral) or workers < 1):
+        raise UsageError(f"workers must be a positive integer or None, got {workers!r}")
 
 
 FIRST_HORIZON = 500          # steps every trial gets first; most cascades and epidemics end long before

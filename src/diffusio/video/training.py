@@ -103,37 +103,13 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
     (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``."""
     out = check_run_folder(out, resume)
-    for name, value in (("frames", frames), ("size", size), ("steps", steps), ("batch_size", batch_size),
-                        ("base", base), ("every", every)):
-        check_count(name, value)
-    if not mults or any(not isinstance(m, int) or m < 1 for m in mults):  # found by the fuzz: tracebacks
-        raise UsageError(f"mults must be positive whole numbers, e.g. 1,2,4; got {mults!r}")
-    if base % 2 or base * mults[-1] % 4:
-        raise UsageError(f"base must be even, and base x the last of mults a multiple of 4 (4 attention heads); "
-                         f"got base={base}, mults={tuple(mults)}")
-    from diffusio._resources import check_memory
-
-    check_memory(40.0 * batch_size * frames * size * size * base * max(mults), f"batch_size={batch_size}",
-                 "lower --batch-size (or --frames, --size, --base)")
-    if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
-        raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
-    if bf16 not in ("auto", "on", "off"):
-        raise UsageError(f"bf16 must be auto, on or off, got {bf16!r}")
+    _check_settings(frames=frames, size=size, steps=steps, batch_size=batch_size, base=base, every=every,
+                    mults=mults, image_fraction=image_fraction, cond_dropout=cond_dropout, bf16=bf16)
     source = _data(data, captions, frames, size, object_size, objects)
-    levels = len(mults)
-    time_attn_levels = (levels - 1,) if time_attn_levels is None else tuple(time_attn_levels)
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
                     cond_dropout=cond_dropout, seed=seed, steps=steps, every=every)
-    channels = 1 if isinstance(source, MovingData) else int(source.array.shape[-1])
-    config = {"kind": KIND, "clip": {"frames": frames, "size": size, "channels": channels},
-              "net": dict(channels=channels, base=base, mults=list(mults), blocks=1, attn_levels=[levels - 1],
-                          time_attn_levels=list(time_attn_levels), cond_dim=EMBED_DIM, dropout=0.0),
-              "preconditioning": {"kind": "edm", "sigma_data": 0.5},
-              "conditioning": {"kind": "text", "encoder": ENCODER_NAME, "dim": EMBED_DIM},
-              "data": source.summary(),
-              "sampling": {"sampler": "dpmpp-2m", "steps": 20, "guidance": 3.0},
-              "settings": settings}
+    config = _config(source, settings, base, mults, time_attn_levels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         denoiser = build_denoiser(config)
@@ -173,6 +149,43 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
              quiet=quiet)
     checkpoint()
     return VideoGenerator(ema, config, out)
+
+
+def _check_settings(*, frames: int, size: int, steps: int, batch_size: int, base: int, every: int,
+                    mults: tuple[int, ...], image_fraction: float, cond_dropout: float, bf16: str) -> None:
+    """Refuse bad settings before any data is made or memory taken."""
+    for name, value in (("frames", frames), ("size", size), ("steps", steps), ("batch_size", batch_size),
+                        ("base", base), ("every", every)):
+        check_count(name, value)
+    if not mults or any(not isinstance(m, int) or m < 1 for m in mults):  # found by the fuzz: tracebacks
+        raise UsageError(f"mults must be positive whole numbers, e.g. 1,2,4; got {mults!r}")
+    if base % 2 or base * mults[-1] % 4:
+        raise UsageError(f"base must be even, and base x the last of mults a multiple of 4 (4 attention heads); "
+                         f"got base={base}, mults={tuple(mults)}")
+    from diffusio._resources import check_memory
+
+    check_memory(40.0 * batch_size * frames * size * size * base * max(mults), f"batch_size={batch_size}",
+                 "lower --batch-size (or --frames, --size, --base)")
+    if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
+        raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
+    if bf16 not in ("auto", "on", "off"):
+        raise UsageError(f"bf16 must be auto, on or off, got {bf16!r}")
+
+
+def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels) -> dict:
+    """The run's config.json: clip shape, network, preconditioning, conditioning, data, settings."""
+    levels = len(mults)
+    time_attn_levels = (levels - 1,) if time_attn_levels is None else tuple(time_attn_levels)
+    frames, size = settings["frames"], settings["size"]
+    channels = 1 if isinstance(source, MovingData) else int(source.array.shape[-1])
+    return {"kind": KIND, "clip": {"frames": frames, "size": size, "channels": channels},
+            "net": dict(channels=channels, base=base, mults=list(mults), blocks=1, attn_levels=[levels - 1],
+                        time_attn_levels=list(time_attn_levels), cond_dim=EMBED_DIM, dropout=0.0),
+            "preconditioning": {"kind": "edm", "sigma_data": 0.5},
+            "conditioning": {"kind": "text", "encoder": ENCODER_NAME, "dim": EMBED_DIM},
+            "data": source.summary(),
+            "sampling": {"sampler": "dpmpp-2m", "steps": 20, "guidance": 3.0},
+            "settings": settings}
 
 
 def _data(data: str, captions, frames: int, size: int, object_size: int, objects: int):

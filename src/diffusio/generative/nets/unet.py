@@ -129,6 +129,22 @@ class UNet(nn.Module):
         return nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self._walk(x, c_noise, cond))
+
+    def decoder_features(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None, *,
+                         stages: int = 1) -> torch.Tensor:
+        """Activations after the first ``stages`` decoder stages (the first is at the lowest
+        resolution): what image search embeds, without running the rest of the decoder.
+
+        >>> net = UNet(channels=1, base=16, mults=(1, 2), cond_dim=8)
+        >>> net.decoder_features(torch.zeros(2, 1, 28, 28), torch.zeros(2)).shape
+        torch.Size([2, 32, 14, 14])
+        """
+        if stages < 1:
+            raise ValueError(f"stages must be >= 1, got {stages}")
+        return self._walk(x, c_noise, cond, stop_after=stages)
+
+    def _walk(self, x, c_noise, cond, stop_after: int | None = None) -> torch.Tensor:
         emb = self.noise_embed(c_noise.reshape(-1).expand(x.shape[0]))
         if self.cond_embed is not None:
             if cond is None:  # "no condition" is the all-zero vector that condition dropout trained
@@ -141,16 +157,19 @@ class UNet(nn.Module):
             skips.append(h)
         for layer in self.mid:
             h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+        stages = 0
         for layer in self.up:
             if isinstance(layer, nn.Upsample):
                 h = layer(h)
-                # Odd sizes (7 -> 14 is fine, but 7 <- 4 is not): match the skip.
                 continue
             skip = skips.pop()
-            if h.shape[-2:] != skip.shape[-2:]:
+            if h.shape[-2:] != skip.shape[-2:]:  # odd sizes (7 -> 14 is fine, but 7 <- 4 is not): match the skip
                 h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = self._run(layer, torch.cat([h, skip], dim=1), emb)
-        return self.head(h)
+            stages += 1
+            if stages == stop_after:
+                break
+        return h
 
     @staticmethod
     def _run(layer, h, emb):
