@@ -44,3 +44,18 @@ def test_an_unknown_command_lists_every_command(capsys):
         main.main(["genrate"])
     err = capsys.readouterr().err
     assert "generate" in err and "spread" in err
+
+
+def test_bash_completion_completes_commands_and_flags(tmp_path, capsys):
+    """``diffusio completion bash`` prints a script that bash sources and that completes a command,
+    a sub-command and a flag."""
+    assert main.main(["completion", "bash"]) == 0
+    script = tmp_path / "diffusio.bash"
+    script.write_text(capsys.readouterr().out)
+    probe = (f"source {script}\n"
+             "complete() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _shtab_diffusio; echo \"${COMPREPLY[*]}\"; }\n"
+             "complete diffusio gen\ncomplete diffusio spread sim\ncomplete diffusio generate --guidance-i\n")
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[:3] == ["generate", "simulate", "--guidance-interval"], out.stderr
+    with pytest.raises(SystemExit):
+        main.main(["completion", "fish"])  # not a choice: argparse refuses it

@@ -126,6 +126,7 @@ def commands() -> dict[str, Command]:
             ":2": opt_img, "--key": anything(), "--json": out_path(".json", ["in.png"]),
             "--model": GEN["--model"]}, files={"in.png": IMG}),
         "samplers": Command(["samplers"], {}),
+        "completion": Command(["completion", "bash"], {":1": choice(["bash", "zsh", "tcsh"], ["fish", "", "BASH"])}),
         "evaluate": Command(["evaluate", "fashion-fast", "-n", "5", "--per-prompt", "1", "--steps", "1"], {
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "-n": ints(5, 1, huge=True),
             "--per-prompt": ints(1, 1, huge=True), "--guidance": floats(0, 100), "--seed": seeds(),

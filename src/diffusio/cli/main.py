@@ -22,7 +22,7 @@ from diffusio.errors import UsageError
 
 # The cli modules, in the order ``diffusio --help`` lists their commands.
 MODULES = ("generative", "editing", "deploy", "trust", "datasets", "tabular", "molecules", "video", "search", "spread",
-           "studio")
+           "studio", "completion")
 # Command -> the one module that registers it, so that ``diffusio spread ...`` never imports torch and
 # ``diffusio generate ...`` never imports numba (tests/cli/test_reliability.py checks this table).
 COMMANDS = {
@@ -31,7 +31,7 @@ COMMANDS = {
     "img2img": "editing", "invert": "editing", "interpolate": "editing", "inpaint": "editing", "denoise": "editing",
     "distill": "deploy", "export": "deploy", "audit": "trust", "watermark": "trust",
     "curate": "datasets", "synthesize": "datasets", "tabular": "tabular", "molecules": "molecules",
-    "video": "video", "search": "search", "spread": "spread", "serve": "studio",
+    "video": "video", "search": "search", "spread": "spread", "serve": "studio", "completion": "completion",
 }
 
 
