@@ -137,7 +137,7 @@ def request(url: str, path: str, body, timeout: float) -> tuple[int | None, str 
         except (ValueError, AttributeError):
             detail = None
         return err.code, detail if isinstance(detail, str) else None, time.monotonic() - start
-    except (TimeoutError, socket.timeout, urllib.error.URLError):
+    except (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError):  # e.g. a server killed mid-answer
         return None, None, time.monotonic() - start
 
 

@@ -273,6 +273,10 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
      "--mults must be positive"),
     (["video", "train", "--out", "OUT", "--frames", "2", "--size", "16", "--steps", "1", "--batch-size",
       "9223372036854775808"], "lower --batch-size"),  # was "Maximum allowed dimension exceeded"
+    (["train", "--data", "digits", "--out", "OUT", "--steps", "1", "--batch-size", "1000000000000"],
+     "lower --batch-size"),  # was a RuntimeError from torch's allocator (probe, seed 2027)
+    (["distill", "fashion-fast", "--out", "OUT", "--trajectories", "2", "--batch-size", "2", "--every=-2"], "--every must be >= 1"),
+    (["distill", "fashion-fast", "--out", "OUT", "--trajectories", "2", "--batch-size", "2", "--threads=-1"], "--threads must be >= 0"),
 ]
 
 

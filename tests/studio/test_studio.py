@@ -77,6 +77,7 @@ def test_generate_matches_the_python_api(server, shipped):
     ({"prompt": "a bag", "model": "../etc/passwd"}, 422, "model"),
     ({"prompt": "a bag", "model": "nope"}, 400, "unknown model"),
     ({"prompt": "a bag", "sampler": "magic"}, 400, "unknown sampler"),
+    ({"prompt": "a bag", "sampler": ""}, 400, "unknown sampler"),  # was a 200 with the default (probe, seed 2027)
 ])
 def test_bad_generate_requests_get_4xx_with_a_message(server, body, code, message):
     got, data = post(f"{server}/v1/generate", body)

@@ -207,8 +207,8 @@ class Generator:
         """
         started = time.perf_counter()
         steps = self.defaults["steps"] if steps is None else steps
-        sampler = sampler or self.defaults["sampler"]
-        schedule = schedule or self.defaults["schedule"]
+        sampler = self.defaults["sampler"] if sampler is None else sampler  # "" is refused, not the default
+        schedule = self.defaults["schedule"] if schedule is None else schedule
         guidance = self.defaults["guidance"] if guidance is None else guidance
         self.check_options(n, steps, sampler, guidance, schedule, early_stop, tol)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training import distributed
@@ -203,6 +204,9 @@ class Trainer:
         ds = load_dataset(cfg.data)  # before creating --out: a bad --data must leave nothing behind
         self.cond = Conditioning(resolve_cond_kind(cfg.cond, ds), ds, tuple(cfg.attributes), cfg.attr_dropout)
         self.config = model_config(cfg, ds, self.cond)
+        net = self.config["net"]  # activations kept for the backward pass: about 40 bytes per pixel and width
+        check_memory(40.0 * cfg.batch_size * ds.images[0].size * net["base"] * max(net["mults"]),
+                     f"batch_size={cfg.batch_size}", "lower --batch-size (or --base)")
         parent = self._parent() if cfg.init else None  # also before --out: a bad --init leaves nothing
         self.device = distributed.resolve_device(cfg.device)
         self.rank, self.world = distributed.setup(cfg.batch_size, self.device)
