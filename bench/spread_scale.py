@@ -4,7 +4,8 @@
 
 Two graph families, as the issue tried them: ``networkx.powerlaw_cluster_graph(n, 4, 0.1)``
 (undirected) and ``networkx.fast_gnp_random_graph(n, 8 / n, directed=True)``, seed 0; the 10
-nodes of highest out-degree as seeds; IC with a uniform ``p``; ``trials`` trials on one thread.
+nodes of highest out-degree as seeds; IC with a uniform ``p``; ``trials`` trials on one thread
+(ours: ``--workers`` threads; cynetdiff has no parallel mode).
 
 Each tool runs in a fresh process that first loads the CSR arrays from a file (int64 on disk),
 so that nothing of one tool's run stays in the other's memory; ours receives them as a scipy CSR
@@ -13,7 +14,10 @@ arrays, converted from numpy without a Python loop.  Memory is resident memory (
 between phases), so it counts pages touched, not bytes allocated:
 
 * graph MB: resident memory added by building the tool's graph from those arrays;
-* peak MB, build: the peak above what the process held after loading the arrays, while building;
+* held MB: what the process holds above that base after a first call: the graph plus the work
+  arrays a tool keeps between calls (ours keeps them with the graph; cynetdiff in its model);
+* peak MB, build: the peak above what the process held after loading the arrays, while building
+  (ours: and during a first call of 2 trials, which allocates the work arrays it keeps);
 * peak MB, trials: the peak above what it held with the graph built, while running the trials;
 * seconds: the ``trials`` trials alone (ours: one ``spread.simulate`` call, result included;
   cynetdiff: ``reset_model`` + ``advance_until_completion`` per trial, as its docs do).
@@ -96,7 +100,7 @@ def cynetdiff_trials(model, seeds: np.ndarray, trials: int) -> tuple[float, floa
     return time.perf_counter() - t0, total / trials
 
 
-def child(tool: str, path: str, trials: int, p: float) -> dict:
+def child(tool: str, path: str, trials: int, p: float, workers: int) -> dict:
     if tool == "ours":
         import scipy.sparse as sp
 
@@ -121,11 +125,12 @@ def child(tool: str, path: str, trials: int, p: float) -> dict:
         model = spread.IndependentCascade(p=p)
         # one-time costs of a first call on this graph (dispatch, pandas) stay out, as cynetdiff's
         # are inside its compiled module; the buffers of 1,000 trials are 500x larger than these 2
-        spread.simulate(graph, model, seeds=seeds.tolist(), trials=2, seed=1, workers=1)
+        spread.simulate(graph, model, seeds=seeds.tolist(), trials=2, seed=1, workers=workers)
+        build_peak = max(build_peak, peak_mb())
         reset_peak()
         before_trials = rss_mb()
         t0 = time.perf_counter()
-        result = spread.simulate(graph, model, seeds=seeds.tolist(), trials=trials, seed=0, workers=1)
+        result = spread.simulate(graph, model, seeds=seeds.tolist(), trials=trials, seed=0, workers=workers)
         seconds = time.perf_counter() - t0
         mean = float(result.final_counts["active"].mean())
     else:
@@ -134,7 +139,8 @@ def child(tool: str, path: str, trials: int, p: float) -> dict:
         reset_peak()
         before_trials = rss_mb()
         seconds, mean = cynetdiff_trials(model, seeds, trials)
-    return {"graph_mb": built - base, "build_peak_mb": build_peak - base, "peak_mb": max(build_peak, peak_mb()) - base,
+    return {"graph_mb": built - base, "held_mb": before_trials - base, "build_peak_mb": build_peak - base,
+            "peak_mb": max(build_peak, peak_mb()) - base,
             "sim_peak_mb": peak_mb() - before_trials, "seconds": seconds, "mean_active": mean}
 
 
@@ -144,15 +150,17 @@ def main() -> None:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--p", type=float, default=0.05)
+    ap.add_argument("--workers", type=int, default=1, help="threads for ours (default 1, as cynetdiff)")
     ap.add_argument("--child", nargs=2, metavar=("TOOL", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.trials, args.p)))
+        print(json.dumps(child(args.child[0], args.child[1], args.trials, args.p, args.workers)))
         return
     env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    print("| graph | nodes | edges (CSR entries) | tool | graph MB | peak MB: build | peak MB: trials | seconds | "
-          "mean active |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"ours: {args.workers} thread(s); cynetdiff: 1")
+    print("| graph | nodes | edges (CSR entries) | tool | graph MB | held MB | peak MB: build | peak MB: trials | "
+          "seconds | mean active |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         for family in args.families.split(","):
@@ -162,16 +170,18 @@ def main() -> None:
                 rows = {}
                 for tool in ("ours", "cynetdiff"):
                     out = subprocess.run([sys.executable, __file__, "--trials", str(args.trials), "--p", str(args.p),
-                                          "--child", tool, str(path)], capture_output=True, text=True, env=env)
+                                          "--workers", str(args.workers), "--child", tool, str(path)],
+                                         capture_output=True, text=True, env=env)
                     if out.returncode:
                         raise SystemExit(f"{tool} failed on {family} {n}:\n{out.stderr[-3000:]}")
                     rows[tool] = row = json.loads(out.stdout.strip().splitlines()[-1])
-                    print(f"| {family} | {n:,} | {nnz:,} | {tool} | {row['graph_mb']:.1f} | {row['build_peak_mb']:.1f} | "
+                    print(f"| {family} | {n:,} | {nnz:,} | {tool} | {row['graph_mb']:.1f} | {row['held_mb']:.1f} | "
+                          f"{row['build_peak_mb']:.1f} | "
                           f"{row['sim_peak_mb']:.1f} | {row['seconds']:.3f} | {row['mean_active']:,.1f} |", flush=True)
                 ours, peer = rows["ours"], rows["cynetdiff"]
-                ratios.append((family, n, ours["seconds"] / peer["seconds"], ours["graph_mb"] / max(peer["graph_mb"], 0.1),
+                ratios.append((family, n, ours["seconds"] / peer["seconds"], ours["held_mb"] / max(peer["held_mb"], 0.1),
                                ours["peak_mb"] / max(peer["peak_mb"], 0.1)))
-    print("\n| graph | nodes | time ours / cynetdiff (goal <= 0.5) | graph memory ours / cynetdiff | "
+    print("\n| graph | nodes | time ours / cynetdiff (goal <= 0.5) | held memory ours / cynetdiff | "
           "peak memory ours / cynetdiff (goal <= 1.5) |")
     print("|---|---|---|---|---|")
     for family, n, t, g, m in ratios:

@@ -33,6 +33,8 @@ FORBIDDEN = {
     "diffusio.spread.graph": ["diffusio.spread.apps"],
     "diffusio.spread.models": ["diffusio.spread.apps"],
     "diffusio.spread.simulate": ["diffusio.spread.apps"],
+    "diffusio.spread.threads": ["diffusio.spread.apps"],
+    "diffusio.spread.scratch": ["diffusio.spread.apps"],
 }
 
 

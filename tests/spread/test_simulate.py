@@ -191,3 +191,27 @@ def test_a_trial_that_would_take_forever_stops_at_the_automatic_bound_and_says_s
         result = spread.simulate("karate", spread.SIR(beta=0.5, gamma=1e-30), trials=2, seed=0, workers=1)
     assert result.hit_max_steps == 2 and result.trial_steps.max() == MAX_AUTO_STEPS
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize("model", [spread.IndependentCascade(p=0.2), spread.LinearThreshold()],
+                         ids=["ic", "lt"])
+def test_cascade_work_arrays_are_reused_across_calls_without_changing_results(model):
+    """The cascade kernels keep their per-node work arrays with the graph (no per-call allocation)
+    and take fresh marks on every call; when the int32 marks would overflow they are cleared."""
+    from diffusio.spread.scratch import _POOLS
+
+    def run(graph):
+        result = spread.simulate(graph, model, seeds=[0], trials=40, seed=3, workers=1, final_states=True)
+        return result.curves.to_numpy(), result.final_states.to_numpy().astype(str)
+
+    fresh = run(spread.as_graph(nx.gnp_random_graph(300, 0.02, seed=4, directed=True)))
+    graph = spread.as_graph(nx.gnp_random_graph(300, 0.02, seed=4, directed=True))
+    for _ in range(3):  # reused buffers, marks moving on
+        again = run(graph)
+        assert all(np.array_equal(a, b) for a, b in zip(fresh, again))
+    (work,) = next(iter(_POOLS[graph].values()))
+    assert work[0][-1] == 3 * 40  # marks given out so far
+    work[0][-1] = np.iinfo(np.int32).max - 10  # the next call would overflow: cleared, same answer
+    wrapped = run(graph)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh, wrapped))
+    assert work[0][-1] == 40

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,11 +15,12 @@ from numba import njit
 from scipy import stats
 
 from diffusio._interrupts import interrupts_held
-from diffusio.errors import Cancelled, UsageError
+from diffusio.errors import UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models.base import Model
 from diffusio.spread.models.continuous import MAX_EVENTS_PER_TRIAL as MAX_EVENTS
 from diffusio.spread.rng import mix, trial_states
+from diffusio.spread.threads import run_interruptibly
 
 
 @dataclass(eq=False)
@@ -332,44 +332,6 @@ def _run_on(run, model: Model, graph, counts: np.ndarray, steps: np.ndarray, hor
 
 class TruncationWarning(UserWarning):
     """Some trials did not run to their end: the result says how many and why."""
-
-
-def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256, should_stop=None) -> None:
-    """Run ``run_block(lo, hi)`` over ``[0, trials)`` in blocks on daemon threads (the kernels
-    release the GIL), so that Ctrl-C stops the run between blocks instead of waiting for all of them.
-    Which block runs on which thread does not matter: trial ``i`` always uses random stream ``i``."""
-    bounds = list(range(0, trials, block_size)) + [trials]
-    queue = list(zip(bounds[:-1], bounds[1:]))[::-1]
-    stop, errors = threading.Event(), []
-
-    def worker() -> None:
-        while not stop.is_set():
-            if should_stop is not None and should_stop():
-                errors.append(Cancelled("simulation stopped: the caller's time limit was reached"))
-                stop.set()
-                return
-            try:
-                lo, hi = queue.pop()
-            except IndexError:
-                return
-            try:
-                run_block(lo, hi)
-            except BaseException as err:  # noqa: BLE001 - handed to the main thread
-                errors.append(err)
-                stop.set()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(workers, len(queue)))]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
-    except KeyboardInterrupt:
-        stop.set()  # the running blocks finish on their daemon threads; nothing waits for them
-        raise
-    if errors:
-        raise errors[0]
 
 
 @njit(cache=True, nogil=True)

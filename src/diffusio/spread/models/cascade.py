@@ -18,6 +18,7 @@ from diffusio.spread.models.base import Model
 from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
                                     uniform_value)
 from diffusio.spread.rng import geometric_skip, uniform
+from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, stamps
 
 
 # below this degree one uniform per edge is cheaper than a logarithm per success
@@ -37,21 +38,24 @@ def _seed_frontier(seed_row, stamp, mark, queue):
 
 @njit(cache=True, nogil=True)
 def _write_final(final, t, stamp, mark):
-    for i in range(stamp.size):
+    for i in range(final.shape[1]):
         final[t, i] = 1 if stamp[i] == mark else 0
 
 
 @njit(cache=True, nogil=True)
 def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, rng_states, max_steps,
-                               counts, steps, final, record_final):
+                               counts, steps, final, record_final, stamp, queue):
+    """``stamp``/``queue``: work arrays from the graph's pool (see diffusio.spread.scratch); a
+    node is active in trial ``t`` when its stamp is the trial's mark, so nothing is reset."""
+    if rng_states.size == 0:  # a call to compile, nothing to run
+        return
     n = indptr.size - 1
-    stamp = np.zeros(n, np.int64)  # == trial + 1 when active in this trial: no reset between trials
-    queue = np.empty(n, np.int64)
+    base = claim_marks(stamp, rng_states.size)
     rng = np.empty(1, np.uint64)
     log_q = np.log1p(-uniform_p) if 0.0 <= uniform_p < 1.0 else -np.inf
     for t in range(rng_states.size):
         rng[0] = rng_states[t]
-        mark = t + 1
+        mark = base + t + 1
         tail = _seed_frontier(seed_matrix[t], stamp, mark, queue)
         head = 0
         step = 0
@@ -93,20 +97,24 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
 
 @njit(cache=True, nogil=True)
 def linear_threshold_kernel(indptr, indices, influence, node_influence, thresholds, random_thresholds, seed_matrix,
-                            rng_states, max_steps, counts, steps, final, record_final):
+                            rng_states, max_steps, counts, steps, final, record_final, stamp, touched, bucket, level,
+                            queue):
     """``influence``: the weight of every CSR edge, or empty when every in-edge of ``v`` weighs
-    ``node_influence[v]`` (1 / in-degree: no per-edge array, 8 bytes per edge saved)."""
+    ``node_influence[v]`` (1 / in-degree: no per-edge array, 8 bytes per edge saved).  ``stamp``
+    (active in this trial), ``touched`` (threshold drawn and bucket reset in this trial), ``bucket``,
+    ``level`` and ``queue`` are work arrays from the graph's pool; marks as in the cascade kernel."""
+    if rng_states.size == 0:  # a call to compile, nothing to run
+        return
     n = indptr.size - 1
     per_edge = influence.size > 0
-    stamp = np.zeros(n, np.int64)    # active in trial t  <=>  stamp == t + 1
-    touched = np.zeros(n, np.int64)  # threshold drawn / bucket reset in trial t
-    bucket = np.zeros(n)
-    level = np.zeros(n)
-    queue = np.empty(n, np.int64)
+    base = claim_marks(stamp, rng_states.size)
+    if touched[-1] != base:  # touched shares stamp's marks; a fresh buffer or a cleared stamp: clear too
+        touched[:] = 0
+    touched[-1] = base + rng_states.size
     rng = np.empty(1, np.uint64)
     for t in range(rng_states.size):
         rng[0] = rng_states[t]
-        mark = t + 1
+        mark = base + t + 1
         tail = _seed_frontier(seed_matrix[t], stamp, mark, queue)
         head = 0
         step = 0
@@ -176,8 +184,10 @@ class IndependentCascade(Model):
     def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
             cut_short):
         probs, uniform_p = prepared
-        independent_cascade_kernel(graph.indptr, graph.indices, probs, uniform_p, seed_matrix, rng_states,
-                                   max_steps, counts, steps, final, record_final)
+        n = graph.n_nodes
+        with borrowed(graph, "cascade", lambda: (stamps(n), np.empty(n, node_index_dtype(n)))) as (stamp, queue):
+            independent_cascade_kernel(graph.indptr, graph.indices, probs, uniform_p, seed_matrix, rng_states,
+                                       max_steps, counts, steps, final, record_final, stamp, queue)
 
 
 @dataclass(frozen=True)
@@ -240,5 +250,11 @@ class LinearThreshold(Model):
     def run(self, graph, prepared, seed_matrix, rng_states, max_steps, counts, steps, final, record_final,
             cut_short):
         influence, node_influence, thresholds, random = prepared
-        linear_threshold_kernel(graph.indptr, graph.indices, influence, node_influence, thresholds, random, seed_matrix,
-                                rng_states, max_steps, counts, steps, final, record_final)
+        n = graph.n_nodes
+
+        def make() -> tuple:
+            return stamps(n), stamps(n), np.zeros(n), np.zeros(n), np.empty(n, node_index_dtype(n))
+
+        with borrowed(graph, "threshold", make) as work:
+            linear_threshold_kernel(graph.indptr, graph.indices, influence, node_influence, thresholds, random,
+                                    seed_matrix, rng_states, max_steps, counts, steps, final, record_final, *work)

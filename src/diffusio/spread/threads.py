@@ -1,0 +1,86 @@
+"""Trials in blocks on daemon threads: Ctrl-C and a caller's time limit stop a run between blocks,
+and the threads are kept between calls, so a small run does not pay for starting them."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable
+
+from diffusio.errors import Cancelled
+
+
+def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256, should_stop=None) -> None:
+    """Run ``run_block(lo, hi)`` over ``[0, trials)`` in blocks on daemon threads (the kernels
+    release the GIL), so that Ctrl-C stops the run between blocks instead of waiting for all of them.
+    Which block runs on which thread does not matter: trial ``i`` always uses random stream ``i``."""
+    bounds = list(range(0, trials, block_size)) + [trials]
+    queue = list(zip(bounds[:-1], bounds[1:]))[::-1]
+    stop, errors = threading.Event(), []
+    helpers = min(workers, len(queue))
+    finished = threading.Semaphore(0)
+
+    def drain() -> None:
+        try:
+            while not stop.is_set():
+                if should_stop is not None and should_stop():
+                    errors.append(Cancelled("simulation stopped: the caller's time limit was reached"))
+                    stop.set()
+                    return
+                try:
+                    lo, hi = queue.pop()
+                except IndexError:
+                    return
+                try:
+                    run_block(lo, hi)
+                except BaseException as err:  # noqa: BLE001 - handed to the main thread
+                    errors.append(err)
+                    stop.set()
+        finally:
+            finished.release()
+
+    _THREADS.submit(drain, helpers)
+    try:
+        for _ in range(helpers):
+            while not finished.acquire(timeout=0.1):
+                pass
+    except KeyboardInterrupt:
+        stop.set()  # the running blocks finish on their daemon threads; nothing waits for them
+        raise
+    if errors:
+        raise errors[0]
+
+
+class _ThreadPool:
+    """Daemon threads kept for the life of the process.  Starting a thread costs 0.1-4 ms (the
+    upper end on a busy machine) and handing a task to a waiting one about 5 us: a small cascade
+    on a big graph takes less than the former.  A task never waits behind a busy thread: threads
+    are added when too few are idle (after Ctrl-C some may still be finishing an old block)."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, task: Callable[[], None], copies: int) -> None:
+        """Run ``task`` on ``copies`` threads at once."""
+        with self._lock:
+            reused = min(copies, self._idle)
+            self._idle -= reused
+        for _ in range(reused):
+            self._tasks.put(task)
+        for _ in range(copies - reused):
+            threading.Thread(target=self._serve, args=(task,), daemon=True, name="diffusio-spread").start()
+
+    def _serve(self, task: Callable[[], None]) -> None:
+        while True:
+            try:
+                task()
+            except BaseException:  # noqa: BLE001 -- tasks report their own errors; the thread stays
+                pass
+            with self._lock:
+                self._idle += 1
+            task = self._tasks.get()
+
+
+_THREADS = _ThreadPool()
