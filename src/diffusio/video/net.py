@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from diffusio.generative.nets.unet import FourierEmbedding, ResBlock, SelfAttention, group_norm
+from diffusio.generative.nets.unet import FourierEmbedding, ResBlock, SelfAttention, group_norm, output_head
 
 
 class TemporalMix(nn.Module):
@@ -106,9 +106,7 @@ class SpaceTimeUNet(nn.Module):
                 width = base * mult
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        self.head = output_head(width, channels)
 
     @staticmethod
     def _stage(cin, cout, emb, dropout, level, attn_levels, time_attn_levels) -> nn.ModuleList:

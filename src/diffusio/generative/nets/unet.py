@@ -37,6 +37,15 @@ def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels)
 
 
+def output_head(width: int, channels: int) -> nn.Sequential:
+    """Norm, SiLU and a 3x3 convolution to ``channels``, zero-initialised: a new network starts
+    by predicting zero (EDM's preconditioning then returns a scaled copy of its input)."""
+    head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    return head
+
+
 class ResBlock(nn.Module):
     """Conv residual block whose normalised features are scaled and shifted by the embedding."""
 
@@ -117,9 +126,7 @@ class UNet(nn.Module):
                 width = out
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        self.head = output_head(width, channels)
 
     @staticmethod
     def _stage(cin, cout, emb, dropout, attn):
