@@ -205,13 +205,22 @@ def test_cascade_work_arrays_are_reused_across_calls_without_changing_results(mo
         return result.curves.to_numpy(), result.final_states.to_numpy().astype(str)
 
     fresh = run(spread.as_graph(nx.gnp_random_graph(300, 0.02, seed=4, directed=True)))
+    import gc
+
+    gc.collect()
+    before = len(_POOLS)
     graph = spread.as_graph(nx.gnp_random_graph(300, 0.02, seed=4, directed=True))
     for _ in range(3):  # reused buffers, marks moving on
         again = run(graph)
         assert all(np.array_equal(a, b) for a, b in zip(fresh, again))
-    (work,) = next(iter(_POOLS[graph].values()))
+    (work,) = next(iter(_POOLS[id(graph)].values()))
     assert work[0][-1] == 3 * 40  # marks given out so far
     work[0][-1] = np.iinfo(np.int32).max - 10  # the next call would overflow: cleared, same answer
     wrapped = run(graph)
     assert all(np.array_equal(a, b) for a, b in zip(fresh, wrapped))
     assert work[0][-1] == 40
+    del graph, work
+    import gc
+
+    gc.collect()
+    assert len(_POOLS) == before  # the work arrays go with their graph

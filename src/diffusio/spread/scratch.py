@@ -18,16 +18,21 @@ from typing import Callable, Iterator
 import numpy as np
 from numba import njit
 
-_POOLS: "weakref.WeakKeyDictionary[object, dict[str, list]]" = weakref.WeakKeyDictionary()
+_POOLS: dict[int, dict[str, list]] = {}  # id(owner) -> key -> free sets; dropped when the owner is collected
 _LOCK = threading.Lock()
 MARK_LIMIT = np.iinfo(np.int32).max
 
 
 @contextmanager
-def borrowed(graph: object, key: str, make: Callable[[], tuple]) -> Iterator[tuple]:
-    """A set of work arrays for ``graph`` that no other thread holds: from the pool, or ``make()``."""
+def borrowed(owner: object, key: str, make: Callable[[], tuple]) -> Iterator[tuple]:
+    """A set of work arrays for ``owner`` (a graph, or an array such as a reverse graph's indptr)
+    that no other thread holds: from the owner's pool, or ``make()``."""
     with _LOCK:
-        pool = _POOLS.setdefault(graph, {}).setdefault(key, [])
+        pools = _POOLS.get(id(owner))
+        if pools is None:
+            pools = _POOLS[id(owner)] = {}
+            weakref.finalize(owner, _POOLS.pop, id(owner), None)
+        pool = pools.setdefault(key, [])
         arrays = pool.pop() if pool else None
     if arrays is None:
         arrays = make()

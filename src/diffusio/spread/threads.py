@@ -21,25 +21,22 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
     finished = threading.Semaphore(0)
 
     def drain() -> None:
-        try:
-            while not stop.is_set():
-                if should_stop is not None and should_stop():
-                    errors.append(Cancelled("simulation stopped: the caller's time limit was reached"))
-                    stop.set()
-                    return
-                try:
-                    lo, hi = queue.pop()
-                except IndexError:
-                    return
-                try:
-                    run_block(lo, hi)
-                except BaseException as err:  # noqa: BLE001 - handed to the main thread
-                    errors.append(err)
-                    stop.set()
-        finally:
-            finished.release()
+        while not stop.is_set():
+            if should_stop is not None and should_stop():
+                errors.append(Cancelled("simulation stopped: the caller's time limit was reached"))
+                stop.set()
+                return
+            try:
+                lo, hi = queue.pop()
+            except IndexError:
+                return
+            try:
+                run_block(lo, hi)
+            except BaseException as err:  # noqa: BLE001 - handed to the main thread
+                errors.append(err)
+                stop.set()
 
-    _THREADS.submit(drain, helpers)
+    _THREADS.submit(drain, helpers, finished.release)
     try:
         for _ in range(helpers):
             while not finished.acquire(timeout=0.1):
@@ -62,25 +59,28 @@ class _ThreadPool:
         self._lock = threading.Lock()
         self._idle = 0
 
-    def submit(self, task: Callable[[], None], copies: int) -> None:
-        """Run ``task`` on ``copies`` threads at once."""
+    def submit(self, task: Callable[[], None], copies: int, done: Callable[[], None]) -> None:
+        """Run ``task`` on ``copies`` threads at once; each calls ``done()`` when its copy ends."""
         with self._lock:
-            reused = min(copies, self._idle)
-            self._idle -= reused
-        for _ in range(reused):
-            self._tasks.put(task)
-        for _ in range(copies - reused):
-            threading.Thread(target=self._serve, args=(task,), daemon=True, name="diffusio-spread").start()
+            started = copies - min(copies, self._idle)
+            self._idle -= copies - started
+        for _ in range(started):  # the job goes through the queue: a Thread keeps its args for good
+            threading.Thread(target=self._serve, daemon=True, name="diffusio-spread").start()
+        for _ in range(copies):
+            self._tasks.put((task, done))
 
-    def _serve(self, task: Callable[[], None]) -> None:
+    def _serve(self) -> None:
         while True:
+            task, done = self._tasks.get()
             try:
                 task()
             except BaseException:  # noqa: BLE001 -- tasks report their own errors; the thread stays
                 pass
+            task = None  # drop the finished run (its graph, its counts) before saying so and waiting
             with self._lock:
                 self._idle += 1
-            task = self._tasks.get()
+            done()
+            done = None
 
 
 _THREADS = _ThreadPool()

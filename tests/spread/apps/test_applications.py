@@ -150,6 +150,23 @@ def test_lt_rr_sets_on_path_closed_form():
     assert max_coverage(*sampler.sets(), 5, 1)[0].tolist() == [0]
 
 
+def test_rr_sets_do_not_depend_on_how_often_the_flat_array_grows(monkeypatch):
+    """Large RR sets (a complete graph, p = 0.5: about every node) overflow the flat array many times;
+    the set that did not fit is carried over, never redrawn, so the sets are those of one big array.
+    The per-node work arrays are reused from block to block (fresh marks each time)."""
+    from diffusio.spread.apps import rrsets
+
+    graph = spread.as_graph(nx.complete_graph(30))
+    rev = rrsets.reverse_edges(graph, np.full(graph.indices.size, 0.5))
+    roomy = [rrsets.rr_block(rev, IC, 3000, 7) for _ in range(2)]
+    monkeypatch.setattr(rrsets, "START_ROOM", 1)
+    tight = rrsets.rr_block(rev, IC, 3000, 7)
+    for ptr, nodes in roomy[1:] + [tight]:
+        assert np.array_equal(ptr, roomy[0][0]) and np.array_equal(nodes, roomy[0][1])
+    sizes = np.diff(roomy[0][0])
+    assert sizes.mean() > 25  # the sets really are large: the array grew many times at START_ROOM = 1
+
+
 @pytest.mark.parametrize("model", [spread.IndependentCascade(p=0.1), spread.LinearThreshold()])
 def test_imm_matches_celf_on_karate(model):
     graph = spread.as_graph("karate")

@@ -28,7 +28,7 @@ from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models import IndependentCascade, LinearThreshold, Model
-from diffusio.spread.params import check_number
+from diffusio.spread.params import check_number, uniform_value
 from diffusio.spread.rng import trial_states
 from diffusio.spread.apps.rrsets import IC, LT, RRSampler, max_coverage
 
@@ -188,7 +188,9 @@ def _log_binom(n: int, k: int) -> float:
 
 def _sampler(graph: Graph, model: Model, seed, client=None, threads: int = 1) -> RRSampler:
     if isinstance(model, IndependentCascade):
-        return RRSampler(graph, model.edge_probabilities(graph), IC, seed, client=client, threads=threads)
+        p = uniform_value(model.p)  # one probability for every edge: no per-edge array
+        return RRSampler(graph, p if p >= 0 else model.edge_probabilities(graph), IC, seed, client=client,
+                         threads=threads)
     return RRSampler(graph, model.edge_influence(graph), LT, seed, client=client, threads=threads)
 
 

@@ -14,86 +14,124 @@ import numpy as np
 from numba import njit
 
 from diffusio.spread.graph import Graph
-from diffusio.spread.rng import below, uniform
+from diffusio.spread.models.cascade import SKIP_DEGREE
+from diffusio.spread.rng import below, geometric_skip, uniform
+from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, stamps
 
 IC, LT = 0, 1
 
 
-def reverse_edges(graph: Graph, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """In-edge CSR: row ``v`` lists the sources ``u`` of edges ``u -> v`` and the per-edge ``values``."""
+def reverse_edges(graph: Graph, values) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """In-edge CSR: row ``v`` lists the sources ``u`` of edges ``u -> v`` and their ``values``;
+    then the one value every edge shares (or -1).  A uniform value keeps no per-edge array (800 MB
+    of float64 on a 10^8-edge graph), and sources are int32 where the node count allows."""
     order = np.argsort(graph.indices, kind="stable")
     indptr = np.zeros(graph.n_nodes + 1, np.int64)
     np.cumsum(np.bincount(graph.indices, minlength=graph.n_nodes), out=indptr[1:])
-    return indptr, graph.edge_sources[order].astype(np.int64), np.ascontiguousarray(values[order], np.float64)
+    sources = graph.edge_sources[order].astype(node_index_dtype(graph.n_nodes))
+    values = np.asarray(values, np.float64)
+    if values.ndim == 0 or (values.size and np.all(values == values.flat[0])):
+        return indptr, sources, np.zeros(0), float(values.flat[0]) if values.size else 0.0
+    return indptr, sources, np.ascontiguousarray(values[order]), -1.0
 
 
 @njit(cache=True, nogil=True)
-def _rr_sets(rev_indptr, rev_sources, rev_values, kind, count, state, set_ptr, nodes, stamp, mark0):
-    """Append up to ``count`` RR sets; return (sets written, nodes written).  Stops early when ``nodes`` is full."""
+def _rr_sets(rev_indptr, rev_sources, rev_values, uniform_p, kind, count, state, set_ptr, nodes, stamp, queue, mark0,
+             carry):
+    """Append up to ``count`` RR sets to ``nodes``; set ``s`` marks its nodes with ``mark0 + s + 1``.
+    IC with one probability ``uniform_p`` for every edge (else -1: ``rev_values``) jumps over a
+    hub's in-edges to the next live one (geometric gaps), as the forward cascade does.
+    Returns (sets written, carry): a set that did not fit stays in ``queue[:carry]`` and is the
+    first one written by the next call (after the caller has grown ``nodes``), so the random
+    stream is never replayed.  ``stamp`` and ``queue`` are per-node work arrays kept between calls."""
     n = rev_indptr.size - 1
-    queue = np.empty(n, np.int64)
     written = 0
     used = set_ptr[0]
     rng = state
+    log_q = np.log1p(-uniform_p) if 0.0 <= uniform_p < 1.0 else -np.inf
     for s in range(count):
-        mark = mark0 + s + 1
-        root = below(rng, n)
-        if used + n > nodes.size:  # a set can hold every node: keep room for one
-            return written, used
-        stamp[root] = mark
-        queue[0] = root
-        tail = 1
-        head = 0
-        while head < tail:
-            v = queue[head]
-            head += 1
-            lo = rev_indptr[v]
-            hi = rev_indptr[v + 1]
-            if kind == IC:
-                for e in range(lo, hi):
-                    u = rev_sources[e]
-                    if stamp[u] != mark and uniform(rng) < rev_values[e]:
-                        stamp[u] = mark
-                        queue[tail] = u
-                        tail += 1
-            else:
-                # live-edge LT: pick in-edge e with probability w_e, none with 1 - sum w
-                x = uniform(rng)
-                acc = 0.0
-                for e in range(lo, hi):
-                    acc += rev_values[e]
-                    if x < acc:
+        if s == 0 and carry > 0:
+            tail = carry
+        else:
+            mark = mark0 + s + 1
+            root = below(rng, n)
+            stamp[root] = mark
+            queue[0] = root
+            tail = 1
+            head = 0
+            while head < tail:
+                v = queue[head]
+                head += 1
+                lo = rev_indptr[v]
+                hi = rev_indptr[v + 1]
+                if kind == IC and uniform_p >= 0.0 and hi - lo >= SKIP_DEGREE:
+                    gap = geometric_skip(rng, log_q)
+                    while gap < hi - lo:
+                        e = lo + gap
                         u = rev_sources[e]
                         if stamp[u] != mark:
                             stamp[u] = mark
                             queue[tail] = u
                             tail += 1
-                        break
+                        lo = e + 1
+                        gap = geometric_skip(rng, log_q)
+                elif kind == IC:
+                    for e in range(lo, hi):
+                        u = rev_sources[e]
+                        if stamp[u] != mark and uniform(rng) < (uniform_p if uniform_p >= 0.0 else rev_values[e]):
+                            stamp[u] = mark
+                            queue[tail] = u
+                            tail += 1
+                else:
+                    # live-edge LT: pick in-edge e with probability w_e, none with 1 - sum w
+                    x = uniform(rng)
+                    acc = 0.0
+                    for e in range(lo, hi):
+                        acc += uniform_p if uniform_p >= 0.0 else rev_values[e]
+                        if x < acc:
+                            u = rev_sources[e]
+                            if stamp[u] != mark:
+                                stamp[u] = mark
+                                queue[tail] = u
+                                tail += 1
+                            break
+        if used + tail > nodes.size:
+            return written, tail
         for i in range(tail):
             nodes[used + i] = queue[i]
         used += tail
         written += 1
         set_ptr[written] = used
-    return written, used
+    return written, 0
 
 
 RR_BLOCK = 4096  # RR sets per block; block b draws from its own stream, so blocks can run anywhere
+START_ROOM = 8   # room for nodes per set in a new block's flat array (it doubles as needed)
 
 
-def rr_block(rev: tuple[np.ndarray, np.ndarray, np.ndarray], kind: int, count: int, state_word: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` RR sets from one random stream: (set pointers, flat nodes), CSR style."""
+def rr_block(rev: tuple, kind: int, count: int, state_word: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` RR sets from one random stream: (set pointers, flat nodes), CSR style.
+
+    The flat array starts with room for START_ROOM nodes a set and doubles when a set does not fit; the per-node
+    work arrays come from a pool kept with the reverse graph (at 10^7 nodes, allocating them
+    for every block of sets cost far more than drawing the sets)."""
     n = rev[0].size - 1
     state = np.array([state_word], np.uint64)
     set_ptr = np.zeros(count + 1, np.int64)
-    nodes = np.empty(max(4 * n, 1 << 12), np.int64)
-    stamp = np.zeros(n, np.int64)
-    done = 0
-    while done < count:
-        if nodes.size - set_ptr[done] < 2 * n:
-            nodes = np.concatenate([nodes, np.empty(nodes.size, np.int64)])
-        written, _ = _rr_sets(*rev, kind, count - done, state, set_ptr[done:], nodes, stamp, done)
-        done += int(written)
+    nodes = np.empty(max(START_ROOM * count, 1 << 12), np.int64)
+
+    def make() -> tuple:
+        return stamps(n), np.empty(max(n, 1), node_index_dtype(n))
+
+    with borrowed(rev[0], "rr-sets", make) as (stamp, queue):
+        base = claim_marks(stamp, count)
+        done, carry = 0, 0
+        while done < count:
+            written, carry = _rr_sets(*rev, kind, count - done, state, set_ptr[done:], nodes, stamp, queue,
+                                      base + done, carry)
+            done += int(written)
+            if done < count:  # the next set did not fit: double the room (at least enough for it)
+                nodes = np.concatenate([nodes, np.empty(max(nodes.size, int(carry)), np.int64)])
     return set_ptr, nodes[: set_ptr[count]]
 
 
@@ -116,9 +154,10 @@ class RRSampler:
     (True, True)
     """
 
-    def __init__(self, graph: Graph, edge_values: np.ndarray, kind: int, seed=0, *, client=None, threads: int = 1):
+    def __init__(self, graph: Graph, edge_values, kind: int, seed=0, *, client=None, threads: int = 1):
+        """``edge_values``: the probability (IC) or weight (LT) of every CSR edge, or one number for all."""
         self.n = graph.n_nodes
-        self.rev = reverse_edges(graph, np.asarray(edge_values, np.float64))
+        self.rev = reverse_edges(graph, edge_values)
         self.kind, self.client, self.threads = kind, client, max(1, int(threads))
         self.seed = np.random.SeedSequence(seed)
         self.blocks: list[tuple[np.ndarray, np.ndarray]] = []

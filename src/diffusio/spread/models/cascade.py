@@ -22,7 +22,7 @@ from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, sta
 
 
 # below this degree one uniform per edge is cheaper than a logarithm per success
-_SKIP_DEGREE = 16
+SKIP_DEGREE = 16
 
 
 @njit(cache=True, nogil=True)
@@ -68,7 +68,7 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
                 head += 1
                 lo = indptr[u]
                 hi = indptr[u + 1]
-                if uniform_p >= 0.0 and hi - lo >= _SKIP_DEGREE:
+                if uniform_p >= 0.0 and hi - lo >= SKIP_DEGREE:
                     # uniform p on a hub: jump straight to the next successful edge (geometric gaps)
                     gap = geometric_skip(rng, log_q)
                     while gap < hi - lo:

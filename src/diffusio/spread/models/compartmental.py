@@ -16,7 +16,7 @@ from numba import njit
 
 from diffusio.spread.graph import Graph
 from diffusio.spread.models.base import Model
-from diffusio.spread.models.cascade import _SKIP_DEGREE
+from diffusio.spread.models.cascade import SKIP_DEGREE
 from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
                                     uniform_value)
 from diffusio.spread.rng import geometric_skip, uniform
@@ -73,7 +73,7 @@ def compartmental_kernel(indptr, indices, beta, uniform_beta, gamma, sigma, with
                 lo = indptr[u]
                 hi = indptr[u + 1]
                 susceptible_left = False
-                if uniform_beta >= 0.0 and recover_to != NEVER and hi - lo >= _SKIP_DEGREE:
+                if uniform_beta >= 0.0 and recover_to != NEVER and hi - lo >= SKIP_DEGREE:
                     gap = geometric_skip(rng, log_q)
                     while gap < hi - lo:
                         v = indices[lo + gap]
