@@ -76,6 +76,7 @@ def test_every_command_and_option_is_drawn():
                 if any(o not in allowed for o in opts)}
 
 
+@pytest.mark.slow  # about 2 minutes for all commands: in `make test`, not in the inner loop
 @pytest.mark.parametrize("name", sorted(fuzz_cases.COMMANDS))
 @CI
 @given(data=fuzz_cases.st.data())

@@ -52,6 +52,7 @@ def check_answer(path, body, valid, status, detail, seconds) -> None:
             assert secret not in detail, f"the answer reveals {secret!r}: {detail}"
 
 
+@pytest.mark.slow  # in `make test`, not in the inner loop
 @settings(max_examples=20, deadline=None, database=None, derandomize=True,  # the same cases every CI run
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=fuzz_cases.studio_cases(LIMITS))

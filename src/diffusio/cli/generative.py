@@ -209,7 +209,8 @@ def register_evaluate(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Evaluate a model with the dataset's shipped classifier; prints the "
                                    "real-vs-real floor beside every number.",
-                       epilog="Examples:\n  diffusio evaluate fashion\n  diffusio evaluate runs/fashion -n 2000 --json report.json")
+                       epilog="Examples:\n  diffusio evaluate fashion\n  diffusio evaluate runs/fashion -n 2000 --json report.json\n"
+                              "  diffusio evaluate my-diffusers-folder --data fashion-mnist")
     p.add_argument("model", help="shipped model name or run directory")
     p.add_argument("-n", type=_positive_int("-n"), default=1000, help="samples to compare (default 1000)")
     p.add_argument("--per-prompt", type=_positive_int("--per-prompt"), default=100,
@@ -222,6 +223,8 @@ def register_evaluate(sub) -> None:
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")
     p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--data", default=None,
+                   help="dataset to compare with, for a model that does not name it (a diffusers folder)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -233,7 +236,8 @@ def cmd_evaluate(args) -> int:
     if args.json_out:
         check_output(args.json_out)
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
-                      guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt, progress=sys.stderr.isatty())
+                      guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
+                      progress=sys.stderr.isatty(), data=args.data)
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)

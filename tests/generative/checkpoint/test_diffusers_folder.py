@@ -125,3 +125,22 @@ def test_export_to_diffusers_says_why_not(tmp_path, capsys):
     assert main(["export", "fashion", "--format", "diffusers", "-o", str(tmp_path / "out")]) == 2
     assert "UNet2DModel config can express" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_a_diffusers_folder_against_the_dataset_it_names(tmp_path, folder):
+    """A diffusers folder does not say what it was trained on: ``data`` names it (``--data``)."""
+    from diffusio.generative.evaluation.evaluate import evaluate
+
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=28, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 layers_per_block=1, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                                 up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8)
+    path = tmp_path / "pipe28"
+    diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler()).save_pretrained(path)
+    with pytest.raises(UsageError, match="name it with data"):
+        evaluate(str(path), n=6, steps=2)
+    report = evaluate(str(path), n=6, steps=2, data="fashion-mnist")
+    assert report["dataset"] == "fashion-mnist" and np.isfinite(report["model"]["fd"])
+    assert report["model"]["fd"] > report["real_floor"]["fd"]  # an untrained network is far from the data
+    with pytest.raises(UsageError, match="shape"):  # an 8x8 model against 28x28 images
+        evaluate(str(folder), n=6, steps=2, data="fashion-mnist")

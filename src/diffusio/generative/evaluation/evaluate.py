@@ -65,14 +65,23 @@ def prompt_accuracy(gen: Generator, clf, prompts: dict[str, str], per_prompt: in
 def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: str | None = None,
              guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
              seed: int = 0, per_prompt: int = 100, k: int = 3,
-             paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8) -> dict:
-    """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor)."""
+             paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8,
+             data: str | None = None) -> dict:
+    """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor).
+    ``data``: the dataset to compare with, for a model that does not name the one it was trained on
+    (a diffusers folder); by default the model's own."""
     if n < k + 2:
         raise UsageError(f"n must be at least {k + 2} for k={k} precision/recall, got {n}")
     gen = Generator.load(model)
-    dataset = gen.model.config.get("data", {}).get("name")
+    dataset = data or gen.model.config.get("data", {}).get("name")
+    if not dataset:
+        raise UsageError(f"{model} does not say which dataset it was trained on; name it with data, "
+                         "e.g. data='fashion-mnist'")
     clf = load_classifier(dataset)
     test, train = load_dataset(dataset, "test"), load_dataset(dataset, "train")
+    if tuple(gen.model.image_shape) != tuple(test.images.shape[1:]):
+        raise UsageError(f"{model} makes images of shape {tuple(gen.model.image_shape)}, {dataset} has "
+                         f"{tuple(test.images.shape[1:])}: compare a model with the data it was trained on")
     rng = np.random.default_rng(seed)
     ref = test.images[rng.choice(len(test), min(n, len(test)), replace=False)]
     real_feats = clf.features(ref)
