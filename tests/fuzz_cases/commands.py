@@ -301,7 +301,8 @@ def commands() -> dict[str, Command]:
         "search query": Command(["search", "query", "@idx", "a bag", "-k", "2"], {
             ":2": choice(["@idx"], ["@missing", "@in.png", ""]), ":3": text_prompt(),
             "--image": file_value("q.png", images()), "-k": ints(1, 3), "--rerank": ints(0, 3),
-            "--model": choice(["fashion"], ["nope", ""]), "-o": out_path(".png", ["in.png"])},
+            # in.png is not an input of this command (only a wrong index path): -o may overwrite it
+            "--model": choice(["fashion"], ["nope", ""]), "-o": out_path(".png")},
             files={"idx": "model:search", "in.png": IMG}),
         "serve": Command(["serve", "--port", "0"], {
             "--port": fixed(V("-1", False), V("70000", False), V("x", False)),

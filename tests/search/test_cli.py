@@ -63,3 +63,7 @@ def test_cli_errors_are_one_line(collection, tmp_path, capsys):
     assert "not both" in capsys.readouterr().err
     assert main(["search", "query", str(index), "a bag", "-o", str(tmp_path / "hits.gif")]) == 2
     assert "must end in" in capsys.readouterr().err
+    query = photos / "00.png"
+    before = query.read_bytes()
+    assert main(["search", "query", str(index), "--image", str(query), "-o", str(query)]) == 2  # -o is the query
+    assert "is also an input" in capsys.readouterr().err and query.read_bytes() == before

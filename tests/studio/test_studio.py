@@ -125,7 +125,8 @@ def test_spread_simulate_builtin_and_uploaded_graph(server):
                           ({"model": "ic", "params": {"beta": 0.1}}, "does not apply"),
                           ({"model": "sir", "trials": 10 ** 6}, "limit of 500"),
                           ({"model": "sir", "graph": "atlantis"}, "atlantis"),
-                          ({"model": "flu"}, "unknown model")]:
+                          ({"model": "flu"}, "unknown model"),
+                          ({"model": "sir", "graph": "nope", "edges": "0,1\n"}, "not both")]:  # probe, seed 2028
         code, data = post(f"{server}/v1/spread/simulate", body)
         assert code == 400 and message in data["detail"], data
 

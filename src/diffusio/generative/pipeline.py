@@ -156,12 +156,16 @@ class Generator:
         return None
 
     # ---------------------------------------------------------- sampling
+    def check_room(self, n: int, what: str, fix: str) -> None:
+        """Refuse, before any list or array is built, ``n`` images that would not fit in memory."""
+        c, h, w = self.model.image_shape
+        check_memory(float(n) * c * h * w * 4 * 3, what, fix)
+
     def check_options(self, n: int, steps: int, sampler: str, guidance: float, schedule: str,
                       early_stop: float | None = None, tol: float | None = None) -> None:
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise UsageError(f"n must be a positive integer, got {n!r}")
-        c, h, w = self.model.image_shape
-        check_memory(n * c * h * w * 4 * 3, f"n={n} images", "generate fewer at a time (several calls with other seeds)")
+        self.check_room(n, f"n={n} images", "generate fewer at a time (several calls with other seeds)")
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise UsageError(f"steps must be a positive integer, got {steps!r}")
         if sampler not in SAMPLERS:

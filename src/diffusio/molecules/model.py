@@ -75,6 +75,12 @@ class MoleculeDiffusion:
                 raise UsageError(f"{name} must be a positive whole number, got {value!r}")
         if self.width % self.heads:
             raise UsageError(f"width ({self.width}) must be a multiple of heads ({self.heads})")
+        from diffusio._resources import check_memory  # found by the fuzz: width=1e9 was an allocator traceback
+
+        # two networks' weights (12 width^2 a layer), gradients and Adam's two moments, and the activations
+        # of a batch of strings of up to 128 tokens
+        check_memory(4.0 * 12 * self.depth * self.width ** 2 * 5 + 4.0 * 20 * self.batch_size * 128 * self.width
+                     * self.depth, f"width={self.width}, depth={self.depth}", "lower width, depth or batch_size")
         if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and self.minutes > 0):
             raise UsageError(f"minutes must be a positive number of minutes, got {self.minutes!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):

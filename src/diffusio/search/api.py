@@ -38,8 +38,9 @@ def query_index(index: str | Path | ImageIndex, text: str | None = None, *, imag
 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise UsageError(f"k must be a positive integer, got {k!r}")
-    if picture is not None:
-        check_output(picture, suffixes=(".png", ".jpg", ".jpeg"), flag="-o")
+    if picture is not None:  # the query image and the index are inputs: never written over
+        inputs = tuple(p for p in (image, index) if isinstance(p, (str, Path)))
+        check_output(picture, suffixes=(".png", ".jpg", ".jpeg"), flag="-o", inputs=inputs)
     if not isinstance(index, ImageIndex):
         index = ImageIndex.load(index, model)
     result = index.query(text, image=image, k=k, rerank=rerank)

@@ -225,6 +225,8 @@ def simulate_spread(req: SpreadRequest, limits: Limits, budget: Budget) -> dict:
     from diffusio.spread.registry import build_model
 
     _check(req.trials, limits.max_trials, "trials")
+    if req.edges is not None and "graph" in req.model_fields_set:  # one would be ignored (found by the probe)
+        raise UsageError("give graph (a built-in name) or edges (CSV text), not both")
     model = build_model(req.model, **req.params)
     with tempfile.TemporaryDirectory(dir=_temp_root()) as tmp:
         if req.edges is not None:

@@ -234,3 +234,18 @@ def test_imm_memory_check_uses_the_rr_sets_it_will_draw_not_the_worst_case(monke
     assert len(nodes) == 5 and 16 * rr_sets < 100 * 2**20  # the worst case would be ~4e8 bytes here
     with pytest.raises(UsageError, match="raise epsilon"):
         spread.imm(graph, spread.IndependentCascade(p=0.05), 5, epsilon=0.005)
+
+
+def test_imm_memory_check_counts_the_nodes_of_each_rr_set(monkeypatch):
+    """On a graph where every RR set holds most nodes (a dense graph, p = 0.5), the sets' nodes, not
+    their count, fill memory: IMM on a 10^7-node power-law graph grew to 9.7 GB before it was
+    stopped.  The check now measures the mean set size on a few sets of their own and refuses first."""
+    import diffusio._resources as resources
+
+    graph = nx.complete_graph(400)
+    model = spread.IndependentCascade(p=0.5)
+    nodes, _, rr_sets = spread.imm(graph, model, 2, epsilon=0.5, seed=0)  # plenty of memory: runs
+    monkeypatch.setattr(resources, "physical_memory", lambda: 4 * 2**20)  # a 4 MiB machine: 2 MiB for IMM
+    with pytest.raises(UsageError, match=r"RR sets of about (3\d\d|400) nodes"):
+        spread.imm(graph, model, 2, epsilon=0.5, seed=0)
+    assert rr_sets * 16 < 2**20  # the count alone (16 bytes a set) would have let it through

@@ -52,6 +52,7 @@ def prompt_accuracy(gen: Generator, clf, prompts: dict[str, str], per_prompt: in
                     **sampling) -> dict[str, float]:
     """Fraction of samples per prompt that the classifier assigns to the expected class."""
     names = [n.lower() for n in clf.class_names]
+    gen.check_room(len(prompts) * per_prompt, f"per_prompt={per_prompt}", "ask for fewer images per prompt")
     texts = [p for p in prompts for _ in range(per_prompt)]
     images = gen.sample(texts, len(texts), seed=seed, **sampling).images.numpy()
     predicted = clf.predict(images)

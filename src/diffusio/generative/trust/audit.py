@@ -118,6 +118,8 @@ def bias_audit(model: str, n: int = 1000, *, seed: int = 0, steps: int | None = 
     gen = Generator.load(model)
     if gen.class_names is None:
         raise UsageError("a bias audit needs a model trained with classes")
+    if gen.model.cond_kind == "text":  # before any sampling: a prompt per class, per_prompt images each
+        gen.check_room(len(gen.class_names) * per_prompt, f"per_prompt={per_prompt}", "ask for fewer images per prompt")
     dataset = gen.model.config.get("data", {}).get("name")
     train = load_dataset(dataset, "train")
     clf = load_classifier(dataset)

@@ -56,6 +56,7 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     if per_class < 1:
         raise UsageError(f"--per-class must be >= 1, got {per_class}")
     wanted = list(range(len(names))) if not classes else [gen.label_index(c) for c in classes]
+    gen.check_room(len(wanted) * per_class, f"per_class={per_class}", "ask for fewer images per class")
     labels = np.repeat(wanted, per_class)
     shards = [labels[i:i + SHARD] for i in range(0, len(labels), SHARD)]
     if client is not None:

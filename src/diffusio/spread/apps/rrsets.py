@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit
 
 from diffusio.spread.graph import Graph
-from diffusio.spread.models.cascade import SKIP_DEGREE
-from diffusio.spread.rng import below, geometric_skip, uniform
+from diffusio.spread.models.cascade import expand_live_edges
+from diffusio.spread.rng import below, uniform
 from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, stamps
 
 IC, LT = 0, 1
@@ -64,24 +64,9 @@ def _rr_sets(rev_indptr, rev_sources, rev_values, uniform_p, kind, count, state,
                 head += 1
                 lo = rev_indptr[v]
                 hi = rev_indptr[v + 1]
-                if kind == IC and uniform_p >= 0.0 and hi - lo >= SKIP_DEGREE:
-                    gap = geometric_skip(rng, log_q)
-                    while gap < hi - lo:
-                        e = lo + gap
-                        u = rev_sources[e]
-                        if stamp[u] != mark:
-                            stamp[u] = mark
-                            queue[tail] = u
-                            tail += 1
-                        lo = e + 1
-                        gap = geometric_skip(rng, log_q)
-                elif kind == IC:
-                    for e in range(lo, hi):
-                        u = rev_sources[e]
-                        if stamp[u] != mark and uniform(rng) < (uniform_p if uniform_p >= 0.0 else rev_values[e]):
-                            stamp[u] = mark
-                            queue[tail] = u
-                            tail += 1
+                if kind == IC:
+                    tail = expand_live_edges(rev_sources, lo, hi, rev_values, uniform_p, log_q, rng, stamp, mark,
+                                             queue, tail)
                 else:
                     # live-edge LT: pick in-edge e with probability w_e, none with 1 - sum w
                     x = uniform(rng)
@@ -198,6 +183,16 @@ class RRSampler:
     def sets(self) -> tuple[np.ndarray, np.ndarray]:
         """(set pointers, flat node array) of the pool, CSR style."""
         return self._pool
+
+    def mean_set_size(self, probe: int = 64) -> float:
+        """Mean nodes per RR set: of the pool, or (empty pool) of ``probe`` sets drawn from a stream
+        of their own and thrown away, so the pool is the same either way.  On a graph with hubs a
+        set can hold tens of thousands of nodes: memory checks need this, not a constant."""
+        if self.size:
+            return max(1.0, self._pool[1].size / self.size)
+        word = int(self.seed.generate_state(1, np.uint64)[0] ^ np.uint64(0x9E3779B97F4A7C15))
+        ptr, _ = rr_block(self.rev, self.kind, probe, word)
+        return max(1.0, float(ptr[-1]) / probe)
 
 
 @njit(cache=True, nogil=True)
