@@ -43,6 +43,33 @@ def _write_final(final, t, stamp, mark):
 
 
 @njit(cache=True, nogil=True)
+def expand_live_edges(targets, lo, hi, probs, uniform_p, log_q, rng, stamp, mark, queue, tail):
+    """Append to ``queue`` the targets of edges ``lo..hi`` that are live (each with its probability:
+    ``uniform_p``, or ``probs[e]`` when ``uniform_p`` < 0) and not yet marked; returns the new tail.
+    Shared by the cascade (out-edges) and the RR sets of IMM (in-edges)."""
+    if uniform_p >= 0.0 and hi - lo >= SKIP_DEGREE:
+        # one p on a hub: jump straight to the next live edge (geometric gaps, log_q = log(1 - p))
+        gap = geometric_skip(rng, log_q)
+        while gap < hi - lo:
+            e = lo + gap
+            v = targets[e]
+            if stamp[v] != mark:
+                stamp[v] = mark
+                queue[tail] = v
+                tail += 1
+            lo = e + 1
+            gap = geometric_skip(rng, log_q)
+    else:
+        for e in range(lo, hi):
+            v = targets[e]
+            if stamp[v] != mark and uniform(rng) < (uniform_p if uniform_p >= 0.0 else probs[e]):
+                stamp[v] = mark
+                queue[tail] = v
+                tail += 1
+    return tail
+
+
+@njit(cache=True, nogil=True)
 def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, rng_states, max_steps,
                                counts, steps, final, record_final, stamp, queue):
     """``stamp``/``queue``: work arrays from the graph's pool (see diffusio.spread.scratch); a
@@ -68,25 +95,7 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
                 head += 1
                 lo = indptr[u]
                 hi = indptr[u + 1]
-                if uniform_p >= 0.0 and hi - lo >= SKIP_DEGREE:
-                    # uniform p on a hub: jump straight to the next successful edge (geometric gaps)
-                    gap = geometric_skip(rng, log_q)
-                    while gap < hi - lo:
-                        e = lo + gap
-                        v = indices[e]
-                        if stamp[v] != mark:
-                            stamp[v] = mark
-                            queue[tail] = v
-                            tail += 1
-                        lo = e + 1
-                        gap = geometric_skip(rng, log_q)
-                else:
-                    for e in range(lo, hi):
-                        v = indices[e]
-                        if stamp[v] != mark and uniform(rng) < (uniform_p if uniform_p >= 0.0 else probs[e]):
-                            stamp[v] = mark
-                            queue[tail] = v
-                            tail += 1
+                tail = expand_live_edges(indices, lo, hi, probs, uniform_p, log_q, rng, stamp, mark, queue, tail)
             step += 1
             counts[t, step, 0] = n - tail
             counts[t, step, 1] = tail
