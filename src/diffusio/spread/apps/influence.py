@@ -232,9 +232,8 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     beta = math.sqrt((1 - 1 / math.e) * (log_nk + ell * math.log(n) + math.log(2)))
     lam_star = 2 * n * ((1 - 1 / math.e) * alpha + beta) ** 2 / epsilon ** 2
 
-    def check(rr_sets: float, sampler: RRSampler) -> None:  # before each round is drawn
+    def check(rr_sets: float, size: float) -> None:  # before each round, and as its sets arrive
         # per set: a pointer and its nodes, which the pool, its concatenation and the coverage index hold
-        size = sampler.mean_set_size()
         check_memory(rr_sets * (16 + 24 * size),
                      f"IMM at epsilon={epsilon:g} on {n:,} nodes ({rr_sets:,.0f} RR sets of about {size:,.0f} nodes)",
                      "raise epsilon (0.1 is the usual choice), or use --method celf / degree")
@@ -245,17 +244,17 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     for i in range(1, max(int(math.log2(n)), 2)):
         x = n / 2 ** i
         theta_i = int(math.ceil(lam_prime / x))
-        check(theta_i, phase1)
-        phase1.extend(theta_i - phase1.size)
+        check(theta_i, phase1.mean_set_size())
+        phase1.extend(theta_i - phase1.size, check=check)
         _, gains = max_coverage(*phase1.sets(), n, k)
         estimate = n * gains.sum() / phase1.size
         if estimate >= (1 + eps_prime) * x:
             lower = estimate / (1 + eps_prime)
             break
     theta = int(math.ceil(lam_star / lower))
-    check(theta, phase1)  # the final sets are drawn like phase 1's: the same mean size
+    check(theta, phase1.mean_set_size())  # the final sets are drawn like phase 1's: the same mean size
     final = _sampler(graph, model, [0 if seed is None else seed, 2], client, threads)
-    final.extend(theta)
+    final.extend(theta, check=check)
     nodes, gains = max_coverage(*final.sets(), n, k)
     return nodes, n * np.cumsum(gains) / final.size, theta
 

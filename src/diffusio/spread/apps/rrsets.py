@@ -10,6 +10,8 @@ expected spread of ``S`` (Borgs et al. 2014).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from numba import njit
 
@@ -153,13 +155,20 @@ class RRSampler:
     def size(self) -> int:
         return len(self._pool[0]) - 1
 
-    def extend(self, count: int) -> None:
-        """Add at least ``count`` more RR sets to the pool (whole blocks)."""
+    def extend(self, count: int, check: Callable[[int, float], None] | None = None) -> None:
+        """Add at least ``count`` more RR sets to the pool (whole blocks).  ``check(total sets, mean
+        nodes per set)`` is called as blocks arrive (a few at a time), so that a memory check sees
+        the sizes really drawn: on a graph with hubs most sets hold one node and 1% hold 85,000."""
         if count <= 0:
             return
         first, last = len(self.blocks), len(self.blocks) + -(-int(count) // RR_BLOCK)
         words = self.seed.generate_state(last, np.uint64)[first:last]
-        self.blocks += self._draw(words)
+        step = len(words) if self.client is not None else 4 * self.threads
+        for i in range(0, len(words), step):
+            self.blocks += self._draw(words[i:i + step])
+            if check is not None:
+                drawn = sum(len(ptr) - 1 for ptr, _ in self.blocks)
+                check(last * RR_BLOCK, sum(nodes.size for _, nodes in self.blocks) / drawn)
         ptrs, offset = [np.zeros(1, np.int64)], 0
         for ptr, _ in self.blocks:
             ptrs.append(ptr[1:] + offset)
@@ -186,8 +195,8 @@ class RRSampler:
 
     def mean_set_size(self, probe: int = 64) -> float:
         """Mean nodes per RR set: of the pool, or (empty pool) of ``probe`` sets drawn from a stream
-        of their own and thrown away, so the pool is the same either way.  On a graph with hubs a
-        set can hold tens of thousands of nodes: memory checks need this, not a constant."""
+        of their own and thrown away, so the pool is the same either way.  A first guess only: the
+        sizes are heavy-tailed, so :meth:`extend` checks again on the sets it draws."""
         if self.size:
             return max(1.0, self._pool[1].size / self.size)
         word = int(self.seed.generate_state(1, np.uint64)[0] ^ np.uint64(0x9E3779B97F4A7C15))
