@@ -43,6 +43,8 @@ SLOW_EVEN_TINY = {"audit memorization"}  # a valid call compares with 60,000 ima
 
 def run_case(argv: list[str], timeout: float, env: dict) -> tuple[int | None, str, bool, float]:
     start = time.monotonic()
+    if any("\x00" in a for a in argv):  # no program can receive a NUL in an argument: the OS refuses it
+        return 2, "diffusio: an argument holds a NUL byte (not passed: execve cannot carry it)", False, 0.0
     proc = subprocess.Popen([sys.executable, "-m", "diffusio", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     try:

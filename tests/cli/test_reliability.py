@@ -277,6 +277,7 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
      "lower --batch-size"),  # was a RuntimeError from torch's allocator (probe, seed 2027)
     (["distill", "fashion-fast", "--out", "OUT", "--trajectories", "2", "--batch-size", "2", "--every=-2"], "--every must be >= 1"),
     (["distill", "fashion-fast", "--out", "OUT", "--trajectories", "2", "--batch-size", "2", "--threads=-1"], "--threads must be >= 0"),
+    (["curate", "digits", "--out", "OUT", "--outlier-z=inf"], "--outlier-z must be a finite number"),  # probe 2029
     # found by the large probe, seed 2028
     (["audit", "bias", "fashion-fast", "--n", "2", "--steps", "1", "--per-prompt", "1000000000"],
      "ask for fewer images per prompt"),  # was a hang building a list of 10^10 prompts

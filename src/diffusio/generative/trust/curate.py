@@ -210,8 +210,8 @@ def curate_dataset(dataset: str, out: str | Path, *, near_bits: int = NEAR_BITS,
         raise UsageError(f"near_bits must be in 0..64, got {near_bits}")
     if not 0 <= near_diff <= 2:
         raise UsageError(f"near_diff must be in [0, 2], got {near_diff}")
-    if not outlier_z > 0:
-        raise UsageError(f"outlier_z must be > 0, got {outlier_z}")
+    if not 0 < outlier_z < float("inf"):  # inf flagged nothing and said nothing (found by the probe)
+        raise UsageError(f"outlier_z must be a finite number > 0 (use keep_outliers to keep them), got {outlier_z}")
     if picture:
         if not str(picture).lower().endswith(".png"):
             raise UsageError(f"picture must end in .png, got {picture}")
