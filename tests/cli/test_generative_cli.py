@@ -13,6 +13,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_generate_png_and_npy_agree_with_the_python_api(tmp_path, capsys, shipped):
     code, out, _ = run(capsys, "generate", "a leather ankle boot", "-n", "4", "--steps", "6", "--seed", "3",
                        "-o", str(tmp_path / "boots.npy"))
@@ -26,6 +27,7 @@ def test_generate_png_and_npy_agree_with_the_python_api(tmp_path, capsys, shippe
     assert code == 0 and Image.open(tmp_path / "boots.png").size == (2 + 2 * 30, 2 + 2 * 30)
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_same_seed_same_bytes(tmp_path, capsys):
     for name in ("a.npy", "b.npy"):
         assert run(capsys, "generate", "jeans", "-n", "2", "--steps", "4", "--sampler", "ddpm", "-o",
@@ -33,6 +35,7 @@ def test_same_seed_same_bytes(tmp_path, capsys):
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_label_and_unconditional(tmp_path, capsys):
     assert run(capsys, "generate", "--label", "Bag", "-n", "2", "--steps", "4", "-o", str(tmp_path / "l.npy"))[0] == 0
     assert run(capsys, "generate", "--label", "8", "-n", "2", "--steps", "4", "-o", str(tmp_path / "i.npy"))[0] == 0
@@ -69,6 +72,7 @@ def test_failed_run_does_not_overwrite_existing_output(tmp_path, capsys):
     assert code == 2 and target.read_bytes() == b"precious"
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_demo_and_samplers(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--prompt", "a sneaker", "--prompt", "a bag", "-n", "2",
                        "-o", str(tmp_path / "demo.png"))
@@ -80,6 +84,7 @@ def test_demo_and_samplers(tmp_path, capsys):
     assert code == 0 and "dpmpp-2m" in out and "karras" in out
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_early_stop_and_adaptive_report_their_nfe(tmp_path, capsys):
     code, out, _ = run(capsys, "generate", "a bag", "-n", "2", "--steps", "30", "--early-stop", "0.05",
                        "-o", str(tmp_path / "e.npy"))

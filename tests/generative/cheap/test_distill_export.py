@@ -80,6 +80,7 @@ def test_distillation_lowers_the_consistency_loss(teacher, tmp_path):
     assert loss() < 0.8 * before
 
 
+@pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_distill_rejects_a_vp_teacher_and_bad_arguments(tmp_path):
     vp = train(TrainConfig(out=str(tmp_path / "vp"), steps=1, precond="vp", **TINY))
     with pytest.raises(UsageError, match="EDM-preconditioned teacher"):

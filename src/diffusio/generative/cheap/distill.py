@@ -64,8 +64,9 @@ class DistillConfig:
             raise UsageError(f"--teacher-steps must be >= 4 to leave a grid for 4-step sampling, got {self.teacher_steps}")
         if not self.lr > 0:
             raise UsageError(f"--lr must be > 0, got {self.lr}")
-        if self.every < 1:  # found by the fuzz (issue 26): exit 0 and no checkpoint
-            raise UsageError(f"every must be >= 1 (training steps between checkpoints), got {self.every}")
+        if self.every < 0:  # found by the fuzz (issue 26): -2 exited 0
+            raise UsageError(f"every must be >= 0 (training steps between checkpoints; 0: only at the end), "
+                             f"got {self.every}")
         if self.threads < 0:
             raise UsageError(f"threads must be >= 0 (0: torch's default), got {self.threads}")
         if self.guidance is not None and not self.guidance >= 0:
