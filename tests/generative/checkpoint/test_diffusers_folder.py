@@ -76,6 +76,7 @@ def test_ddim_samples_equal_ddim_pipeline(folder):
 
 def test_diffusio_samplers_and_edits_run_on_it(folder):
     gen = Generator.load(folder)
+    assert gen.defaults["schedule"] == "vp-leading"  # the scheduler's own timestep_spacing
     for sampler in ("dpmpp-2m", "heun", "unipc"):
         images = gen.generate(n=2, steps=6, sampler=sampler, seed=0)
         assert images.shape == (2, 8, 8) and images.dtype == np.uint8

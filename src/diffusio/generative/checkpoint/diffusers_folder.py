@@ -6,8 +6,9 @@ Accepted: a ``DDPMPipeline`` folder (``model_index.json``, ``unet/``, ``schedule
 ``beta_end``, ``beta_schedule``, ``num_train_timesteps``) and ``prediction_type`` (epsilon,
 v_prediction, sample) become diffusio's VP preconditioning, so every diffusio sampler, early
 stopping, the edits and evaluation drive the diffusers network.  Only the noise schedule is taken
-from the scheduler: how diffusers would *sample* (its timestep spacing, ``clip_sample``) does not
-apply, diffusio's samplers do that part (and do not clip).
+from the scheduler, and its ``timestep_spacing`` as the default schedule (``leading`` ->
+``vp-leading``: the noise levels the model's own scheduler walks); diffusio's samplers do the rest
+and do not clip the predicted image (``clip_sample`` does not apply).
 
 >>> is_diffusers_folder("fashion")
 False
@@ -107,7 +108,12 @@ def load_diffusers(path):
     if net_config.get("class_embed_type") not in (None,) and not net_config.get("num_class_embeds"):
         raise UsageError(f"{unet_dir}: class_embed_type {net_config['class_embed_type']!r} is not supported; "
                          "diffusio loads unconditional and num_class_embeds models")
-    pre = preconditioning_of(_json(scheduler_file), scheduler_file)
+    scheduler = _json(scheduler_file)
+    pre = preconditioning_of(scheduler, scheduler_file)
+    # sample on the noise levels the model's own scheduler walks (diffusers' "leading" spacing starts
+    # at t = 900 of 1000, not 999): on a 35-minute model this took FD from 72.9 to 48.3 at 10 steps
+    spacing = scheduler.get("timestep_spacing", "leading")
+    schedule = f"vp-{spacing}" if spacing in ("leading", "trailing", "linspace") else "karras"
     if not any((unet_dir / name).is_file() for name in ("diffusion_pytorch_model.safetensors",)):
         raise UsageError(f"{unet_dir}: no diffusion_pytorch_model.safetensors; diffusio loads safetensors weights "
                          "only (save with safe_serialization=True)")
@@ -130,6 +136,7 @@ def load_diffusers(path):
               "net": {"kind": "diffusers-unet2d", "path": str(unet_dir)}, "preconditioning": pre,
               "image": {"channels": int(net_config.get("in_channels", 3)), "height": int(height), "width": int(width)},
               "conditioning": {"kind": "class", "class_names": names} if classes else {"kind": "none"},
-              "data": {"name": None}, "sampling": {"sampler": "dpmpp-2m", "steps": 20, "guidance": 1.0}}
+              "data": {"name": None}, "sampling": {"sampler": "dpmpp-2m", "steps": 20, "guidance": 1.0,
+                                                   "schedule": schedule}}
     embeddings = torch.eye(classes) if classes else None
     return LoadedModel(denoiser, config, embeddings, path)
