@@ -58,7 +58,7 @@ def test_cli_writes_a_cleaned_copy_that_trains(planted, tmp_path, capsys):
 @pytest.mark.parametrize("extra,message", [
     (["--near-bits", "70"], "--near-bits must be in 0..64"),
     (["--near-diff", "-1"], "--near-diff must be in [0, 2]"),
-    (["--outlier-z", "0"], "--outlier-z must be > 0"),
+    (["--outlier-z", "0"], "--outlier-z must be a finite number > 0"),
     (["--picture", "p.jpg"], "--picture must end in .png"),
 ])
 def test_bad_curate_arguments(tmp_path, monkeypatch, capsys, extra, message):
