@@ -224,3 +224,20 @@ def test_cascade_work_arrays_are_reused_across_calls_without_changing_results(mo
 
     gc.collect()
     assert len(_POOLS) == before  # the work arrays go with their graph
+
+
+def test_a_forked_child_can_simulate_after_its_parent_did():
+    """The kept worker threads do not survive a fork: the child's pool starts empty, not with
+    'idle' threads that do not exist (which would leave its first simulation waiting forever)."""
+    import multiprocessing
+
+    graph = nx.karate_club_graph()
+    model = spread.SIR(beta=0.1, gamma=0.2)
+    here = spread.simulate(graph, model, seeds=[0], trials=30, seed=2, workers=2).final_counts
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_final_counts_in_child, (graph, model)).get(timeout=120)
+    assert here.equals(there)
+
+
+def _final_counts_in_child(graph, model):
+    return spread.simulate(graph, model, seeds=[0], trials=30, seed=2, workers=2).final_counts

@@ -3,6 +3,7 @@ and the threads are kept between calls, so a small run does not pay for starting
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable
@@ -15,9 +16,9 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
     release the GIL), so that Ctrl-C stops the run between blocks instead of waiting for all of them.
     Which block runs on which thread does not matter: trial ``i`` always uses random stream ``i``."""
     bounds = list(range(0, trials, block_size)) + [trials]
-    queue = list(zip(bounds[:-1], bounds[1:]))[::-1]
+    blocks = list(zip(bounds[:-1], bounds[1:]))[::-1]
     stop, errors = threading.Event(), []
-    helpers = min(workers, len(queue))
+    helpers = min(workers, len(blocks))
     finished = threading.Semaphore(0)
 
     def drain() -> None:
@@ -27,7 +28,7 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
                 stop.set()
                 return
             try:
-                lo, hi = queue.pop()
+                lo, hi = blocks.pop()
             except IndexError:
                 return
             try:
@@ -84,3 +85,4 @@ class _ThreadPool:
 
 
 _THREADS = _ThreadPool()
+os.register_at_fork(after_in_child=_THREADS.__init__)  # a forked child has none of the parent's threads
