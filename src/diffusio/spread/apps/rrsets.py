@@ -164,11 +164,13 @@ class RRSampler:
         first, last = len(self.blocks), len(self.blocks) + -(-int(count) // RR_BLOCK)
         words = self.seed.generate_state(last, np.uint64)[first:last]
         step = len(words) if self.client is not None else 4 * self.threads
+        nodes_drawn = sum(nodes.size for _, nodes in self.blocks)  # running totals: no rescan per chunk
         for i in range(0, len(words), step):
-            self.blocks += self._draw(words[i:i + step])
+            new = self._draw(words[i:i + step])
+            self.blocks += new
+            nodes_drawn += sum(nodes.size for _, nodes in new)
             if check is not None:
-                drawn = sum(len(ptr) - 1 for ptr, _ in self.blocks)
-                check(last * RR_BLOCK, sum(nodes.size for _, nodes in self.blocks) / drawn)
+                check(last * RR_BLOCK, nodes_drawn / (len(self.blocks) * RR_BLOCK))
         ptrs, offset = [np.zeros(1, np.int64)], 0
         for ptr, _ in self.blocks:
             ptrs.append(ptr[1:] + offset)
