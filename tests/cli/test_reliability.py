@@ -256,9 +256,10 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["evaluate", "fashion-fast", "-n", "5", "--sampler", ""], "invalid choice"),  # "" ran with the default
     (["spread", "simulate", "--graph", "karate", "--model", "sir", "--seeds=--"], "--seeds needs a value"),  # traceback
     (["spread", "fit", "--series", "1,3,7,15,30", "--horizon", "1000000000000"], "--horizon must be at most"),
-    (["distill", "fashion-fast", "--out", "OUT", "--max-minutes", "nan"], "--max-minutes must be"),  # was exit 0
+    (["distill", "fashion-fast", "--out", "OUT", "--minutes", "nan"], "--minutes must be"),  # was exit 0
     (["distill", "fashion-fast", "--out", "OUT", "--lr", "1e300"], "--lr must be in [0, 1]"),  # was a traceback
-    (["train", "--data", "digits", "--out", "OUT", "--max-minutes", "nan"], "--max-minutes must be"),
+    (["train", "--data", "digits", "--out", "OUT", "--minutes", "nan"], "--minutes must be"),
+    (["train", "--data", "digits", "--out", "OUT", "--max-minutes", "-1"], "--minutes must be"),  # the old name
     (["video", "generate", "a coat", "-n", "9" * 40, "-o", "ROWS"], "-n must be at most"),  # was a hang
     (["synthesize", "fashion-fast", "--per-class", "1", "--sampler", "magic", "-o", "ROWS"], "invalid choice"),
     (["audit", "bias", "fashion-fast", "--seed", "99999999999999999999"], "--seed must be"),

@@ -145,7 +145,7 @@ def commands() -> dict[str, Command]:
             "--base": ints(1, 8, huge=True), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
                                                                 fixed(V("0", False), V("1,-2", False), V("", False),
                                                                       V("x", False), V("1,99999", False))),
-            "--blocks": ints(1, 1, huge=True), "--every": ints(0, 2), "--max-minutes": minutes(zero_ok=True),
+            "--blocks": ints(1, 1, huge=True), "--every": ints(0, 2), "--minutes": minutes(zero_ok=True),
             "--cond": choice(["auto", "class", "none"]), "--precond": choice(["edm", "vp"]),
             "--attributes": choice(["brightness", "width,height"], ["nope", "brightness,nope"]),
             "--data": choice(["digits"], ["nope", "@missing", "", "@in.png"]),
@@ -156,7 +156,7 @@ def commands() -> dict[str, Command]:
             "--trajectories": ints(1, 2, huge=True), "--teacher-steps": ints(4, 1), "--train-steps": ints(1, 1),
             "--batch-size": ints(1, 2, huge=True), "--lr": floats(0, 1, lo_open=True), "--guidance": floats(0, 100),
             "--seed": seeds(), "--every": ints(0, 1), "--threads": ints(0, 1),
-            "--max-minutes": minutes(zero_ok=True)}, heavy=True),
+            "--minutes": minutes(zero_ok=True)}, heavy=True),
         "export": Command(["export", "fashion-fast", "-o", "@out.onnx", "--calibration-batches", "1"], {
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "--format": choice(["onnx"]),
             "--calibration-batches": ints(1, 1), "-o": out_path(".onnx")}, heavy=True),

@@ -15,7 +15,7 @@ def register(sub) -> None:
     p = sub.add_parser("distill", help="distil a model into a 1-, 2- or 4-step student", formatter_class=FMT,
                        description="Trajectory consistency distillation: the guided teacher's ODE solutions "
                                    "teach a student to jump from any noise level to the final image.",
-                       epilog="Example:\n  diffusio distill fashion --out runs/fashion-fast --max-minutes 60\n"
+                       epilog="Example:\n  diffusio distill fashion --out runs/fashion-fast --minutes 60\n"
                               "  diffusio distill fashion --out runs/fashion-fast --resume\n"
                               '  diffusio generate --model runs/fashion-fast "a sneaker" --steps 2')
     p.add_argument("teacher", help="shipped model name or run directory to distil")
@@ -31,8 +31,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=non_negative_float("--lr", 1), default=2e-4)  # 1e300 was a traceback (fuzz)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--every", type=int, default=250, help="checkpoint interval in training steps")
-    p.add_argument("--max-minutes", type=non_negative_float("--max-minutes"), default=0.0,
-                   help="stop training cleanly after this many minutes (0: no limit)")
+    p.add_argument("--minutes", "--max-minutes", type=non_negative_float("--minutes"), default=0.0,
+                   help="stop training cleanly after this many minutes (0: no limit; --max-minutes is its old name)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
     p.add_argument("--resume", action="store_true", help="continue the distillation in --out")
     p.add_argument("--quiet", action="store_true")
@@ -64,7 +64,7 @@ def cmd_distill(args) -> int:
     cfg = DistillConfig(teacher=args.teacher, out=args.out, trajectories=args.trajectories,
                         teacher_steps=args.teacher_steps, guidance=args.guidance, train_steps=args.train_steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, every=args.every,
-                        max_minutes=args.max_minutes, threads=args.threads, quiet=args.quiet)
+                        minutes=args.minutes, threads=args.threads, quiet=args.quiet)
     out = distill(cfg, resume=args.resume)
     print(f"student saved in {out}; sample it with: diffusio generate --model {out} --steps 1|2|4")
     return 0

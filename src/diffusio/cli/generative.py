@@ -46,8 +46,8 @@ def register(sub) -> None:
                    help="fine-tune from this model (shipped name or run directory); its network is kept, "
                         "new attribute inputs start at zero so training starts from the parent's outputs")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
-    p.add_argument("--max-minutes", type=_non_negative_float("--max-minutes"), default=0.0,
-                   help="stop cleanly after this many minutes (0: no limit)")
+    p.add_argument("--minutes", "--max-minutes", type=_non_negative_float("--minutes"), default=0.0,
+                   help="stop cleanly after this many minutes (0: no limit; --max-minutes is its old name)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                    help="where the network trains: cpu, cuda (under torchrun one GPU per process, NCCL "
@@ -70,7 +70,7 @@ def cmd_train(args) -> int:
                       seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
                       ema_decay=args.ema_decay, attributes=args.attributes, attr_dropout=args.attr_dropout,
-                      init=args.init, every=args.every, max_minutes=args.max_minutes,
+                      init=args.init, every=args.every, minutes=args.minutes,
                       threads=args.threads, device=args.device, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)

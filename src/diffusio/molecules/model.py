@@ -128,7 +128,7 @@ class MoleculeDiffusion:
             Path(out).mkdir(parents=True, exist_ok=True)
         self.net.train()
         run_loop(self.run, train_step, checkpoint, total=self.steps, every=self.every,
-                 max_minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
+                 minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
         self.net.eval()
         if out is not None:
             self._save_state(Path(out), opt, gen)

@@ -141,7 +141,7 @@ class TableDiffusion:
             Path(out).mkdir(parents=True, exist_ok=True)
         self.denoiser.train()
         run_loop(self.run, train_step, checkpoint, total=self.steps, every=self.every,
-                 max_minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
+                 minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
         self.denoiser.eval()
         if out is not None:
             self._save_state(Path(out), opt, gen)

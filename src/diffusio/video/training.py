@@ -145,7 +145,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         save_fit_state(out, run, denoiser.net, ema.net, opt, gen, config)
 
     denoiser.train()
-    run_loop(run, train_step, checkpoint, total=steps, every=every, max_minutes=minutes or 0, desc="train video",
+    run_loop(run, train_step, checkpoint, total=steps, every=every, minutes=minutes or 0, desc="train video",
              quiet=quiet)
     checkpoint()
     return VideoGenerator(ema, config, out)

@@ -52,7 +52,7 @@ class DistillConfig:
     ema_decay: float = 0.999
     seed: int = 0
     every: int = 250
-    max_minutes: float = 0.0
+    minutes: float = 0.0
     threads: int = 0
     quiet: bool = False
 
@@ -241,7 +241,7 @@ class Distiller:
         self.student.train()
         start = self.step
         run_loop(self, lambda: self.train_step(states, conds), self.save, total=self.cfg.train_steps,
-                 every=self.cfg.every, max_minutes=self.cfg.max_minutes, desc="distil", quiet=self.cfg.quiet)
+                 every=self.cfg.every, minutes=self.cfg.minutes, desc="distil", quiet=self.cfg.quiet)
         if self.step > start or not (self.out / "model.safetensors").exists():
             self.save()
         return self.out

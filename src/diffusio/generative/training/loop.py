@@ -24,11 +24,11 @@ class Run(Protocol):
 
 
 def run_loop(run: Run, train_step: Callable[[], float], checkpoint: Callable[[], None], *, total: int,
-             every: int, max_minutes: float, desc: str, quiet: bool,
+             every: int, minutes: float, desc: str, quiet: bool,
              any_across: Callable[[bool], bool] = bool) -> str | None:
     """Call ``train_step()`` (which advances ``run.step``) until ``run.step == total``.
 
-    ``checkpoint()`` runs every ``every`` steps; ``max_minutes`` (0: none) ends the loop cleanly;
+    ``checkpoint()`` runs every ``every`` steps; ``minutes`` (0: none) ends the loop cleanly;
     ``any_across(flag)`` tells whether any process of a distributed run raised ``flag``, so every
     rank stops at the same step.  A non-finite loss stops with an error before anything of that
     step is saved.  Returns the name of the signal that stopped the loop, or None.
@@ -50,8 +50,8 @@ def run_loop(run: Run, train_step: Callable[[], float], checkpoint: Callable[[],
             bar.set_postfix(loss=f"{smooth:.4f}", refresh=False)
             if every and run.step % every == 0:
                 checkpoint()
-            if any_across(bool(max_minutes) and run.wall - wall0 > max_minutes * 60):
-                bar.write(f"time budget of {max_minutes} min reached at step {run.step}")
+            if any_across(bool(minutes) and run.wall - wall0 > minutes * 60):
+                bar.write(f"time budget of {minutes} min reached at step {run.step}")
                 break
     finally:
         bar.close()

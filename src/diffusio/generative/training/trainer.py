@@ -50,7 +50,7 @@ class TrainConfig:
     attr_dropout: float = 0.3     # each attribute is left out of a training condition this often
     init: str = ""                # fine-tune from this model (shipped name or run directory)
     every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
-    max_minutes: float = 0.0      # stop cleanly after this wall time (0: no limit)
+    minutes: float = 0.0          # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
     device: str = "cpu"           # cpu | cuda | auto (random draws stay on the CPU: same batches anywhere)
     quiet: bool = False
@@ -344,7 +344,7 @@ class Trainer:
         self.denoiser.train()
         start = self.step
         run_loop(self, self.train_step, self.checkpoint, total=self.cfg.steps, every=self.cfg.every,
-                 max_minutes=self.cfg.max_minutes, desc="train", quiet=self.cfg.quiet or self.rank > 0,
+                 minutes=self.cfg.minutes, desc="train", quiet=self.cfg.quiet or self.rank > 0,
                  any_across=lambda flag: distributed.any_across(flag, self.world))
         if self.step > start:
             self.checkpoint()
