@@ -142,3 +142,22 @@ def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # as if not installed
     with pytest.raises(UsageError, match=r"pip install 'diffusio\[onnx\]'"):
         OnnxDenoiser(tmp_path / "x.onnx")
+
+
+def test_teacher_trajectories_are_guided_only_where_the_teacher_guides(tmp_path):
+    from diffusio.generative.cheap.distill import condition_bank, teacher_sigmas, teacher_trajectories
+    from diffusio.generative.core.sampling import sample
+
+    teacher = load_model("fashion")
+    interval = tuple(teacher.config["sampling"]["guidance_interval"])
+    sigmas = teacher_sigmas(teacher.denoiser, 4)
+    cond = condition_bank(teacher)[:2]
+    inside = teacher_trajectories(teacher, 2, cond, sigmas, 3.5, 0, interval)
+    everywhere = teacher_trajectories(teacher, 2, cond, sigmas, 3.5, 0)
+    direct = sample(teacher.denoiser, 2, teacher.config["image"], cond=cond, sampler="dpmpp-2m", guidance=3.5,
+                    seed=0, sigmas=sigmas, clamp=False, guidance_interval=interval)
+    assert torch.allclose(inside[:, -1], direct)
+    assert not torch.allclose(inside[:, -1], everywhere[:, -1], atol=1e-3)
+    run = Distiller(tiny_distill("fashion", tmp_path / "student"))
+    assert run.guidance_interval == interval
+    assert run.student_config()["distillation"]["guidance_interval"] == interval

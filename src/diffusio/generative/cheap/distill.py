@@ -110,8 +110,11 @@ def teacher_sigmas(denoiser, steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def teacher_trajectories(teacher, n: int, cond: torch.Tensor | None, sigmas: torch.Tensor, guidance: float,
-                         seed: int) -> torch.Tensor:
+                         seed: int, guidance_interval: tuple[float, float] | None = None) -> torch.Tensor:
     """States of the guided teacher's ODE solution at every sigma: ``[n, len(sigmas), C, H, W]``.
+
+    ``guidance_interval``: the noise levels where guidance applies, as the teacher samples (its
+    ``sampling.guidance_interval``); outside it the teacher runs unguided.
 
     The last state (sigma = 0) is the ODE's end point, not clamped to [-1, 1]: clamping would ask the
     student for jumps its preconditioning cannot make at small sigma.
@@ -120,7 +123,7 @@ def teacher_trajectories(teacher, n: int, cond: torch.Tensor | None, sigmas: tor
     x, _ = initial_noise(n, teacher.config["image"], float(sigmas[0]), seed)
     end = sample(teacher.denoiser, n, teacher.config["image"], cond=cond, sampler="dpmpp-2m", guidance=guidance,
                  seed=seed, sigmas=sigmas, x=x.clone(), callback=lambda info: states.append(info["x"].clone()),
-                 clamp=False)
+                 clamp=False, guidance_interval=guidance_interval)
     return torch.stack([x, *states[:-1], end], dim=1)
 
 
@@ -157,8 +160,11 @@ class Distiller:
         if pre != "edm":
             raise UsageError(f"distillation needs an EDM-preconditioned teacher; {cfg.teacher} uses {pre!r}. "
                              "Train one with --precond edm")
-        self.guidance = self.teacher.config.get("sampling", {}).get("guidance", 1.0) if cfg.guidance is None \
-            else cfg.guidance
+        teacher_sampling = self.teacher.config.get("sampling", {})
+        self.guidance = teacher_sampling.get("guidance", 1.0) if cfg.guidance is None else cfg.guidance
+        # guided only where the teacher is: guidance at every noise level costs the variety it keeps
+        interval = teacher_sampling.get("guidance_interval")
+        self.guidance_interval = tuple(interval) if interval else None
         self._prepare_out(resume)
         self.sigmas = teacher_sigmas(self.teacher.denoiser, cfg.teacher_steps)
         self.bank = condition_bank(self.teacher)
@@ -210,7 +216,8 @@ class Distiller:
             else:
                 chunk_seed = self.cfg.seed * 7919 + k
                 cond = draw_conditions(self.bank, n, torch.Generator().manual_seed(chunk_seed))
-                traj = teacher_trajectories(self.teacher, n, cond, self.sigmas, self.guidance, chunk_seed)
+                traj = teacher_trajectories(self.teacher, n, cond, self.sigmas, self.guidance, chunk_seed,
+                                            self.guidance_interval)
                 t = {"x": traj.half()}
                 if cond is not None:
                     t["cond"] = cond
@@ -251,7 +258,8 @@ class Distiller:
         config = {k: v for k, v in self.teacher.config.items() if k not in ("format", "version", "training")}
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
-        config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance, "steps_done": self.step,
+        config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
+                                  "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "wall_seconds": round(self.wall, 1), "method": "trajectory consistency",
                                   "teacher_sampling": self.teacher.config.get("sampling", {})}
         return config
