@@ -278,7 +278,7 @@ def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "i
     --------
     >>> import networkx as nx
     >>> table = influence_maximization(nx.karate_club_graph(), IndependentCascade(p=0.1), 2, method="imm",
-    ...                                epsilon=0.5, eval_trials=100)
+    ...                                epsilon=0.2, eval_trials=100)
     >>> sorted(table.node.tolist())   # the two hubs of the karate club
     [0, 33]
     """

@@ -18,7 +18,7 @@ from numba import njit
 from diffusio.spread.graph import Graph
 from diffusio.spread.models.cascade import expand_live_edges
 from diffusio.spread.rng import below, uniform
-from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, stamps
+from diffusio.spread.scratch import borrowed, claim_marks, lean_kernel, node_index_dtype, stamps
 
 IC, LT = 0, 1
 
@@ -37,7 +37,7 @@ def reverse_edges(graph: Graph, values) -> tuple[np.ndarray, np.ndarray, np.ndar
     return indptr, sources, np.ascontiguousarray(values[order]), -1.0
 
 
-@njit(cache=True, nogil=True)
+@lean_kernel
 def _rr_sets(rev_indptr, rev_sources, rev_values, uniform_p, kind, count, state, set_ptr, nodes, stamp, queue, mark0,
              carry):
     """Append up to ``count`` RR sets to ``nodes``; set ``s`` marks its nodes with ``mark0 + s + 1``.

@@ -18,7 +18,7 @@ from diffusio.spread.models.base import Model
 from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
                                     uniform_value)
 from diffusio.spread.rng import geometric_skip, uniform
-from diffusio.spread.scratch import borrowed, claim_marks, node_index_dtype, stamps
+from diffusio.spread.scratch import borrowed, claim_marks, lean_kernel, node_index_dtype, rng_cell, stamps
 
 
 # below this degree one uniform per edge is cheaper than a logarithm per success
@@ -42,7 +42,7 @@ def _write_final(final, t, stamp, mark):
         final[t, i] = 1 if stamp[i] == mark else 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def expand_live_edges(targets, lo, hi, probs, uniform_p, log_q, rng, stamp, mark, queue, tail):
     """Append to ``queue`` the targets of edges ``lo..hi`` that are live (each with its probability:
     ``uniform_p``, or ``probs[e]`` when ``uniform_p`` < 0) and not yet marked; returns the new tail.
@@ -73,16 +73,15 @@ def expand_live_edges(targets, lo, hi, probs, uniform_p, log_q, rng, stamp, mark
     return tail
 
 
-@njit(cache=True, nogil=True)
+@lean_kernel
 def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, rng_states, max_steps,
-                               counts, steps, final, record_final, stamp, queue):
-    """``stamp``/``queue``: work arrays from the graph's pool (see diffusio.spread.scratch); a
+                               counts, steps, final, record_final, stamp, queue, rng):
+    """``stamp``/``queue``/``rng``: work arrays from the graph's pool (see diffusio.spread.scratch); a
     node is active in trial ``t`` when its stamp is the trial's mark, so nothing is reset."""
     if rng_states.size == 0:  # a call to compile, nothing to run
         return
     n = indptr.size - 1
     base = claim_marks(stamp, rng_states.size)
-    rng = np.empty(1, np.uint64)
     log_q = np.log1p(-uniform_p) if 0.0 <= uniform_p < 1.0 else -np.inf
     for t in range(rng_states.size):
         rng[0] = rng_states[t]
@@ -108,10 +107,10 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
             _write_final(final, t, stamp, mark)
 
 
-@njit(cache=True, nogil=True)
+@lean_kernel
 def linear_threshold_kernel(indptr, indices, influence, node_influence, thresholds, random_thresholds, seed_matrix,
                             rng_states, max_steps, counts, steps, final, record_final, stamp, touched, bucket, level,
-                            queue):
+                            queue, rng):
     """``influence``: the weight of every CSR edge, or empty when every in-edge of ``v`` weighs
     ``node_influence[v]`` (1 / in-degree: no per-edge array, 8 bytes per edge saved).  ``stamp``
     (active in this trial), ``touched`` (threshold drawn and bucket reset in this trial), ``bucket``,
@@ -124,7 +123,6 @@ def linear_threshold_kernel(indptr, indices, influence, node_influence, threshol
     if touched[-1] != base:  # touched shares stamp's marks; a fresh buffer or a cleared stamp: clear too
         touched[:] = 0
     touched[-1] = base + rng_states.size
-    rng = np.empty(1, np.uint64)
     for t in range(rng_states.size):
         rng[0] = rng_states[t]
         mark = base + t + 1
@@ -198,9 +196,9 @@ class IndependentCascade(Model):
             cut_short):
         probs, uniform_p = prepared
         n = graph.n_nodes
-        with borrowed(graph, "cascade", lambda: (stamps(n), np.empty(n, node_index_dtype(n)))) as (stamp, queue):
+        with borrowed(graph, "cascade", lambda: (stamps(n), np.empty(n, node_index_dtype(n)), rng_cell())) as work:
             independent_cascade_kernel(graph.indptr, graph.indices, probs, uniform_p, seed_matrix, rng_states,
-                                       max_steps, counts, steps, final, record_final, stamp, queue)
+                                       max_steps, counts, steps, final, record_final, *work)
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,7 @@ class LinearThreshold(Model):
         n = graph.n_nodes
 
         def make() -> tuple:
-            return stamps(n), stamps(n), np.zeros(n), np.zeros(n), np.empty(n, node_index_dtype(n))
+            return stamps(n), stamps(n), np.zeros(n), np.zeros(n), np.empty(n, node_index_dtype(n)), rng_cell()
 
         with borrowed(graph, "threshold", make) as work:
             linear_threshold_kernel(graph.indptr, graph.indices, influence, node_influence, thresholds, random,
