@@ -81,6 +81,18 @@ def name_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def add_run_options(p: argparse.ArgumentParser, every: int) -> None:
+    """What every resumable training command takes: a time budget, a checkpoint interval, a seed,
+    --resume and --quiet."""
+    p.add_argument("--minutes", type=non_negative_float("--minutes"), default=None,
+                   help="stop earlier, cleanly, after this many minutes")
+    p.add_argument("--every", type=positive_int("--every"), default=every,
+                   help=f"checkpoint interval in steps (default {every})")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def add_watermark_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watermark", action="store_true",
                    help="mark the images with an invisible watermark: the default; the key is $DIFFUSIO_WATERMARK_KEY "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import non_negative_float, positive_int, seed_int
+from diffusio.cli.args import add_run_options, non_negative_float, positive_int, seed_int
 
 
 def register(sub) -> None:
@@ -28,14 +28,10 @@ def register_train(sub) -> None:
     p.add_argument("--limit", type=positive_int("--limit"), default=300_000,
                    help="training molecules drawn from the split (default 300,000)")
     p.add_argument("--steps", type=positive_int("--steps"), default=20_000)
-    p.add_argument("--minutes", type=float, default=None, help="stop earlier after this many minutes")
     p.add_argument("--width", type=positive_int("--width"), default=192)
     p.add_argument("--depth", type=positive_int("--depth"), default=4)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=256)
-    p.add_argument("--every", type=positive_int("--every"), default=250, help="checkpoint interval in steps")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_run_options(p, every=250)
     p.set_defaults(func=cmd_train)
 
 

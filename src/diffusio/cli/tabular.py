@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import guidance_float, positive_int, seed_int
+from diffusio.cli.args import add_run_options, guidance_float, positive_int, seed_int
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -29,14 +29,9 @@ def register_fit(sub) -> None:
     p.add_argument("--target", default=None, help="the column to predict; a categorical one can be conditioned on "
                    "exactly (default for a bundled table: its usual target)")
     p.add_argument("--steps", type=positive_int("--steps"), default=6000, help="training steps (default 6000)")
-    p.add_argument("--minutes", type=float, default=None, help="stop earlier after this many minutes")
     p.add_argument("--width", type=positive_int("--width"), default=128, help="MLP width (default 128)")
     p.add_argument("--depth", type=positive_int("--depth"), default=3, help="residual blocks (default 3)")
-    p.add_argument("--every", type=positive_int("--every"), default=500, help="checkpoint interval in steps "
-                   "(default 500)")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
 
 

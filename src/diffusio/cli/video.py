@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from diffusio.cli.args import (guidance_float, int_tuple, non_negative_float, positive_int, positive_int_at_most,
-                               seed_int)
+from diffusio.cli.args import (add_run_options, guidance_float, int_tuple, non_negative_float, positive_int,
+                               positive_int_at_most, seed_int)
 
 
 def register(sub) -> None:
@@ -44,17 +44,13 @@ def register_train(sub) -> None:
     p.add_argument("--size", type=positive_int("--size"), default=32, help="frame height and width in pixels")
     p.add_argument("--objects", type=positive_int("--objects"), default=1, help="objects per generated clip: 1 or 2")
     p.add_argument("--steps", type=positive_int("--steps"), default=20_000)
-    p.add_argument("--minutes", type=non_negative_float("--minutes"), default=None, help="stop earlier after this long")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8)
     p.add_argument("--lr", type=non_negative_float("--lr", 1.0), default=1e-3)
     p.add_argument("--base", type=positive_int("--base"), default=16, help="channels of the first level")
     p.add_argument("--mults", type=int_tuple, default=(1, 2, 4), help="channel multipliers per level, e.g. 1,2,4")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
-    p.add_argument("--every", type=positive_int("--every"), default=250, help="checkpoint interval in steps")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    add_run_options(p, every=250)
     p.set_defaults(func=cmd_train)
 
 
