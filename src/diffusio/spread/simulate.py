@@ -11,7 +11,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from numba import njit
 from scipy import stats
 
 from diffusio._interrupts import interrupts_held
@@ -20,6 +19,7 @@ from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models.base import Model
 from diffusio.spread.models.continuous import MAX_EVENTS_PER_TRIAL as MAX_EVENTS
 from diffusio.spread.rng import mix, trial_states
+from diffusio.spread.scratch import lean_kernel
 from diffusio.spread.threads import run_interruptibly
 
 
@@ -258,7 +258,7 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         # compilation breaks numba or is lost (the run went on); here, not on a worker thread
         with interrupts_held():
             run_block(0, 0)
-            _hold_final_counts(counts[:0], steps[:0])
+            _hold_final_counts(counts[:0], steps[:0], 0)
         run_interruptibly(run_block, rows.size, threads, should_stop=should_stop)
         final[rows], cut_short[rows] = part_final, part_cut
         return counts, steps
@@ -271,8 +271,8 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         counts, steps, horizons = _run_on(run, model, graph, counts, steps, horizons)
 
     last = int(steps.max())
+    _hold_final_counts(counts, steps, last)
     counts = counts[:, : last + 1]
-    _hold_final_counts(counts, steps)
     codes = list(model.state_codes)
     # a compact copy: the buffer was sized for the horizon
     counts = counts[:, :, codes] if codes != list(range(model.n_codes)) else np.ascontiguousarray(counts)
@@ -334,9 +334,13 @@ class TruncationWarning(UserWarning):
     """Some trials did not run to their end: the result says how many and why."""
 
 
-@njit(cache=True, nogil=True)
-def _hold_final_counts(counts, steps):
-    """Trials that ended early keep their final counts up to the longest trial (in place)."""
+@lean_kernel
+def _hold_final_counts(counts, steps, longest):
+    """Trials that ended early keep their final counts up to step ``longest`` (in place).  Element
+    by element, on the whole buffer: a slice per step, and a second compiled version for the
+    non-contiguous view of the first ``longest`` steps, made this cost more than 1,000 small cascades."""
     for t in range(counts.shape[0]):
-        for step in range(steps[t] + 1, counts.shape[1]):
-            counts[t, step, :] = counts[t, steps[t], :]
+        end = steps[t]
+        for step in range(end + 1, longest + 1):
+            for k in range(counts.shape[2]):
+                counts[t, step, k] = counts[t, end, k]
