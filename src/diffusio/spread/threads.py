@@ -12,10 +12,11 @@ from typing import Callable
 from diffusio.errors import Cancelled
 
 
-PROBE = 16  # trials run first on the calling thread, to time one
-# a run whose rest should take less than this runs on the calling thread too: handing blocks to
-# threads costs about 0.1 ms, more than a thousand small cascades on one thread take to run
-SHORT_SECONDS = {1: 0.05, "parallel": 0.0005}
+# Handing blocks to threads costs about 0.1 ms a call, as much as 100 small cascades.  So a run
+# first times PROBE trials on the calling thread, and a rest expected to be short stays there too:
+PROBE = 16
+SHORT_ALONE = 0.05       # seconds, with one worker (Ctrl-C waits for the rest: at most this long)
+SHORT_PARALLEL = 0.0005  # seconds, with more: only a rest worth less than sharing it out
 
 
 def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 256, should_stop=None) -> None:
@@ -28,7 +29,7 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
         clock = time.perf_counter()
         run_block(0, PROBE)
         rest = (time.perf_counter() - clock) / PROBE * (trials - PROBE)
-        if rest < SHORT_SECONDS[1 if workers == 1 else "parallel"]:
+        if rest < (SHORT_ALONE if workers == 1 else SHORT_PARALLEL):
             run_block(PROBE, trials)
             return
         start = PROBE
