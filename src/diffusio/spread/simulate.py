@@ -244,8 +244,10 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
             counts, steps, final[rows], cut_short[rows] = runner.run(seed_matrix[rows], rng_states[rows], horizon,
                                                                      bool(final_states), final.shape[1])
             return counts, steps
-        # kernels write every step up to steps[trial]; nothing beyond is ever read
-        counts = np.empty((rows.size, horizon + 1, model.n_codes), dtype=np.int32)
+        # kernels write every step up to steps[trial]; nothing beyond is ever read.  Step-major in
+        # memory: the trials' counts at one step sit together, so short trials touch a few pages
+        # instead of one each (a page fault costs about as much as a small cascade)
+        counts = np.empty((horizon + 1, rows.size, model.n_codes), dtype=np.int32).transpose(1, 0, 2)
         steps = np.zeros(rows.size, dtype=np.int64)
         part_final = np.zeros((rows.size, final.shape[1]), dtype=np.int8)
         part_cut = np.zeros(rows.size, dtype=np.bool_)
