@@ -241,3 +241,15 @@ def test_a_forked_child_can_simulate_after_its_parent_did():
 
 def _final_counts_in_child(graph, model):
     return spread.simulate(graph, model, seeds=[0], trials=30, seed=2, workers=2).final_counts
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 - 1, 2**32, 2**63 + 5, 10**30, None])
+def test_trial_states_are_numpys_seed_sequence_words(seed):
+    # trial i's stream is word i of SeedSequence(seed).generate_state: the vectorised copy must agree
+    from diffusio.spread.rng import generate_state64, trial_states
+
+    sequence = np.random.SeedSequence(seed)
+    for n in (1, 2, 3, 5, 1000, 4097):
+        assert np.array_equal(generate_state64(sequence.pool, n), sequence.generate_state(n, np.uint64))
+    if seed is not None:
+        assert np.array_equal(trial_states(seed, 777), np.random.SeedSequence(seed).generate_state(777, np.uint64))

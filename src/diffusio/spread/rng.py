@@ -68,7 +68,27 @@ def trial_states(seed: int | None, trials: int) -> np.ndarray:
     """
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
         raise UsageError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return np.random.SeedSequence(seed).generate_state(trials, np.uint64)
+    return generate_state64(np.random.SeedSequence(seed).pool, trials)
+
+
+# numpy's SeedSequence.generate_state (O'Neill's seed_seq hash), vectorised: numpy loops in Python
+# over the words, 0.1-0.2 ms per 1,000 trials, as long as the 1,000 small cascades themselves
+_INIT_B, _MULT_B = np.uint32(0x8B51F9DD), np.uint32(0x58F38DED)
+
+
+def generate_state64(pool: np.ndarray, n_words: int) -> np.ndarray:
+    """``SeedSequence.generate_state(n_words, np.uint64)`` of the sequence whose entropy ``pool``
+    (4 uint32 words) is given: word ``k`` of 32 bits is ``(pool[k % 4] ^ h_k) * h_(k+1)`` with
+    ``h_k = INIT_B * MULT_B**k``, then xor-shifted by 16; pairs of them make each 64-bit word."""
+    count = 2 * n_words
+    factors = np.full(count + 1, _MULT_B, np.uint32)
+    factors[0] = _INIT_B
+    with np.errstate(over="ignore"):
+        hashes = np.cumprod(factors, dtype=np.uint32)  # wraps mod 2**32, as the uint32 loop does
+        cycled = np.tile(np.asarray(pool, np.uint32), -(-count // len(pool)))[:count]  # pool[k % 4]
+        words = (cycled ^ hashes[:-1]) * hashes[1:]
+    words ^= words >> np.uint32(16)
+    return words.astype("<u4").view("<u8").astype(np.uint64)
 
 
 def mix(words: np.ndarray) -> np.ndarray:
