@@ -253,3 +253,27 @@ def test_trial_states_are_numpys_seed_sequence_words(seed):
         assert np.array_equal(generate_state64(sequence.pool, n), sequence.generate_state(n, np.uint64))
     if seed is not None:
         assert np.array_equal(trial_states(seed, 777), np.random.SeedSequence(seed).generate_state(777, np.uint64))
+
+
+def test_short_runs_stay_on_the_calling_thread_and_long_ones_go_to_the_pool():
+    import threading
+    import time
+
+    from diffusio.spread.threads import PROBE, run_interruptibly
+
+    def recorder(pause):
+        seen = []
+
+        def run_block(lo, hi):
+            seen.append((lo, hi, threading.current_thread() is threading.main_thread()))
+            if pause:
+                time.sleep(pause * (hi - lo))
+        return seen, run_block
+
+    seen, block = recorder(0.0)  # a quick run on one worker: the probe, then the rest at once, both here
+    run_interruptibly(block, 1000, workers=1)
+    assert seen == [(0, PROBE, True), (PROBE, 1000, True)]
+    seen, block = recorder(0.002)  # 1,000 trials of 2 ms: the probe here, the rest in blocks on the pool
+    run_interruptibly(block, 1000, workers=2, block_size=256)
+    assert seen[0] == (0, PROBE, True) and not any(on_main for _, _, on_main in seen[1:])
+    assert sorted((lo, hi) for lo, hi, _ in seen) == [(0, 16), (16, 272), (272, 528), (528, 784), (784, 1000)]
