@@ -277,3 +277,20 @@ def test_short_runs_stay_on_the_calling_thread_and_long_ones_go_to_the_pool():
     run_interruptibly(block, 1000, workers=2, block_size=256)
     assert seen[0] == (0, PROBE, True) and not any(on_main for _, _, on_main in seen[1:])
     assert sorted((lo, hi) for lo, hi, _ in seen) == [(0, 16), (16, 272), (272, 528), (528, 784), (784, 1000)]
+
+
+@pytest.mark.slow  # compiles afresh in a subprocess (about 10 s)
+def test_the_compile_call_with_ctrl_c_held_compiles_what_the_run_uses(tmp_path):
+    # simulate compiles its kernels on zero trials with Ctrl-C held; if that call's arrays typed
+    # differently from the real ones, the real compilation would happen later, unprotected
+    import subprocess
+    import sys
+
+    code = ("import networkx as nx\nfrom diffusio import spread\n"
+            "from diffusio.spread.models.cascade import independent_cascade_kernel as k\n"
+            "from diffusio.spread.simulate import _hold_final_counts as h\n"
+            "spread.simulate(nx.gnp_random_graph(200, 0.05, seed=0), spread.IndependentCascade(p=0.1), seeds=[0],"
+            " trials=100, seed=0, workers=1)\nprint(len(k.signatures), len(h.signatures))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert out.stdout.split() == ["1", "1"], out.stderr

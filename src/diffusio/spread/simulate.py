@@ -253,14 +253,17 @@ def simulate(graph: Any, model: Model, seeds: Iterable | None = None, *, trials:
         part_cut = np.zeros(rows.size, dtype=np.bool_)
 
         def run_block(lo: int, hi: int) -> None:
+            # zero trials (the compile call) still get counts of the real layout: a zero-size view
+            # types as contiguous, and numba would compile a version that no real call uses
             model.run(graph, prepared, seed_matrix[rows[lo:hi]], rng_states[rows[lo:hi]], int(horizon),
-                      counts[lo:hi], steps[lo:hi], part_final[lo:hi], bool(final_states), part_cut[lo:hi])
+                      counts[lo:hi] if hi > lo else counts[:1], steps[lo:hi], part_final[lo:hi], bool(final_states),
+                      part_cut[lo:hi])
 
         # zero trials first, with Ctrl-C held: numba compiles on the first call, and an interrupted
         # compilation breaks numba or is lost (the run went on); here, not on a worker thread
         with interrupts_held():
             run_block(0, 0)
-            _hold_final_counts(counts[:0], steps[:0], 0)
+            _hold_final_counts(counts[:1], steps[:1], 0)  # steps are 0 yet: nothing is written
         run_interruptibly(run_block, rows.size, threads, should_stop=should_stop)
         final[rows], cut_short[rows] = part_final, part_cut
         return counts, steps
