@@ -55,7 +55,8 @@ import torch.nn.functional as F
 # ----------------------------------------------------------------------------- training
 
 
-def make_unet(channels: tuple[int, ...], layers: int):
+def make_unet(channels: tuple[int, ...], layers: int, classes: int = 0):
+    """``classes`` > 0: a class-conditional UNet (diffusers' ``num_class_embeds``, no "no class" row)."""
     from diffusers import UNet2DModel
 
     n = len(channels)
@@ -63,7 +64,8 @@ def make_unet(channels: tuple[int, ...], layers: int):
     up = ["AttnUpBlock2D"] + ["UpBlock2D"] * (n - 1)
     return UNet2DModel(sample_size=28, in_channels=1, out_channels=1, layers_per_block=layers,
                        block_out_channels=tuple(channels), down_block_types=tuple(down),
-                       up_block_types=tuple(up), norm_num_groups=min(32, channels[0]))
+                       up_block_types=tuple(up), norm_num_groups=min(32, channels[0]),
+                       num_class_embeds=classes or None)
 
 
 def make_scheduler():
@@ -83,6 +85,11 @@ def save_pipeline(unet, ema, folder: Path) -> None:
     DDPMPipeline(unet=ema_unet, scheduler=make_scheduler()).save_pretrained(folder, safe_serialization=True)
 
 
+def save_snapshot(unet, ema, folder: Path, state: dict) -> None:
+    save_pipeline(unet, ema, folder)
+    (folder / "trained.json").write_text(json.dumps({"steps": state["step"], "minutes": state["seconds"] / 60}))
+
+
 def train(args) -> dict:
     from diffusers.optimization import get_cosine_schedule_with_warmup
     from diffusers.training_utils import EMAModel
@@ -93,8 +100,12 @@ def train(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "train_state.pt"
     torch.manual_seed(args.seed)
-    images = torch.from_numpy(load_dataset("fashion-mnist", "train").images)  # [-1, 1], [N, 1, 28, 28]
-    unet = make_unet(tuple(args.channels), args.layers_per_block)
+    data = load_dataset("fashion-mnist", "train")
+    images = torch.from_numpy(data.images)  # [-1, 1], [N, 1, 28, 28]
+    labels = torch.from_numpy(data.labels).long()
+    classes = getattr(args, "classes", 0)
+    unet = make_unet(tuple(args.channels), args.layers_per_block, classes)
+    snapshots = sorted(getattr(args, "snapshots", None) or [])
     noise_scheduler = make_scheduler()
     optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
     ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=0.75)
@@ -113,6 +124,7 @@ def train(args) -> dict:
         raise SystemExit(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
 
     budget = args.minutes * 60.0
+    snapshots = [m for m in snapshots if m * 60 > state["seconds"]]  # a resumed run keeps the ones it saved
     lr_scheduler = None
 
     def make_lr_scheduler(total: int):
@@ -155,7 +167,7 @@ def train(args) -> dict:
         noise = torch.randn_like(clean)
         timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (args.batch_size,))
         noisy = noise_scheduler.add_noise(clean, noise, timesteps)
-        loss = F.mse_loss(unet(noisy, timesteps).sample, noise)
+        loss = F.mse_loss(unet(noisy, timesteps, class_labels=labels[idx] if classes else None).sample, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -186,11 +198,15 @@ def train(args) -> dict:
             print(f"step {state['step']}  loss {np.mean(running):.4f}  lr {optimizer.param_groups[0]['lr']:.2e}  "
                   f"{state['seconds'] / 60:.1f} min", flush=True)
             running = []
+        while snapshots and state["seconds"] >= snapshots[0] * 60:  # the EMA weights after this many minutes
+            save_snapshot(unet, ema, out / f"at-{snapshots.pop(0):g}min", state)
         if now - last_ckpt >= args.checkpoint_minutes * 60:
             checkpoint()
             last_ckpt = time.perf_counter()
             print(f"checkpoint at step {state['step']}", flush=True)
     checkpoint()
+    for minutes in snapshots:  # the schedule ends the run a little before the budget: the end counts as it
+        save_snapshot(unet, ema, out / f"at-{minutes:g}min", state)
     print(f"training done: {state['step']} steps in {state['seconds'] / 60:.1f} minutes "
           f"(batch {args.batch_size}); EMA pipeline in {out / 'pipeline'}", flush=True)
     return state
@@ -300,6 +316,7 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=float, default=35.0, help="training wall-clock minutes in all")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--skip-train", action="store_true", help="only sample and evaluate OUT/pipeline")
+    p.add_argument("--skip-eval", action="store_true", help="only train")
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--train-steps", type=int, default=None, help="cosine schedule length (default: estimated)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -308,6 +325,9 @@ def main(argv=None) -> None:
     p.add_argument("--channels", type=int, nargs="+", default=[32, 64, 64])
     p.add_argument("--layers-per-block", type=int, default=1)
     p.add_argument("--no-flip", dest="flip", action="store_false")
+    p.add_argument("--classes", type=int, default=0, help="class-conditional on the 10 labels (10) or not (0)")
+    p.add_argument("--snapshots", type=float, nargs="*", default=[],
+                   help="also save the EMA pipeline as OUT/at-<M>min after each of these training minutes")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("-n", type=int, default=1000, help="samples per row (and real images)")
     p.add_argument("--nfe", type=int, nargs="+", default=[10, 20])
@@ -326,6 +346,8 @@ def main(argv=None) -> None:
             {"steps": state["step"], "minutes": state["seconds"] / 60, "batch_size": args.batch_size,
              "lr": args.lr, "channels": args.channels, "layers_per_block": args.layers_per_block,
              "losses": state["losses"]}, indent=1))
+    if args.skip_eval:
+        return
     rows = bench(args)
     text = table(rows, args.n)
     print(text, flush=True)
