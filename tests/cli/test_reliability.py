@@ -254,6 +254,7 @@ BAD_INPUTS = [  # issue 26.3 / 26.7 / 26.8: each was a traceback, a hang or a si
     (["tabular", "sample", "TABLE", "-n", "1000000000000", "-o", "ROWS"], "sample fewer rows"),  # MemoryError
     (["molecules", "generate", "-n", "9223372036854775808", "-o", "ROWS"], "generate fewer"),  # was a TypeError
     (["evaluate", "fashion-fast", "-n", "5", "--sampler", ""], "invalid choice"),  # "" ran with the default
+    (["evaluate", "fashion-fast", "-n", "5", "--per-prompt", "-1"], "--per-prompt must be >= 0"),
     (["spread", "simulate", "--graph", "karate", "--model", "sir", "--seeds=--"], "--seeds needs a value"),  # traceback
     (["spread", "fit", "--series", "1,3,7,15,30", "--horizon", "1000000000000"], "--horizon must be at most"),
     (["distill", "fashion-fast", "--out", "OUT", "--minutes", "nan"], "--minutes must be"),  # was exit 0

@@ -7,16 +7,24 @@ import argparse
 from diffusio.errors import UsageError
 
 
-def positive_int(name: str):
+def int_at_least(name: str, low: int):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}")
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {value}")
         return value
     return parse
+
+
+def positive_int(name: str):
+    return int_at_least(name, 1)
+
+
+def non_negative_int(name: str):
+    return int_at_least(name, 0)
 
 
 MAX_SEED = 2 ** 32 - 1

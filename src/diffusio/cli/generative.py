@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from diffusio.cli.args import guidance_float, interval, positive_int_at_most, seed_int
+from diffusio.cli.args import guidance_float, interval, non_negative_int, positive_int_at_most, seed_int
 from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
@@ -213,8 +213,8 @@ def register_evaluate(sub) -> None:
                               "  diffusio evaluate my-diffusers-folder --data fashion-mnist")
     p.add_argument("model", help="shipped model name or run directory")
     p.add_argument("-n", type=_positive_int("-n"), default=1000, help="samples to compare (default 1000)")
-    p.add_argument("--per-prompt", type=_positive_int("--per-prompt"), default=100,
-                   help="samples per class prompt / paraphrase (default 100)")
+    p.add_argument("--per-prompt", type=non_negative_int("--per-prompt"), default=100,
+                   help="samples per class prompt / paraphrase (default 100; 0 skips the prompt checks)")
     p.add_argument("--steps", type=_positive_int("--steps"), default=None)
     from diffusio.generative.pipeline import samplers
 

@@ -145,3 +145,25 @@ def test_evaluate_a_diffusers_folder_against_the_dataset_it_names(tmp_path, fold
     assert report["model"]["fd"] > report["real_floor"]["fd"]  # an untrained network is far from the data
     with pytest.raises(UsageError, match="shape"):  # an 8x8 model against 28x28 images
         evaluate(str(folder), n=6, steps=2, data="fashion-mnist")
+
+
+def test_evaluate_a_class_conditional_diffusers_folder(tmp_path):
+    """diffusers' class-conditional UNet knows its classes only by number: label i is the dataset's
+    class i, so label accuracy is scored; a model with another number of classes is refused."""
+    from diffusio.generative.evaluation.evaluate import evaluate
+
+    def save(classes):
+        torch.manual_seed(0)
+        unet = diffusers.UNet2DModel(sample_size=28, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                     layers_per_block=1, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                                     up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8,
+                                     num_class_embeds=classes)
+        path = tmp_path / f"pipe{classes}"
+        diffusers.DDPMPipeline(unet=unet, scheduler=diffusers.DDPMScheduler()).save_pretrained(path)
+        return str(path)
+
+    report = evaluate(save(10), n=20, steps=2, data="fashion-mnist")
+    assert 0 <= report["label_accuracy"] <= 1 and report["real_label_accuracy"] > 0.5
+    assert "class_prompts" not in report  # a class model has no prompts to check
+    with pytest.raises(UsageError, match="not the classifier's"):
+        evaluate(save(3), n=6, steps=2, data="fashion-mnist")

@@ -48,6 +48,18 @@ def class_prompts(class_names: list[str]) -> dict[str, str]:
     return out
 
 
+def _classifier_classes(model_names: list[str], clf_names: list[str]) -> list[int]:
+    """The classifier's index of each of the model's classes: by name, or by position for a model
+    whose classes are only numbered (a class-conditional diffusers UNet knows labels 0..K-1)."""
+    lower = [c.lower() for c in clf_names]
+    if all(name.lower() in lower for name in model_names):
+        return [lower.index(name.lower()) for name in model_names]
+    if [str(i) for i in range(len(model_names))] == list(model_names) and len(model_names) == len(clf_names):
+        return list(range(len(model_names)))
+    raise UsageError(f"the model's classes {model_names} are not the classifier's {clf_names}: evaluate a model "
+                     "against the data it was trained on")
+
+
 def prompt_accuracy(gen: Generator, clf, prompts: dict[str, str], per_prompt: int, seed: int,
                     **sampling) -> dict[str, float]:
     """Fraction of samples per prompt that the classifier assigns to the expected class."""
@@ -70,9 +82,12 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
              data: str | None = None) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor).
     ``data``: the dataset to compare with, for a model that does not name the one it was trained on
-    (a diffusers folder); by default the model's own."""
+    (a diffusers folder); by default the model's own.  ``per_prompt``: images per prompt of a text
+    model's prompt checks (0 skips them)."""
     if n < k + 2:
         raise UsageError(f"n must be at least {k + 2} for k={k} precision/recall, got {n}")
+    if isinstance(per_prompt, bool) or not isinstance(per_prompt, int) or per_prompt < 0:
+        raise UsageError(f"per_prompt must be an integer >= 0 (0 skips the prompt checks), got {per_prompt!r}")
     gen = Generator.load(model)
     dataset = data or gen.model.config.get("data", {}).get("name")
     if not dataset:
@@ -90,6 +105,7 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
 
     conditional = gen.model.class_embeddings is not None
     if conditional:  # classes in the training proportions, requested by label
+        clf_class = np.array(_classifier_classes(gen.class_names, clf.class_names))
         labels = rng.choice(train.labels, n)
         fake = gen.sample(n=n, label=labels.tolist(), seed=seed, progress=progress, **sampling).images.numpy()
     else:
@@ -103,11 +119,10 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
         "sampling": {**gen.defaults, **{key: v for key, v in sampling.items() if v is not None}},
     }
     if conditional:
-        names = [c.lower() for c in clf.class_names]
-        want = np.array([names.index(gen.class_names[i].lower()) for i in labels])
+        want = clf_class[labels]
         report["label_accuracy"] = float((clf.predict(fake) == want).mean())
         report["real_label_accuracy"] = float((clf.predict(floor_imgs) == train.labels[floor_idx]).mean())
-    if gen.model.cond_kind == "text":
+    if gen.model.cond_kind == "text" and per_prompt:
         report["class_prompts"] = prompt_accuracy(gen, clf, class_prompts(gen.class_names), per_prompt, seed, **sampling)
         if paraphrases is None and dataset == "fashion-mnist":
             paraphrases = FASHION_PARAPHRASES
