@@ -76,6 +76,16 @@ def test_bad_condition_and_existing_output_are_refused(wine_run, tmp_path, capsy
     assert "already holds a model" in capsys.readouterr().err
 
 
+def test_sample_in_bf16_from_the_cli(wine_run, tmp_path):
+    fast, exact = tmp_path / "fast.csv", tmp_path / "exact.csv"
+    assert main(["tabular", "sample", str(wine_run), "-n", "30", "-o", str(fast), "--bf16", "on"]) == 0
+    assert main(["tabular", "sample", str(wine_run), "-n", "30", "-o", str(exact)]) == 0
+    a, b = pd.read_csv(fast), pd.read_csv(exact)
+    assert list(a.columns) == list(b.columns) and len(a) == 30 and not a.equals(b)
+    with pytest.raises(SystemExit):  # argparse: exit 2 with the choices named
+        main(["tabular", "sample", str(wine_run), "-o", str(tmp_path / "x.csv"), "--bf16", "maybe"])
+
+
 @pytest.mark.slow
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     cmd = [sys.executable, "-m", "diffusio", "tabular", "fit", "wine", "--steps", "600", "--every", "20", *TINY]

@@ -79,6 +79,25 @@ def test_same_seed_same_rows_and_save_load_round_trip(fitted, tmp_path):
     pd.testing.assert_frame_equal(TableDiffusion.load(tmp_path / "m").sample(50, seed=7), first)
 
 
+def test_bf16_sampling_is_repeatable_and_keeps_the_table(fitted, tmp_path):
+    """bfloat16 matrix products change the rows in their last digits, not what the table holds; the
+    model's setting is saved, and a call can override it."""
+    fast = fitted.sample(2000, seed=4, bf16="on")
+    pd.testing.assert_frame_equal(fast, fitted.sample(2000, seed=4, bf16="on"))
+    exact = fitted.sample(2000, seed=4)
+    assert not fast.equals(exact)
+    assert ((fast.k == "a") == (fast.x < 0)).mean() > 0.9      # the dependency survives
+    assert abs(fast.x.mean() - exact.x.mean()) < 0.1 and abs(fast.x.std() - exact.x.std()) < 0.1
+    assert (fast.k == exact.k).all()                            # the target's classes are drawn before the network
+    with pytest.raises(UsageError, match="bf16 must be"):
+        fitted.sample(5, bf16="fast")
+    fitted.save(tmp_path / "m")
+    saved = TableDiffusion.load(tmp_path / "m")
+    saved.bf16 = "on"
+    pd.testing.assert_frame_equal(saved.sample(2000, seed=4), fast)
+    pd.testing.assert_frame_equal(saved.sample(2000, seed=4, bf16="off"), exact)
+
+
 def test_same_seed_same_model():
     df = two_clusters(200)
     a = TableDiffusion(steps=30, seed=4, **SMALL).fit(df).sample(20, seed=0)
@@ -105,7 +124,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"steps": 0}, "steps must be a positive"), ({"lr": 2.0}, "lr must be"), ({"minutes": -1}, "minutes"),
-    ({"sampler": "adaptive"}, "sampler must be"),
+    ({"sampler": "adaptive"}, "sampler must be"), ({"bf16": "yes"}, "bf16 must be auto, on or off"),
 ])
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(UsageError, match=message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import add_run_options, guidance_float, positive_int, seed_int
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
@@ -53,6 +54,8 @@ def register_sample(sub) -> None:
     p.add_argument("--condition", default=None, help="COLUMN=VALUE every row takes (a categorical column)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance on the target's "
                    "class (default: the model's, 1 = plain conditional)")
+    p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
+                   help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing -o")
     p.set_defaults(func=cmd_sample)
@@ -62,7 +65,7 @@ def cmd_sample(args) -> int:
     from diffusio.tabular.files import sample_file
 
     rows = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed, force=args.force,
-                       guidance=args.guidance)
+                       guidance=args.guidance, bf16=args.bf16)
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
     return 0
 

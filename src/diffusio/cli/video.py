@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import (add_run_options, guidance_float, int_tuple, non_negative_float, positive_int,
                                positive_int_at_most, seed_int)
 
@@ -48,7 +49,7 @@ def register_train(sub) -> None:
     p.add_argument("--lr", type=non_negative_float("--lr", 1.0), default=1e-3)
     p.add_argument("--base", type=positive_int("--base"), default=16, help="channels of the first level")
     p.add_argument("--mults", type=int_tuple, default=(1, 2, 4), help="channel multipliers per level, e.g. 1,2,4")
-    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--bf16", choices=BF16_CHOICES, default="auto",
                    help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
     add_run_options(p, every=250)
     p.set_defaults(func=cmd_train)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import EDMDenoiser
@@ -54,7 +55,10 @@ class TableDiffusion:
     for sampling; ``guidance``: classifier-free guidance on the target's class (1: plain
     conditional; above 1 sharpens what tells the classes apart), learned by dropping the class with
     probability ``cond_dropout`` in training; ``seed`` fixes the initial weights and every batch, so the same seed and the same
-    ``steps`` give the same model.
+    ``steps`` give the same model.  ``bf16``: run the network in bfloat16 when sampling (``on``;
+    ``auto``: where the CPU computes bfloat16 natively, see :mod:`diffusio._precision`): several
+    times faster there, and rows that differ from float32's in their last digits (same seed, same
+    machine: same rows).
     """
 
     steps: int = 6000
@@ -71,6 +75,7 @@ class TableDiffusion:
     seed: int = 0
     quiet: bool = True
     every: int = 500
+    bf16: str = "off"
 
     def __post_init__(self):
         for name in ("steps", "width", "depth", "batch_size", "sample_steps", "every"):
@@ -84,6 +89,7 @@ class TableDiffusion:
         if not 0 <= self.cond_dropout < 1:
             raise UsageError(f"cond_dropout must be in [0, 1), got {self.cond_dropout!r}")
         check_scale(self.guidance)
+        use_bf16(self.bf16)
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.sampler not in SAMPLERS or self.sampler in ("adaptive", "consistency"):
@@ -165,15 +171,17 @@ class TableDiffusion:
     # --------------------------------------------------------------- sample
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: dict | None = None,
-               guidance: float | None = None) -> pd.DataFrame:
+               guidance: float | None = None, bf16: str | None = None) -> pd.DataFrame:
         """``n`` new rows as a DataFrame with the training table's columns and dtypes.
 
         ``condition``: ``{column: value}`` -- every row takes that value.  On a categorical target
         the model is conditioned directly; on another categorical column rows are drawn until
         enough match (an error, not a short table, if the value is too rare for that).
-        ``guidance``: classifier-free guidance on the target's class (default: the model's).
+        ``guidance``: classifier-free guidance on the target's class (default: the model's);
+        ``bf16``: ``auto``, ``on`` or ``off`` (default: the model's).
         """
         scale = self.guidance if guidance is None else check_scale(guidance)
+        fast = use_bf16(self.bf16 if bf16 is None else bf16)
         if self.encoder is None:
             raise UsageError("the model is not fitted; call fit(df) or TableDiffusion.load(path) first")
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -183,10 +191,10 @@ class TableDiffusion:
         check_memory(1024.0 * n, f"n={n:,} rows", "sample fewer rows")
         column, value = self._check_condition(condition)
         if column is None or column == self.target_name:
-            return self._draw(n, seed, value, scale)
+            return self._draw(n, seed, value, scale, fast)
         rows, drawn, gen_seed = [], 0, seed
         for _ in range(MAX_REJECTION_DRAWS):
-            batch = self._draw(max(n, 1024), gen_seed, None, scale)
+            batch = self._draw(max(n, 1024), gen_seed, None, scale, fast)
             gen_seed += 1_000_003
             drawn += len(batch)
             rows.append(batch[batch[column].map(lambda v: _same(v, value))])
@@ -216,7 +224,7 @@ class TableDiffusion:
                              f"{', '.join(map(repr, col.categories[:20]))}")
         return column, match[0]
 
-    def _draw(self, n: int, seed: int, value, guidance: float) -> pd.DataFrame:
+    def _draw(self, n: int, seed: int, value, guidance: float, bf16: bool) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
         drawn from the training frequencies)."""
         gen = torch.Generator().manual_seed(int(seed))
@@ -230,8 +238,9 @@ class TableDiffusion:
         sigmas = get_sigmas_karras(self.sample_steps, self.ema.sigma_min, SIGMA_MAX)
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
         denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance)
-        x = get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
-                                      generator=gen)
+        with bf16_autocast(bf16):
+            x = get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
+                                          generator=gen)
         table = self.encoder.decode(x.numpy())
         if self.target is not None:
             table[self.target_name] = decode_categorical(self.target, np.eye(len(self.target.categories))[codes.numpy()])

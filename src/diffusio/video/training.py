@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.conditioning.text import ENCODER_NAME, EMBED_DIM, encode
 from diffusio.generative.training.fitting import (Progress, check_run_folder, load_fit_state, optimiser_step,
@@ -35,15 +36,6 @@ from diffusio.video.clips import moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
 BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16); elsewhere it would be slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 @dataclass
@@ -122,8 +114,8 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     if resume:
         run = load_fit_state(out, denoiser.net, ema.net, opt, gen, config,
                              lambda saved: saved.get("data") == config["data"] and saved.get("net") == config["net"])
-    use_bf16 = bf16 == "on" or (bf16 == "auto" and cpu_has_bf16())
-    config["training"] = {"bf16": use_bf16}
+    bf16_on = use_bf16(bf16)
+    config["training"] = {"bf16": bf16_on}
     embeddings: dict[str, np.ndarray] = {}
 
     def train_step() -> float:
@@ -136,7 +128,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         x0 = to_tensor(pixels)
         cond = _embed(texts, embeddings, len(x0))
         keep = (torch.rand(len(x0), generator=gen) >= cond_dropout).float()[:, None]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with bf16_autocast(bf16_on):
             loss = edm_loss(denoiser, x0, cond * keep, gen)
         return optimiser_step(loss.float(), opt, denoiser, ema, run, ema_decay)
 
@@ -168,8 +160,7 @@ def _check_settings(*, frames: int, size: int, steps: int, batch_size: int, base
                  "lower --batch-size (or --frames, --size, --base)")
     if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
         raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
-    if bf16 not in ("auto", "on", "off"):
-        raise UsageError(f"bf16 must be auto, on or off, got {bf16!r}")
+    use_bf16(bf16)
 
 
 def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels) -> dict:
