@@ -86,6 +86,9 @@ def test_the_shipped_model_generates_out_of_the_box(tmp_path, capsys):
     table = pd.read_csv(out)
     assert len(table) == 8 and all(Chem.MolFromSmiles(s) is not None for s in table.smiles)
     assert "100.0% valid" in capsys.readouterr().out
+    fast = tmp_path / "fast.csv"
+    assert main(["molecules", "generate", "-n", "8", "-o", str(fast), "--steps", "8", "--seed", "1", "--bf16", "on"]) == 0
+    assert all(Chem.MolFromSmiles(s) is not None for s in pd.read_csv(fast).smiles)
 
 
 def test_an_unknown_model_name_is_named(tmp_path, capsys):

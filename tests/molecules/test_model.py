@@ -29,6 +29,18 @@ def test_every_generated_molecule_is_valid_and_the_seed_decides(tiny):
     assert not table.equals(tiny.sample(20, seed=4))
 
 
+def test_bf16_sampling_is_valid_and_repeatable(tiny):
+    from rdkit import Chem
+
+    fast = tiny.sample(40, seed=3, bf16="on")
+    assert all(Chem.MolFromSmiles(s) is not None for s in fast.smiles)
+    pd.testing.assert_frame_equal(fast, tiny.sample(40, seed=3, bf16="on"))
+    with pytest.raises(UsageError, match="bf16 must be auto, on or off"):
+        tiny.sample(5, bf16="fast")
+    with pytest.raises(UsageError, match="bf16 must be"):
+        MoleculeDiffusion(bf16=True)
+
+
 def test_conditions(tiny):
     table = tiny.sample(10, seed=0, condition="qed>0.5")
     assert len(table) == 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import add_run_options, non_negative_float, positive_int, seed_int
 
 
@@ -54,6 +55,8 @@ def register_generate(sub) -> None:
     p.add_argument("--guidance", type=non_negative_float("--guidance", 20), default=None,
                    help="classifier-free guidance for --condition, in [0, 20]")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="reveal steps")
+    p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
+                   help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("-o", "--output", required=True, help=".csv to write")
     p.add_argument("--picture", default=None, help=".png grid of the first 24 molecules, drawn by RDKit")
@@ -65,7 +68,7 @@ def cmd_generate(args) -> int:
     from diffusio.molecules.files import generate_file
 
     table = generate_file(args.n, args.output, model=args.model, condition=args.condition, guidance=args.guidance,
-                          steps=args.steps, seed=args.seed, picture=args.picture, force=args.force)
+                          steps=args.steps, seed=args.seed, picture=args.picture, force=args.force, bf16=args.bf16)
     valid = (table.smiles != "").mean()
     print(f"wrote {len(table):,} molecules to {args.output} ({valid:.1%} valid, {table.smiles.nunique():,} distinct)")
     if args.condition:

@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
@@ -48,7 +49,10 @@ class MoleculeDiffusion:
 
     ``length``: the longest SELFIES (tokens) the model writes (default: the longest in the training
     set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
-    steps; ``guidance``: classifier-free guidance scale for conditions (1: plain conditional).
+    steps; ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
+    ``bf16``: run the network in bfloat16 when sampling (``on``; ``auto``: where the CPU computes
+    bfloat16 natively, see :mod:`diffusio._precision`): several times faster there; the same seed on
+    the same machine gives the same molecules, but not the float32 ones.
     """
 
     steps: int = 20000
@@ -67,6 +71,7 @@ class MoleculeDiffusion:
     seed: int = 0
     quiet: bool = True
     every: int = 250
+    bf16: str = "off"
 
     def __post_init__(self):
         for name in ("steps", "width", "depth", "heads", "batch_size", "bins", "sample_steps", "every"):
@@ -89,6 +94,7 @@ class MoleculeDiffusion:
             raise UsageError(f"cond_dropout must be in [0, 1], got {self.cond_dropout!r}")
         if not (isinstance(self.guidance, (int, float)) and 0 <= self.guidance <= 20):
             raise UsageError(f"guidance must be in [0, 20], got {self.guidance!r}")
+        use_bf16(self.bf16)
         self.vocab: Vocabulary | None = None
         self.property_bins: Bins | None = None
         self.run = Progress()
@@ -172,12 +178,14 @@ class MoleculeDiffusion:
     # --------------------------------------------------------------- sample
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: str | None = None, guidance: float | None = None,
-               steps: int | None = None, batch_size: int = 500, progress: bool = False) -> pd.DataFrame:
+               steps: int | None = None, batch_size: int = 500, progress: bool = False,
+               bf16: str | None = None) -> pd.DataFrame:
         """``n`` molecules as a DataFrame: canonical ``smiles`` and their ``qed``, ``logp``, ``weight``.
 
         ``condition``: e.g. ``"qed>0.8"``, ``"logp<3"``, ``"250<weight<350"``; ``guidance``: scale
         (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``);
-        ``progress``: a progress bar over batches of ``batch_size``.
+        ``progress``: a progress bar over batches of ``batch_size``; ``bf16``: ``auto``, ``on`` or
+        ``off`` (default: the model's).
         """
         if self.vocab is None:
             raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
@@ -190,12 +198,14 @@ class MoleculeDiffusion:
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise UsageError(f"steps must be a positive whole number, got {steps!r}")
         scale = self.guidance if guidance is None else guidance
+        fast = use_bf16(self.bf16 if bf16 is None else bf16)
         gen = torch.Generator().manual_seed(int(seed))
         cond = self._condition_bins(condition, n, gen)
         smiles = []
         for start in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress or n <= batch_size):
-            ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
-                                 cond=cond[start:start + batch_size], guidance=scale if condition else 1.0)
+            with bf16_autocast(fast):
+                ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
+                                     cond=cond[start:start + batch_size], guidance=scale if condition else 1.0)
             smiles += self.vocab.decode(ids.numpy())
         props = compute_properties(smiles)
         return pd.DataFrame({"smiles": smiles, **{name: props[:, i] for i, name in enumerate(NAMES)}})
