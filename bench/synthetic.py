@@ -7,6 +7,9 @@ so every arm gets the same optimisation budget) is trained on
   (a) 100 real Fashion-MNIST training images per class,
   (b) those plus --per-class synthetic images per class,
   (c) the synthetic images only,
+  (d) with ``--real-weight W``: (b) with every real image repeated W times, so that the few real
+      images are not drowned by the synthetic ones (W = per-class / real-per-class gives each
+      batch as many real images as synthetic ones, on average),
 and scored on the 10,000 test images.  Each seed draws its own real subset and initialises its
 own network; the synthetic set is made once (seed 0) with `diffusio synthesize`'s code path.
 """
@@ -41,12 +44,14 @@ def main():
     ap.add_argument("--train-steps", type=int, default=1500, help="classifier optimisation steps (batch 128)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--guidance", type=float, default=None, help="sampling guidance (default: the model's)")
+    ap.add_argument("--real-weight", type=int, default=0, help="add arm (d): real images repeated this many times")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     train, test = load_dataset("fashion-mnist"), load_dataset("fashion-mnist", "test")
     start = time.perf_counter()
-    synth = synthesize(Generator.load(args.model), args.per_class, steps=args.steps, seed=0)
+    synth = synthesize(Generator.load(args.model), args.per_class, steps=args.steps, seed=0, guidance=args.guidance)
     print(f"synthesised {len(synth['labels'])} images with {args.model} at {args.steps} steps "
           f"in {time.perf_counter() - start:.0f}s", flush=True)
     sx = to_unit_range(synth["images"][:, None])
@@ -58,6 +63,10 @@ def main():
         arms = {f"(a) real only, {args.real_per_class}/class": (rx, ry),
                 f"(b) real + synthetic {args.per_class}/class": (np.concatenate([rx, sx]), np.concatenate([ry, sy])),
                 f"(c) synthetic only, {args.per_class}/class": (sx, sy)}
+        if args.real_weight:
+            w = args.real_weight
+            arms[f"(d) real x{w} + synthetic {args.per_class}/class"] = (np.concatenate([np.repeat(rx, w, 0), sx]),
+                                                                          np.concatenate([np.repeat(ry, w), sy]))
         for name, (x, y) in arms.items():
             clf = fit_classifier(x, y, train.class_names, name, steps=args.train_steps, seed=seed)
             acc = float((clf.predict(test.images) == test.labels).mean())
