@@ -216,8 +216,10 @@ def train(args) -> dict:
 
 
 @torch.inference_mode()
-def diffusers_rows(folder: Path, kind: str, steps: int, n: int, seed: int, batch: int) -> tuple[np.ndarray, int, float]:
-    """n images from diffusers' own scheduler loop: (images in [-1, 1], NFE per image, seconds)."""
+def diffusers_rows(folder: Path, kind: str, steps: int, n: int, seed: int, batch: int,
+                   labels: np.ndarray | None = None) -> tuple[np.ndarray, int, float]:
+    """n images from diffusers' own scheduler loop: (images in [-1, 1], NFE per image, seconds);
+    ``labels``: the class of each image, for a class-conditional UNet."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UNet2DModel
 
     unet = UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, low_cpu_mem_usage=False).eval()
@@ -233,7 +235,8 @@ def diffusers_rows(folder: Path, kind: str, steps: int, n: int, seed: int, batch
         x = torch.randn((size, 1, 28, 28), generator=gen) * scheduler.init_noise_sigma
         calls = 0
         for t in scheduler.timesteps:
-            eps = unet(scheduler.scale_model_input(x, t), t).sample
+            classes = None if labels is None else torch.as_tensor(labels[start:start + size]).long()
+            eps = unet(scheduler.scale_model_input(x, t), t, class_labels=classes).sample
             calls += 1
             x = scheduler.step(eps, t, x).prev_sample
         nfe = calls

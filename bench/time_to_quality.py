@@ -49,6 +49,7 @@ DIFFUSERS_SETTINGS = [
     {"sampler": "dpmpp-2m"},  # on diffusers' own "leading" timesteps (diffusio's loader default)
     {"sampler": "unipc"},
 ]
+DIFFUSERS_OWN = ["ddim", "dpmsolver++2m"]  # diffusers' own scheduler loops (DDIM clips x0: best on earlier runs)
 
 
 # ----------------------------------------------------------------------------- training
@@ -90,18 +91,20 @@ def train_diffusers(out: Path, checkpoints: list[float], seed: int) -> None:
                        + (["--resume"] if (folder / "train_state.pt").exists() else []))
 
 
-def train_both(args) -> None:
-    """The two trainings as two processes at once, one thread each: the same minutes on the same machine."""
-    common = ["--out", args.out, "--checkpoints", *[f"{m:g}" for m in args.checkpoints], "--seed", str(args.seed)]
+def run_both(args, phases: tuple[str, str]) -> None:
+    """Two phases as two processes at once, one thread each (the trainings: the same minutes on the
+    same machine)."""
+    common = ["--out", args.out, "--checkpoints", *[f"{m:g}" for m in args.checkpoints], "--seed", str(args.seed),
+              "-n", str(args.n), "--per-prompt", str(args.per_prompt)]
     procs = []
-    for phase in ("train-ours", "train-diffusers"):
+    for phase in phases:
         log = open(Path(args.out) / f"{phase}.log", "a")
         procs.append(subprocess.Popen([sys.executable, __file__, "--phase", phase, *common], stdout=log,
                                       stderr=subprocess.STDOUT, env=_one_thread_env()))
     codes = [p.wait() for p in procs]
     if any(codes):
-        raise SystemExit(f"a training failed (exit codes {codes}); see {args.out}/train-*.log, then rerun: "
-                         "both resume from their last checkpoint")
+        raise SystemExit(f"{' or '.join(phases)} failed (exit codes {codes}); see the logs in {args.out}, then "
+                         "rerun: trainings resume from their last checkpoint")
 
 
 def _one_thread_env() -> dict:
@@ -113,32 +116,60 @@ def _one_thread_env() -> dict:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate_all(args) -> list[dict]:
+def evaluate_all(args, who: str) -> list[dict]:
+    """Every kept model of ``who`` (ours or diffusers), at every setting."""
     from diffusio.generative.evaluation.evaluate import evaluate
 
     out, rows = Path(args.out), []
+    settings = OURS_SETTINGS if who == "ours" else DIFFUSERS_SETTINGS
     for minutes in args.checkpoints:
-        for who, folder, settings in (("ours", out / "ours" / f"at-{minutes:g}min", OURS_SETTINGS),
-                                      ("diffusers", out / "diffusers" / f"at-{minutes:g}min" , DIFFUSERS_SETTINGS)):
-            for setting in settings:
-                started = time.perf_counter()
-                report = evaluate(str(folder), n=args.n, steps=20, seed=args.seed, per_prompt=args.per_prompt,
-                                  data="fashion-mnist", **setting)
-                row = {"minutes": minutes, "who": who, **{k: list(v) if isinstance(v, tuple) else v
-                                                         for k, v in setting.items()},
-                       **report["model"], "floor_fd": report["real_floor"]["fd"],
-                       "label_accuracy": report.get("label_accuracy"),
-                       "steps_trained": _steps_trained(folder, who),
-                       "eval_seconds": round(time.perf_counter() - started, 1)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        folder = out / who / f"at-{minutes:g}min"
+        for setting in settings:
+            started = time.perf_counter()
+            report = evaluate(str(folder), n=args.n, steps=20, seed=args.seed, per_prompt=args.per_prompt,
+                              data="fashion-mnist", **setting)
+            row = {"minutes": minutes, "who": who, **{k: list(v) if isinstance(v, tuple) else v
+                                                     for k, v in setting.items()},
+                   **report["model"], "floor_fd": report["real_floor"]["fd"],
+                   "label_accuracy": report.get("label_accuracy"),
+                   "steps_trained": _steps_trained(folder, who),
+                   "eval_seconds": round(time.perf_counter() - started, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        for kind in DIFFUSERS_OWN if who == "diffusers" else ():
+            row = {"minutes": minutes, "who": "diffusers", "sampler": f"diffusers {kind}",
+                   **diffusers_own(out / "diffusers" / f"at-{minutes:g}min", kind, args.n, args.seed)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
-def _steps_trained(folder: Path, who: str) -> int | None:
+def diffusers_own(folder: Path, kind: str, n: int, seed: int) -> dict:
+    """diffusers' own 20-step scheduler loop, class-conditional, scored on evaluate's draws."""
+    sys.path.insert(0, str(HERE))
+    import diffusers_row
+    from diffusio.generative.data.datasets import load_dataset
+    from diffusio.generative.evaluation.classifier import load_classifier
+    from diffusio.generative.evaluation.evaluate import evaluation_draws
+    from diffusio.generative.evaluation.metrics import feature_metrics
+
+    started = time.perf_counter()
+    clf = load_classifier("fashion-mnist")
+    test, train = load_dataset("fashion-mnist", "test"), load_dataset("fashion-mnist", "train")
+    ref_idx, labels, floor_idx = evaluation_draws(len(test), train.labels, n, seed, conditional=True)
+    real = clf.features(test.images[ref_idx])
+    images, _, _ = diffusers_row.diffusers_rows(folder, kind, 20, n, seed, 250, labels=labels)
+    metrics = feature_metrics(real, clf.features(images), 3, seed)
+    label_accuracy = float((clf.predict(images) == labels).mean())
+    return {**metrics, "floor_fd": feature_metrics(real, clf.features(train.images[floor_idx]), 3, seed)["fd"],
+            "label_accuracy": label_accuracy, "steps_trained": _steps_trained(folder, "diffusers"),
+            "eval_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _steps_trained(folder: Path, who: str) -> int:
     if who == "ours":
         return json.loads((folder / "config.json").read_text())["training"]["steps_done"]
-    return None
+    return json.loads((folder / "trained.json").read_text())["steps"]
 
 
 def table(rows: list[dict], n: int) -> str:
@@ -149,13 +180,18 @@ def table(rows: list[dict], n: int) -> str:
             best[key] = r
     lines = [f"Best FD over each model's 20-step settings; n = {n} samples against {n} real test images "
              "(diffusio evaluate's draws)", "",
-             "| training minutes | ours: FD | setting | recall | precision | diffusers: FD | setting | recall | "
-             "precision | ours / diffusers | floor |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| training minutes | ours: steps | FD | setting | recall | precision | diffusers: steps | FD | setting | "
+             "recall | precision | ours / diffusers | floor |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for minutes in sorted({m for m, _ in best}):
         o, d = best[(minutes, "ours")], best[(minutes, "diffusers")]
-        lines.append(f"| {minutes:g} | {o['fd']:.2f} | {_setting(o)} | {o['recall']:.3f} | {o['precision']:.3f} | "
-                     f"{d['fd']:.2f} | {_setting(d)} | {d['recall']:.3f} | {d['precision']:.3f} | "
-                     f"{o['fd'] / d['fd']:.2f} | {o['floor_fd']:.2f} |")
+        lines.append(f"| {minutes:g} | {o['steps_trained']:,} | {o['fd']:.2f} | {_setting(o)} | {o['recall']:.3f} | "
+                     f"{o['precision']:.3f} | {d['steps_trained']:,} | {d['fd']:.2f} | {_setting(d)} | "
+                     f"{d['recall']:.3f} | {d['precision']:.3f} | {o['fd'] / d['fd']:.2f} | {o['floor_fd']:.2f} |")
+    lines += ["", "Every row:", "", "| minutes | who | setting | FD | recall | precision | label accuracy |",
+              "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['minutes']:g} | {r['who']} | {_setting(r)} | {r['fd']:.2f} | {r['recall']:.3f} | "
+                     f"{r['precision']:.3f} | {r['label_accuracy']:.3f} |")
     return "\n".join(lines)
 
 
@@ -173,7 +209,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="/work/runs/ttq")
     p.add_argument("--checkpoints", type=float, nargs="+", default=[30.0, 60.0, 120.0],
                    help="training minutes after which each model is kept and scored (the last ends the run)")
-    p.add_argument("--phase", choices=["all", "train", "evaluate", "train-ours", "train-diffusers"], default="all")
+    p.add_argument("--phase", default="all", choices=["all", "train", "evaluate", "train-ours", "train-diffusers",
+                                                     "evaluate-ours", "evaluate-diffusers"])
     p.add_argument("-n", type=int, default=1000, help="samples per score (and real images)")
     p.add_argument("--per-prompt", type=int, default=0,
                    help="images per prompt for ours' prompt checks (0: FD, recall and precision only)")
@@ -192,11 +229,15 @@ def main(argv=None) -> None:
     if args.phase == "train-diffusers":
         return train_diffusers(out, args.checkpoints, args.seed)
     if args.phase in ("all", "train"):
-        train_both(args)
-    if args.phase in ("all", "evaluate"):
-        rows = evaluate_all(args)
+        run_both(args, ("train-ours", "train-diffusers"))
+    if args.phase in ("evaluate-ours", "evaluate-diffusers"):
+        who = args.phase.split("-")[1]
+        (out / f"rows-{who}.json").write_text(json.dumps(evaluate_all(args, who), indent=1))
+        return
+    if args.phase in ("all", "evaluate"):  # the two evaluations side by side, one thread each
+        run_both(args, ("evaluate-ours", "evaluate-diffusers"))
+        rows = [r for who in ("ours", "diffusers") for r in json.loads((out / f"rows-{who}.json").read_text())]
         text = table(rows, args.n)
-        (out / "rows.json").write_text(json.dumps(rows, indent=1))
         (out / "table.md").write_text(text + "\n")
         print(text, flush=True)
 

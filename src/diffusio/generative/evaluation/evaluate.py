@@ -48,6 +48,16 @@ def class_prompts(class_names: list[str]) -> dict[str, str]:
     return out
 
 
+def evaluation_draws(n_test: int, train_labels: np.ndarray, n: int, seed: int, conditional: bool):
+    """What :func:`evaluate` draws from ``seed``: the test images to compare with, the labels to ask a
+    conditional model for (training proportions; None otherwise) and the training images of the
+    floor.  A bench that samples a model its own way uses these to score on the same draws."""
+    rng = np.random.default_rng(seed)
+    ref_idx = rng.choice(n_test, min(n, n_test), replace=False)
+    labels = rng.choice(train_labels, n) if conditional else None
+    return ref_idx, labels, rng.choice(len(train_labels), n, replace=False)
+
+
 def _classifier_classes(model_names: list[str], clf_names: list[str]) -> list[int]:
     """The classifier's index of each of the model's classes: by name, or by position for a model
     whose classes are only numbered (a class-conditional diffusers UNet knows labels 0..K-1)."""
@@ -98,19 +108,15 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
     if tuple(gen.model.image_shape) != tuple(test.images.shape[1:]):
         raise UsageError(f"{model} makes images of shape {tuple(gen.model.image_shape)}, {dataset} has "
                          f"{tuple(test.images.shape[1:])}: compare a model with the data it was trained on")
-    rng = np.random.default_rng(seed)
-    ref = test.images[rng.choice(len(test), min(n, len(test)), replace=False)]
-    real_feats = clf.features(ref)
-    sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval)
-
     conditional = gen.model.class_embeddings is not None
+    ref_idx, labels, floor_idx = evaluation_draws(len(test), train.labels, n, seed, conditional)
+    real_feats = clf.features(test.images[ref_idx])
+    sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval)
     if conditional:  # classes in the training proportions, requested by label
         clf_class = np.array(_classifier_classes(gen.class_names, clf.class_names))
-        labels = rng.choice(train.labels, n)
         fake = gen.sample(n=n, label=labels.tolist(), seed=seed, progress=progress, **sampling).images.numpy()
     else:
         fake = gen.sample(n=n, seed=seed, progress=progress, **sampling).images.numpy()
-    floor_idx = rng.choice(len(train), n, replace=False)
     floor_imgs = train.images[floor_idx]
     report = {
         "model": feature_metrics(real_feats, clf.features(fake), k, seed),
