@@ -142,6 +142,7 @@ def register_generate(sub) -> None:
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="guide only where LO < sigma <= HI, plain conditional elsewhere (Kynkaanniemi et al. "
                         "2024); 'all' guides everywhere (default: the model's)")
+    add_autoguidance_options(p)
     p.add_argument("--attr-guidance", type=guidance_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
@@ -155,6 +156,14 @@ def register_generate(sub) -> None:
                    help="run the network with torch or onnxruntime (exported and cached on first use)")
     p.add_argument("--onnx", default=None, help="an .onnx file from 'diffusio export' (implies --backend onnxruntime)")
     p.set_defaults(func=cmd_generate)
+
+
+def add_autoguidance_options(p) -> None:
+    p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",
+                   help="guide away from --guide, a weaker version of the model (Karras et al. 2024); 1 = off "
+                        "(default: the model's)")
+    p.add_argument("--guide", default=None, metavar="MODEL",
+                   help="the weaker model of --autoguidance: a shipped name or run directory (default: the model's)")
 
 
 def cmd_generate(args) -> int:
@@ -185,7 +194,7 @@ def cmd_generate(args) -> int:
                       guidance=args.guidance, schedule=args.schedule, seed=args.seed,
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
-                      guidance_interval=args.guidance_interval)
+                      guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide)
     images = made.uint8()
     key = resolve_key(watermark)
     path = save_images(images, args.output, scale=args.scale, finish=saving_finish(key, warn=_note))
@@ -222,6 +231,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")
+    add_autoguidance_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--data", default=None,
                    help="dataset to compare with, for a model that does not name it (a diffusers folder)")
@@ -237,7 +247,7 @@ def cmd_evaluate(args) -> int:
         check_output(args.json_out)
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
-                      progress=sys.stderr.isatty(), data=args.data)
+                      progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide)
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)
@@ -249,7 +259,9 @@ def format_report(report: dict) -> str:
     s = report["sampling"]
     lines = [f"{report['n']} samples vs {report['dataset']} test set "
              f"(sampler {s['sampler']}, {s['steps']} steps, guidance {s['guidance']}"
-             + (f" in sigma {s['guidance_interval']}" if s.get("guidance_interval") else "") + "); "
+             + (f" in sigma {s['guidance_interval']}" if s.get("guidance_interval") else "")
+             + (f", autoguidance {s['autoguidance']} from {s.get('guide')}" if s.get("autoguidance", 1.0) != 1.0 else "")
+             + "); "
              f"classifier test accuracy {report['classifier_test_accuracy']:.3f}",
              f"{'metric':<12}{'model':>10}{'real floor':>12}"]
     for key in ("fd", "kid", "precision", "recall"):

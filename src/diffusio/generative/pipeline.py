@@ -23,7 +23,7 @@ from diffusio._resources import check_memory
 from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.core.guidance import check_interval, check_scale
-from diffusio.generative.checkpoint.models import LoadedModel, load_model
+from diffusio.generative.checkpoint.models import LoadedModel, load_guide, load_model
 from diffusio.generative.core.samplers import SAMPLERS
 from diffusio.generative.core.sampling import sample
 from diffusio.generative.core.schedules import SCHEDULES
@@ -58,6 +58,7 @@ class Generator:
     def __init__(self, model: LoadedModel):
         self.model = model
         self._backend_denoiser = None  # an onnxruntime denoiser, when use_onnx() was called
+        self._guides: dict[str, LoadedModel] = {}  # autoguidance guides by name, loaded on first use
         self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
                          **model.config.get("sampling", {})}
 
@@ -195,6 +196,7 @@ class Generator:
                tol: float | None = None, attrs: dict[str, float] | None = None,
                watermark: bool | str | None = None, attr_guidance: float | None = None,
                guidance_interval: tuple[float, float] | None = None,
+               autoguidance: float | None = None, guide: str | Path | None = None,
                should_stop: Callable[[], bool] | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
@@ -206,6 +208,8 @@ class Generator:
         model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
         ``guidance_interval``: (lo, hi) noise levels where guidance applies (default: the model's
         ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
+        ``autoguidance``: the scale of guidance away from ``guide``, a weaker version of this model
+        (default: the model's ``autoguidance`` and ``guide``; 1 turns it off), see :mod:`guidance`.
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         """
@@ -221,6 +225,7 @@ class Generator:
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
+        autoguide = self.resolve_autoguidance(autoguidance, guide)
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
@@ -234,7 +239,7 @@ class Generator:
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
                                   schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
                                   early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
-                                  attr_guidance=attr_guidance, guidance_interval=interval))
+                                  attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide))
         bar.close()
         return Samples(torch.cat(out), stats["nfe"] / len(chunks), time.perf_counter() - started)
 
@@ -242,6 +247,17 @@ class Generator:
         interval = self.defaults.get("guidance_interval") if interval is None else interval
         interval = check_interval(interval)
         return None if interval is None or (interval[0] == 0 and interval[1] == float("inf")) else interval
+
+    def resolve_autoguidance(self, scale: float | None, guide: str | Path | None):
+        """(guide denoiser, scale) for :func:`sample`, or None when autoguidance is off (scale 1)."""
+        scale = check_scale(self.defaults.get("autoguidance", 1.0) if scale is None else scale, "autoguidance")
+        guide = self.defaults.get("guide") if guide is None else guide
+        if scale == 1.0:
+            return None
+        key = str(guide)
+        if key not in self._guides:
+            self._guides[key] = load_guide(self.model, guide)
+        return self._guides[key].denoiser, scale
 
     def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
         """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
@@ -260,13 +276,14 @@ class Generator:
                  early_stop: float | None = None, tol: float | None = None,
                  attrs: dict[str, float] | None = None, watermark: bool | str | None = None,
                  attr_guidance: float | None = None,
-                 guidance_interval: tuple[float, float] | None = None) -> np.ndarray:
-        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (``watermark``
-        and ``attr_guidance`` as in :meth:`sample`)."""
+                 guidance_interval: tuple[float, float] | None = None,
+                 autoguidance: float | None = None, guide: str | Path | None = None) -> np.ndarray:
+        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
+        in :meth:`sample`)."""
         return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
                            schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
-                           guidance_interval=guidance_interval).uint8()
+                           guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide).uint8()
 
 
 def samplers() -> dict[str, str]:

@@ -161,3 +161,24 @@ def test_teacher_trajectories_are_guided_only_where_the_teacher_guides(tmp_path)
     run = Distiller(tiny_distill("fashion", tmp_path / "student"))
     assert run.guidance_interval == interval
     assert run.student_config()["distillation"]["guidance_interval"] == interval
+
+
+def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
+    """A teacher whose config autoguides hands the guide to its trajectories, and the student's
+    config records it."""
+    import shutil
+
+    from diffusio.generative.cheap.distill import DistillConfig, Distiller
+    from diffusio.generative.checkpoint.models import load_model, resolve_model_dir
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(resolve_model_dir("fashion"), teacher)
+    config = json.loads((teacher / "config.json").read_text())
+    config["sampling"].update(autoguidance=2.0, guide="fashion-guide")
+    (teacher / "config.json").write_text(json.dumps(config))
+    run = Distiller(DistillConfig(teacher=str(teacher), out=str(tmp_path / "student"), trajectories=2,
+                                  teacher_steps=4, train_steps=1, quiet=True))
+    guide, scale = run.autoguide
+    assert scale == 2.0 and torch.equal(next(iter(guide.state_dict().values())),
+                                        next(iter(load_model("fashion-guide").denoiser.state_dict().values())))
+    assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from diffusio.generative.core.early_stop import Converged, CountingDenoiser, EarlyStopping
-from diffusio.generative.core.guidance import CFGDenoiser
+from diffusio.generative.core.guidance import AutoGuidance, CFGDenoiser
 from diffusio.generative.core.samplers import SAMPLERS, ancestral_step
 from diffusio.generative.core.schedules import get_sigmas_karras
 
@@ -105,6 +105,29 @@ def test_cfg_wrapper_formula_and_gaussian_mean():
     assert torch.allclose(g(x1, s, c), want)
     with pytest.raises(ValueError, match="guidance"):
         CFGDenoiser(guided.inner, -1.0)
+
+
+def test_autoguidance_formula_and_composition_with_cfg():
+    """D_bad + w (D - D_bad), here with the exact denoisers of N(mean, 0.25) (the model) and of
+    N(mean, 1) (a blurrier guide); CFG then guides the autoguided model."""
+    def denoiser(var):
+        def d(x, sigma, cond=None):
+            sigma = torch.as_tensor(sigma).reshape(-1, 1, 1, 1)
+            mean = 0.0 if cond is None else cond.reshape(-1, 1, 1, 1)
+            return mean + (x - mean) * var / (var + sigma ** 2)
+        return type("D", (), {"sigma_min": 0.002, "sigma_max": 80.0, "__call__": staticmethod(d)})()
+
+    good, bad = denoiser(S2), denoiser(1.0)
+    x, s, c = torch.full((2, 1, 1, 1), 3.0), torch.tensor(1.0), torch.tensor([1.0, -1.0])
+    w = 2.5
+    ag = AutoGuidance(good, bad, w)
+    assert torch.allclose(ag(x, s, c), bad(x, s, c) + w * (good(x, s, c) - bad(x, s, c)))
+    assert torch.allclose(AutoGuidance(good, bad, 1.0)(x, s, c), good(x, s, c))   # scale 1: the model itself
+    both = CFGDenoiser(ag, 2.0)
+    uncond = ag(x, s, torch.zeros_like(c))
+    assert torch.allclose(both(x, s, c), uncond + 2.0 * (ag(x, s, c) - uncond))
+    with pytest.raises(ValueError, match="autoguidance"):
+        AutoGuidance(good, bad, -1.0)
 
 
 def test_attribute_guidance_separates_prompt_and_attributes():

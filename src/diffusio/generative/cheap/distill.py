@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from diffusio._io import atomic_save_json
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
-from diffusio.generative.checkpoint.models import build_denoiser_from_config, load_model
+from diffusio.generative.checkpoint.models import build_denoiser_from_config, load_guide, load_model
 from diffusio.generative.core.sampling import initial_noise, sample
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.loop import run_loop
@@ -110,11 +110,13 @@ def teacher_sigmas(denoiser, steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def teacher_trajectories(teacher, n: int, cond: torch.Tensor | None, sigmas: torch.Tensor, guidance: float,
-                         seed: int, guidance_interval: tuple[float, float] | None = None) -> torch.Tensor:
+                         seed: int, guidance_interval: tuple[float, float] | None = None,
+                         autoguidance: tuple | None = None) -> torch.Tensor:
     """States of the guided teacher's ODE solution at every sigma: ``[n, len(sigmas), C, H, W]``.
 
     ``guidance_interval``: the noise levels where guidance applies, as the teacher samples (its
-    ``sampling.guidance_interval``); outside it the teacher runs unguided.
+    ``sampling.guidance_interval``); outside it the teacher runs unguided.  ``autoguidance``:
+    (guide denoiser, scale), as the teacher samples (its ``sampling.autoguidance`` and ``guide``).
 
     The last state (sigma = 0) is the ODE's end point, not clamped to [-1, 1]: clamping would ask the
     student for jumps its preconditioning cannot make at small sigma.
@@ -123,7 +125,7 @@ def teacher_trajectories(teacher, n: int, cond: torch.Tensor | None, sigmas: tor
     x, _ = initial_noise(n, teacher.config["image"], float(sigmas[0]), seed)
     end = sample(teacher.denoiser, n, teacher.config["image"], cond=cond, sampler="dpmpp-2m", guidance=guidance,
                  seed=seed, sigmas=sigmas, x=x.clone(), callback=lambda info: states.append(info["x"].clone()),
-                 clamp=False, guidance_interval=guidance_interval)
+                 clamp=False, guidance_interval=guidance_interval, autoguidance=autoguidance)
     return torch.stack([x, *states[:-1], end], dim=1)
 
 
@@ -165,6 +167,9 @@ class Distiller:
         # guided only where the teacher is: guidance at every noise level costs the variety it keeps
         interval = teacher_sampling.get("guidance_interval")
         self.guidance_interval = tuple(interval) if interval else None
+        scale = teacher_sampling.get("autoguidance", 1.0)  # autoguided as the teacher samples, if it does
+        self.autoguide = None if scale == 1.0 else (load_guide(self.teacher, teacher_sampling.get("guide")).denoiser,
+                                                    scale)
         self._prepare_out(resume)
         self.sigmas = teacher_sigmas(self.teacher.denoiser, cfg.teacher_steps)
         self.bank = condition_bank(self.teacher)
@@ -217,7 +222,7 @@ class Distiller:
                 chunk_seed = self.cfg.seed * 7919 + k
                 cond = draw_conditions(self.bank, n, torch.Generator().manual_seed(chunk_seed))
                 traj = teacher_trajectories(self.teacher, n, cond, self.sigmas, self.guidance, chunk_seed,
-                                            self.guidance_interval)
+                                            self.guidance_interval, self.autoguide)
                 t = {"x": traj.half()}
                 if cond is not None:
                     t["cond"] = cond
@@ -260,6 +265,8 @@ class Distiller:
                               "sigmas": student_sigmas(self.sigmas)}
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
+                                  "autoguidance": None if self.autoguide is None else {
+                                      "scale": self.autoguide[1], "guide": self.teacher.config["sampling"]["guide"]},
                                   "wall_seconds": round(self.wall, 1), "method": "trajectory consistency",
                                   "teacher_sampling": self.teacher.config.get("sampling", {})}
         return config

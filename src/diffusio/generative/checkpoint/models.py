@@ -98,3 +98,21 @@ def load_model(name_or_path: str | Path) -> LoadedModel:
     load_state_into(denoiser.net, tensors, "net.", model_dir / "model.safetensors")
     denoiser.eval().requires_grad_(False)
     return LoadedModel(denoiser, config, tensors.get("cond.class_embeddings"), model_dir)
+
+
+def load_guide(model: LoadedModel, guide: str | Path | None) -> LoadedModel:
+    """The guide of ``model``'s autoguidance: a weaker version of the same model (less trained or
+    smaller), checked to make the same images from the same condition."""
+    if not guide:
+        raise UsageError("autoguidance needs a guide: a less-trained or smaller version of this model "
+                         "(guide=... / --guide MODEL)")
+    loaded = load_model(guide)
+    mine, its = model.config.get("conditioning", {}), loaded.config.get("conditioning", {})
+    same = (loaded.image_shape == model.image_shape and its.get("kind") == mine.get("kind")
+            and its.get("dim") == mine.get("dim") and loaded.attributes is None and model.attributes is None)
+    if not same:
+        raise UsageError(f"guide {guide} does not match this model (image {loaded.image_shape} vs "
+                         f"{model.image_shape}, condition {its.get('kind')} {its.get('dim')} vs "
+                         f"{mine.get('kind')} {mine.get('dim')}, attributes allowed on neither): "
+                         "guide with a weaker version of the same model")
+    return loaded

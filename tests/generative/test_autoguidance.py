@@ -1,0 +1,54 @@
+"""Autoguidance from the Python API and the CLI: the guide is a weaker version of the same model."""
+
+import json
+
+import pytest
+import torch
+
+from diffusio.cli.main import main
+from diffusio.errors import UsageError
+from diffusio.generative import Generator
+
+KW = dict(n=3, steps=4, seed=0)
+
+
+def test_a_guide_identical_to_the_model_changes_nothing_and_scale_one_is_off():
+    """fashion-diverse is fashion's network: D_bad + w (D - D_bad) = D, to the bit."""
+    gen = Generator.load("fashion")
+    plain = gen.sample("a coat", autoguidance=1.0, **KW).images
+    same = gen.sample("a coat", autoguidance=2.0, guide="fashion-diverse", **KW).images
+    assert torch.equal(plain, same)
+    assert torch.equal(gen.sample("a coat", autoguidance=1.0, guide="no-such-model", **KW).images, plain)  # never loaded
+
+
+def test_a_weaker_guide_changes_the_samples_and_the_seed_still_decides():
+    gen = Generator.load("fashion")
+    plain = gen.sample("a coat", autoguidance=1.0, **KW).images
+    guided = gen.sample("a coat", autoguidance=2.0, guide="fashion-guide", **KW).images
+    assert not torch.equal(plain, guided)
+    assert torch.equal(guided, gen.sample("a coat", autoguidance=2.0, guide="fashion-guide", **KW).images)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(autoguidance=2.0, guide=""), "autoguidance needs a guide"),
+    (dict(autoguidance=2.0, guide="fashion-attr"), "does not match this model"),
+    (dict(autoguidance=-1.0, guide="fashion-guide"), "autoguidance must be"),
+])
+def test_bad_autoguidance_is_named(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        Generator.load("fashion").sample("a coat", **KW, **kwargs)
+
+
+def test_the_cli_takes_autoguidance_and_a_guide(tmp_path, capsys):
+    out = tmp_path / "coats.npy"
+    assert main(["generate", "a coat", "-n", "2", "--steps", "3", "--autoguidance", "2", "--guide", "fashion-guide",
+                 "-o", str(out)]) == 0
+    report = tmp_path / "r.json"
+    assert main(["evaluate", "fashion", "-n", "6", "--steps", "2", "--per-prompt", "0", "--autoguidance", "1.5",
+                 "--guide", "fashion-guide", "--json", str(report)]) == 0
+    sampling = json.loads(report.read_text())["sampling"]
+    assert sampling["autoguidance"] == 1.5 and sampling["guide"] == "fashion-guide"
+    assert "autoguidance 1.5 from fashion-guide" in capsys.readouterr().out
+    assert main(["generate", "a coat", "-n", "1", "--autoguidance", "2", "--guide", "fashion-attr",
+                 "-o", str(tmp_path / "x.npy")]) == 2
+    assert "does not match" in capsys.readouterr().err
