@@ -4,7 +4,10 @@
         --settings 7 3 2 1.5 3@0.3-3 5@0.3-3 ...
 
 Each setting is ``W`` (classifier-free guidance at every noise level) or ``W@LO-HI`` (guidance
-only where LO < sigma <= HI, Kynkaanniemi et al. 2024; plain conditional sampling elsewhere).
+only where LO < sigma <= HI, Kynkaanniemi et al. 2024; plain conditional sampling elsewhere),
+optionally followed by ``+agA``: autoguidance at scale A from ``--guide`` (Karras et al. 2024;
+``1+ag2`` is autoguidance alone).  Without ``+ag`` a setting has no autoguidance, whatever the
+model's default.
 For each: ``-n`` label-conditioned samples (classes in turn) scored against as many test images
 on the shipped classifier's features (FD, KID, precision, recall), the class accuracy of those
 samples, and ``--per-prompt`` samples of each class prompt and each held-out paraphrase
@@ -29,12 +32,14 @@ from diffusio.generative.evaluation.evaluate import FASHION_PARAPHRASES, class_p
 from diffusio.generative.evaluation.metrics import feature_metrics
 
 
-def parse_setting(text: str) -> tuple[float, tuple[float, float] | None]:
+def parse_setting(text: str) -> tuple[float, tuple[float, float] | None, float]:
+    """``W[@LO-HI][+agA]`` -> (guidance, interval or None, autoguidance scale)."""
+    text, _, auto = text.partition("+ag")
     if "@" not in text:
-        return float(text), None
+        return float(text), None, float(auto or 1.0)
     scale, span = text.split("@")
     lo, hi = span.split("-")
-    return float(scale), (float(lo), float(hi))
+    return float(scale), (float(lo), float(hi)), float(auto or 1.0)
 
 
 def main():
@@ -47,6 +52,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--settings", nargs="+", default=["7", "3", "2", "3@0.3-3"])
     ap.add_argument("--out", default="runs/bench/guidance.csv")
+    ap.add_argument("--guide", default="fashion-guide", help="the weaker model of the +ag settings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -63,8 +69,9 @@ def main():
     rows = [{"setting": "real vs real", **floor}]
     print(f"floor at n={args.n}: " + ", ".join(f"{k} {v:.3f}" for k, v in floor.items()), flush=True)
     for text in args.settings:
-        scale, interval = parse_setting(text)
-        sampling = dict(steps=args.steps, guidance=scale, guidance_interval=interval or (0, float("inf")))
+        scale, interval, auto = parse_setting(text)
+        sampling = dict(steps=args.steps, guidance=scale, guidance_interval=interval or (0, float("inf")),
+                        autoguidance=auto, guide=args.guide)
         start = time.perf_counter()
         fake = gen.sample(n=args.n, label=labels.tolist(), seed=args.seed, **sampling).images.numpy()
         predicted = clf.predict(fake)
