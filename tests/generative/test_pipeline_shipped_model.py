@@ -127,6 +127,23 @@ def test_fashion_is_the_longer_trained_network_at_a_higher_guidance():
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
+def test_fashion_autoguides_from_its_own_first_steps_by_default():
+    """Issue 18: fashion samples with autoguidance 1.5 away from fashion-guide, the same network after
+    its first 5,376 training steps; autoguidance=1 gives the plain CFG samples."""
+    import torch
+
+    from diffusio.generative import Generator
+
+    flagship, guide = Generator.load("fashion"), Generator.load("fashion-guide")
+    assert flagship.defaults["autoguidance"] == 1.5 and flagship.defaults["guide"] == "fashion-guide"
+    assert guide.model.config["training"]["steps_done"] == 5376
+    assert flagship.model.config["net"] == guide.model.config["net"]
+    kw = dict(n=2, steps=4, seed=0)
+    default = flagship.sample("a bag", **kw).images
+    assert torch.equal(default, flagship.sample("a bag", autoguidance=1.5, guide="fashion-guide", **kw).images)
+    assert not torch.equal(default, flagship.sample("a bag", autoguidance=1.0, **kw).images)
+
+
 @pytest.mark.slow
 def test_fashion_diverse_names_every_class_as_often_as_real_images_are(classifier):
     """Each class prompt is named at least as often as the judge names real images of the class

@@ -225,7 +225,7 @@ class Generator:
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
-        autoguide = self.resolve_autoguidance(autoguidance, guide)
+        autoguide = self._autoguide(autoguidance, guide)
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
@@ -248,7 +248,7 @@ class Generator:
         interval = check_interval(interval)
         return None if interval is None or (interval[0] == 0 and interval[1] == float("inf")) else interval
 
-    def resolve_autoguidance(self, scale: float | None, guide: str | Path | None):
+    def _autoguide(self, scale: float | None, guide: str | Path | None):
         """(guide denoiser, scale) for :func:`sample`, or None when autoguidance is off (scale 1)."""
         scale = check_scale(self.defaults.get("autoguidance", 1.0) if scale is None else scale, "autoguidance")
         guide = self.defaults.get("guide") if guide is None else guide
