@@ -36,6 +36,12 @@ VIDEO_EDIT = {"--fps": floats(0, 100, lo_open=True), "--prompt": text_prompt(), 
 GEN = {"--model": choice(["fashion", "fashion-fast"], ["nope", "@missing", "@", "", "../../etc"]),
        "--steps": ints(1, 2, huge=False), "--seed": seeds()}
 SAMPLERS = ["euler", "heun", "dpmpp-2m", "ddim", "ddpm", "unipc"]
+# whether autoguidance may run depends on the model's guide and on --guide: numbers in range have no
+# oracle (a run or a clean refusal), out-of-range ones are refused
+AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
+             "--guide": st.sampled_from(["fashion-guide", "fashion-diverse", "nope", "fashion-attr", ""]).map(
+                 lambda v: V(v, None))}
+BF16 = choice(["auto", "on", "off"])
 
 
 @dataclass
@@ -80,7 +86,7 @@ def commands() -> dict[str, Command]:
             ":1": text_prompt(), "-n": ints(1, 2, huge=True), **GEN,
             "--label": choice(["Bag", "3", "0"], ["99", "-1", "nope", "3.5", ""]),
             "--sampler": choice(SAMPLERS), "--schedule": choice(["karras", "exponential", "vp-trailing"]),
-            "--guidance": floats(0, 100), "--attr-guidance": floats(0, 100),
+            "--guidance": floats(0, 100), "--attr-guidance": floats(0, 100), **AUTOGUIDE,
             "--early-stop": floats(0, None, lo_open=True, cap=1),
             "--tol": floats(0, None, lo_open=True, cap=1),
             "--attr": st.one_of(st.tuples(st.sampled_from(["brightness", "width", "height"]),
@@ -130,7 +136,7 @@ def commands() -> dict[str, Command]:
         "evaluate": Command(["evaluate", "fashion-fast", "-n", "5", "--per-prompt", "1", "--steps", "1"], {
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "-n": ints(5, 1, huge=True),
             "--per-prompt": ints(1, 1, huge=True), "--guidance": floats(0, 100), "--seed": seeds(),
-            "--steps": ints(1, 1), "--json": out_path(".json"), "--sampler": choice(SAMPLERS),
+            "--steps": ints(1, 1), "--json": out_path(".json"), "--sampler": choice(SAMPLERS), **AUTOGUIDE,
             "--guidance-interval": st.one_of(fixed(V("all", True), V("0.3,5", True)), fixed(V("1,0", False), V("x", False)))},
             heavy=True),
         "classifier": Command(["classifier", "--data", "digits", "--out", "@cls", "--epochs", "1"], {
@@ -186,7 +192,7 @@ def commands() -> dict[str, Command]:
             "--target": anything(["class", "alcohol"])}),
         "tabular sample": Command(["tabular", "sample", "@tab", "-n", "5", "-o", "@out.csv"], {
             "-n": ints(1, 5, huge=True), "--condition": anything(["class=1", "class=99", "nope=1", "class"]),
-            "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv")},
+            "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv"), "--bf16": BF16},
             files={"tab": "model:tabular"}),
         "tabular report": Command(["tabular", "report", "@tab", "--real", "wine", "-n", "20", "-o", "@out.html"], {
             "-n": st.one_of(st.integers(20, 30).map(lambda v: V(v, True)), fixed(V("0", False), V("-1", False), V("x", False),
@@ -207,7 +213,7 @@ def commands() -> dict[str, Command]:
             "--condition": st.one_of(fixed(V("qed>0.5", True), V("logp<3", True), V("250<weight<350", True)),
                                      fixed(V("qed>>1", False), V("nope<3", False), V("qed>nan", False), V("", False),
                                            V("3<weight<1", False), V("qed", False))),
-            "--model": choice(["moses-small"], ["nope", "@", ""]), "-o": out_path(".csv")}),
+            "--model": choice(["moses-small"], ["nope", "@", ""]), "-o": out_path(".csv"), "--bf16": BF16}),
         "molecules evaluate": Command(["molecules", "evaluate", "@smi.txt", "--reference-size", "10", "--no-fcd"], {
             ":2": file_value("smi.txt", edge_lists()), "--reference-size": ints(1, 10, huge=True),
             "--seed": seeds(), "-o": out_path(".json", ["smi.txt"])},
