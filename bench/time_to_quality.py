@@ -210,7 +210,7 @@ def main(argv=None) -> None:
     p.add_argument("--checkpoints", type=float, nargs="+", default=[30.0, 60.0, 120.0],
                    help="training minutes after which each model is kept and scored (the last ends the run)")
     p.add_argument("--phase", default="all", choices=["all", "train", "evaluate", "train-ours", "train-diffusers",
-                                                     "evaluate-ours", "evaluate-diffusers"])
+                                                     "evaluate-ours", "evaluate-diffusers", "table"])
     p.add_argument("-n", type=int, default=1000, help="samples per score (and real images)")
     p.add_argument("--per-prompt", type=int, default=0,
                    help="images per prompt for ours' prompt checks (0: FD, recall and precision only)")
@@ -236,6 +236,7 @@ def main(argv=None) -> None:
         return
     if args.phase in ("all", "evaluate"):  # the two evaluations side by side, one thread each
         run_both(args, ("evaluate-ours", "evaluate-diffusers"))
+    if args.phase in ("all", "evaluate", "table"):
         rows = [r for who in ("ours", "diffusers") for r in json.loads((out / f"rows-{who}.json").read_text())]
         text = table(rows, args.n)
         (out / "table.md").write_text(text + "\n")
