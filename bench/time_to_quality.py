@@ -96,6 +96,9 @@ def run_both(args, phases: tuple[str, str]) -> None:
     same machine)."""
     common = ["--out", args.out, "--checkpoints", *[f"{m:g}" for m in args.checkpoints], "--seed", str(args.seed),
               "-n", str(args.n), "--per-prompt", str(args.per_prompt)]
+    for flag, keep in (("--ours-settings", args.ours_settings), ("--diffusers-settings", args.diffusers_settings)):
+        if keep is not None:
+            common += [flag, *map(str, keep)]
     procs = []
     for phase in phases:
         log = open(Path(args.out) / f"{phase}.log", "a")
@@ -122,6 +125,9 @@ def evaluate_all(args, who: str) -> list[dict]:
 
     out, rows = Path(args.out), []
     settings = OURS_SETTINGS if who == "ours" else DIFFUSERS_SETTINGS
+    keep = args.ours_settings if who == "ours" else args.diffusers_settings
+    settings = [s for i, s in enumerate(settings) if keep is None or i in keep]
+    own = [k for i, k in enumerate(DIFFUSERS_OWN, len(DIFFUSERS_SETTINGS)) if keep is None or i in keep]
     for minutes in args.checkpoints:
         folder = out / who / f"at-{minutes:g}min"
         for setting in settings:
@@ -136,7 +142,7 @@ def evaluate_all(args, who: str) -> list[dict]:
                    "eval_seconds": round(time.perf_counter() - started, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-        for kind in DIFFUSERS_OWN if who == "diffusers" else ():
+        for kind in own if who == "diffusers" else ():
             row = {"minutes": minutes, "who": "diffusers", "sampler": f"diffusers {kind}",
                    **diffusers_own(out / "diffusers" / f"at-{minutes:g}min", kind, args.n, args.seed)}
             rows.append(row)
@@ -215,6 +221,10 @@ def main(argv=None) -> None:
     p.add_argument("--per-prompt", type=int, default=0,
                    help="images per prompt for ours' prompt checks (0: FD, recall and precision only)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ours-settings", type=int, nargs="+", default=None,
+                   help="indices into OURS_SETTINGS to score (default: all)")
+    p.add_argument("--diffusers-settings", type=int, nargs="+", default=None,
+                   help="indices into DIFFUSERS_SETTINGS + DIFFUSERS_OWN to score (default: all)")
     args = p.parse_args(argv)
     args.checkpoints = sorted(args.checkpoints)
     if min(args.checkpoints) <= 0:
