@@ -103,9 +103,9 @@ def train(args) -> dict:
     data = load_dataset("fashion-mnist", "train")
     images = torch.from_numpy(data.images)  # [-1, 1], [N, 1, 28, 28]
     labels = torch.from_numpy(data.labels).long()
-    classes = getattr(args, "classes", 0)
+    classes = args.classes
     unet = make_unet(tuple(args.channels), args.layers_per_block, classes)
-    snapshots = sorted(getattr(args, "snapshots", None) or [])
+    snapshots = sorted(args.snapshots)
     noise_scheduler = make_scheduler()
     optimizer = torch.optim.AdamW(unet.parameters(), lr=args.lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
     ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=0.75)

@@ -1,8 +1,10 @@
 """bfloat16 where the CPU computes it natively: one switch, ``bf16="auto" | "on" | "off"``.
 
 CPUs with AVX-512 BF16 or AMX run bfloat16 matrix products several times faster than float32
-(a 2048 x 128 x 256 product: 5.0 ms -> 0.8 ms on one AMD EPYC core with AVX-512 BF16); elsewhere
-bfloat16 is emulated and slow, so ``auto`` turns it on only where ``/proc/cpuinfo`` lists one.
+(2,048 rows through a 128 -> 256 -> 128 pair of linear layers: 5.0 ms -> 0.8 ms on one shared AMD
+EPYC core with AVX-512 BF16, a session probe); whole samplers gain less (1.9-2.8x measured for
+tables and molecules, docs/benchmarks-tabular.md and -molecules.md).  Elsewhere bfloat16 is
+emulated and slow, so ``auto`` turns it on only where ``/proc/cpuinfo`` lists one.
 
 >>> use_bf16("off"), use_bf16("on")
 (False, True)
@@ -10,6 +12,7 @@ bfloat16 is emulated and slow, so ``auto`` turns it on only where ``/proc/cpuinf
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -19,6 +22,7 @@ from diffusio.errors import UsageError
 BF16_CHOICES = ("auto", "on", "off")
 
 
+@functools.cache  # the CPU does not change: read /proc/cpuinfo once, not at every sample call
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AMX or AVX-512 BF16); elsewhere it would be slow."""
     try:

