@@ -45,27 +45,37 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--guidance", type=float, default=None, help="sampling guidance (default: the model's)")
+    ap.add_argument("--autoguidance", type=float, default=None, help="autoguidance scale (default: the model's)")
+    ap.add_argument("--guide", default=None, help="the autoguidance guide model (default: the model's)")
+    ap.add_argument("--synthetic", default=None, metavar="NPZ",
+                    help="use this set from `diffusio synthesize` instead of sampling one (--model etc. unused)")
     ap.add_argument("--real-weight", type=int, default=0, help="add arm (d): real images repeated this many times")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     train, test = load_dataset("fashion-mnist"), load_dataset("fashion-mnist", "test")
     start = time.perf_counter()
-    synth = synthesize(Generator.load(args.model), args.per_class, steps=args.steps, seed=0, guidance=args.guidance)
-    print(f"synthesised {len(synth['labels'])} images with {args.model} at {args.steps} steps "
-          f"in {time.perf_counter() - start:.0f}s", flush=True)
-    sx = to_unit_range(synth["images"][:, None])
-    sy = synth["labels"]
+    if args.synthetic:
+        made = load_dataset(args.synthetic)  # already in [-1, 1], NCHW
+        sx, sy = made.images, made.labels
+        print(f"read {len(made.labels)} synthetic images from {args.synthetic}", flush=True)
+    else:
+        synth = synthesize(Generator.load(args.model), args.per_class, steps=args.steps, seed=0,
+                           guidance=args.guidance, autoguidance=args.autoguidance, guide=args.guide)
+        print(f"synthesised {len(synth['labels'])} images with {args.model} at {args.steps} steps, guidance "
+              f"{args.guidance or 'default'}, autoguidance {args.autoguidance or 'default'} "
+              f"in {time.perf_counter() - start:.0f}s", flush=True)
+        sx, sy = to_unit_range(synth["images"][:, None]), synth["labels"]
 
     results: dict[str, list[float]] = {}
     for seed in range(args.seeds):
         rx, ry = real_subset(train, args.real_per_class, seed)
         arms = {f"(a) real only, {args.real_per_class}/class": (rx, ry),
-                f"(b) real + synthetic {args.per_class}/class": (np.concatenate([rx, sx]), np.concatenate([ry, sy])),
-                f"(c) synthetic only, {args.per_class}/class": (sx, sy)}
+                f"(b) real + synthetic {len(sy) // len(np.unique(sy))}/class": (np.concatenate([rx, sx]), np.concatenate([ry, sy])),
+                f"(c) synthetic only, {len(sy) // len(np.unique(sy))}/class": (sx, sy)}
         if args.real_weight:
             w = args.real_weight
-            arms[f"(d) real x{w} + synthetic {args.per_class}/class"] = (np.concatenate([np.repeat(rx, w, 0), sx]),
+            arms[f"(d) real x{w} + synthetic {len(sy) // len(np.unique(sy))}/class"] = (np.concatenate([np.repeat(rx, w, 0), sx]),
                                                                           np.concatenate([np.repeat(ry, w), sy]))
         for name, (x, y) in arms.items():
             clf = fit_classifier(x, y, train.class_names, name, steps=args.train_steps, seed=seed)

@@ -179,7 +179,7 @@ def commands() -> dict[str, Command]:
             files={"in.png": IMG}),
         "synthesize": Command(["synthesize", "fashion-fast", "--per-class", "1", "--steps", "1", "--classes", "Bag",
                                "-o", "@out.npz"], {
-            "--per-class": ints(1, 1, huge=True), "--steps": ints(1, 1), "--guidance": floats(0, 100),
+            "--per-class": ints(1, 1, huge=True), "--steps": ints(1, 1), "--guidance": floats(0, 100), **AUTOGUIDE,
             "--classes": choice(["Bag", "0,3", "Bag,Coat"], ["nope", "99", "", ",", "-1"]), "--seed": seeds(),
             "--sampler": choice(SAMPLERS), "--workers": fixed(V("0", False), V("-1", False), V("x", False)),
             "--watermark-key": WATERMARK_KEY,

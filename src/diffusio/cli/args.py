@@ -101,6 +101,15 @@ def add_run_options(p: argparse.ArgumentParser, every: int) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_autoguidance_options(p: argparse.ArgumentParser) -> None:
+    """--autoguidance and --guide, for every command that samples a generative image model."""
+    p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",
+                   help="guide away from --guide, a weaker version of the model (Karras et al. 2024); 1 = off "
+                        "(default: the model's)")
+    p.add_argument("--guide", default=None, metavar="MODEL",
+                   help="the weaker model of --autoguidance: a shipped name or run directory (default: the model's)")
+
+
 def add_watermark_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watermark", action="store_true",
                    help="mark the images with an invisible watermark: the default; the key is $DIFFUSIO_WATERMARK_KEY "

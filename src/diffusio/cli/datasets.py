@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from diffusio.cli.args import add_watermark_options, guidance_float, positive_int, seed_int, watermark_choice
+from diffusio.cli.args import add_autoguidance_options, add_watermark_options, guidance_float, positive_int, seed_int, watermark_choice
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
 
@@ -68,6 +68,7 @@ def register_synthesize(sub) -> None:
 
     p.add_argument("--sampler", choices=list(samplers()), default=None)
     p.add_argument("--guidance", type=guidance_float(), default=None)
+    add_autoguidance_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)
     add_cluster_options(p, threads=False)
@@ -92,9 +93,9 @@ def cmd_synthesize(args) -> int:
     with cluster(args) as client:
         data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
-                          progress=sys.stderr.isatty(), client=client)
+                          progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide)
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, "steps": args.steps,
-            "sampler": args.sampler, "guidance": args.guidance, "watermarked": resolve_key(watermark_choice(args)) is not None}
+            "sampler": args.sampler, "guidance": args.guidance, "autoguidance": args.autoguidance, "guide": args.guide, "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")
     try:
         report = check(data, load_classifier(dataset))

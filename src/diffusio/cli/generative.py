@@ -11,7 +11,7 @@ from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
-from diffusio.cli.args import add_watermark_options, watermark_choice
+from diffusio.cli.args import add_autoguidance_options, add_watermark_options, watermark_choice
 from diffusio.errors import UsageError
 
 
@@ -156,14 +156,6 @@ def register_generate(sub) -> None:
                    help="run the network with torch or onnxruntime (exported and cached on first use)")
     p.add_argument("--onnx", default=None, help="an .onnx file from 'diffusio export' (implies --backend onnxruntime)")
     p.set_defaults(func=cmd_generate)
-
-
-def add_autoguidance_options(p) -> None:
-    p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",
-                   help="guide away from --guide, a weaker version of the model (Karras et al. 2024); 1 = off "
-                        "(default: the model's)")
-    p.add_argument("--guide", default=None, metavar="MODEL",
-                   help="the weaker model of --autoguidance: a shipped name or run directory (default: the model's)")
 
 
 def cmd_generate(args) -> int:

@@ -7,7 +7,7 @@ from diffusio.cli.main import main
 from diffusio.generative import Generator
 from diffusio.generative.evaluation.classifier import fit_classifier, load_classifier
 from diffusio.generative.data.datasets import load_dataset
-from diffusio.generative.trust.synthesize import check, save_npz, synthesize
+from diffusio.generative.trust.synthesize import check, save_npz, shard_seed, synthesize
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,20 @@ def test_uniform_mix_and_labels_a_classifier_agrees_with(student):
     assert report["label_agreement"] >= 0.9 and report["p_value"] > 0.01
     subset = synthesize(student, 3, classes=["Bag", "7"], steps=1)
     assert sorted(set(subset["labels"].tolist())) == [7, 8]
+
+
+def test_autoguidance_reaches_the_sampler(tmp_path):
+    teacher = Generator.load("fashion")
+    guided = synthesize(teacher, 1, classes=["Bag"], steps=2, seed=3, autoguidance=2.0, guide="fashion-guide",
+                        watermark=False)
+    direct = teacher.generate(label=[8], n=1, steps=2, seed=shard_seed(3, 0), autoguidance=2.0,
+                              guide="fashion-guide", watermark=False)
+    plain = synthesize(teacher, 1, classes=["Bag"], steps=2, seed=3, autoguidance=1.0, watermark=False)
+    assert np.array_equal(guided["images"], direct) and not np.array_equal(guided["images"], plain["images"])
+    out = tmp_path / "s.npz"
+    assert main(["synthesize", "fashion", "--per-class", "1", "--classes", "Bag", "--steps", "2", "--seed", "3",
+                 "--autoguidance", "2", "--guide", "fashion-guide", "--no-watermark", "-o", str(out)]) == 0
+    assert np.array_equal(np.load(out)["images"], guided["images"])
 
 
 @pytest.mark.slow

@@ -25,10 +25,11 @@ def shard_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, np.uint32)[0])
 
 
-def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark):
+def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, autoguidance=None, guide=None):
     """One shard on a Dask worker; the worker loads the model once."""
     return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps, sampler=sampler,
-                                                  guidance=guidance, seed=seed, watermark=watermark)
+                                                  guidance=guidance, seed=seed, watermark=watermark,
+                                                  autoguidance=autoguidance, guide=guide)
 
 
 @lru_cache(maxsize=2)
@@ -40,7 +41,8 @@ def _worker_generator(model: str):
 
 def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, sampler: str | None = None,
                guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
-               progress: bool = False, client=None) -> dict:
+               progress: bool = False, client=None, autoguidance: float | None = None,
+               guide: str | Path | None = None) -> dict:
     """``per_class`` images of each class (all classes, or the names/indices in ``classes``).
 
     Returns ``images`` (uint8), ``labels`` (index into the model's classes) and ``class_names``.
@@ -48,6 +50,8 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     Images are made in shards of :data:`SHARD`, shard ``k`` from :func:`shard_seed` ``(seed, k)``;
     with a Dask ``client`` the shards are made on its workers (which load the model from the same
     name or path, so a run folder must be on a file system they share) and the bytes are the same.
+    ``steps``, ``sampler``, ``guidance``, ``autoguidance`` and ``guide`` default to the model's, as
+    in :meth:`Generator.sample`.
     """
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
@@ -61,13 +65,15 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     shards = [labels[i:i + SHARD] for i in range(0, len(labels), SHARD)]
     if client is not None:
         futures = [client.submit(_generate_shard, gen.model.path, part.tolist(), steps, sampler, guidance,
-                                 shard_seed(seed, k), watermark, pure=False, retries=2) for k, part in enumerate(shards)]
+                                 shard_seed(seed, k), watermark, autoguidance, None if guide is None else str(guide),
+                                 pure=False, retries=2) for k, part in enumerate(shards)]
         images = np.concatenate(client.gather(futures))
     else:
         from tqdm.auto import tqdm
 
         images = np.concatenate([gen.generate(label=part.tolist(), n=len(part), steps=steps, sampler=sampler,
-                                              guidance=guidance, seed=shard_seed(seed, k), watermark=watermark)
+                                              guidance=guidance, seed=shard_seed(seed, k), watermark=watermark,
+                                              autoguidance=autoguidance, guide=guide)
                                  for k, part in enumerate(tqdm(shards, desc="synthesize", unit="shard",
                                                                disable=not progress))])
     return {"images": images, "labels": labels.astype(np.int64), "class_names": list(names)}
