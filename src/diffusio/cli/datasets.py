@@ -67,7 +67,8 @@ def register_synthesize(sub) -> None:
     from diffusio.generative.pipeline import samplers
 
     p.add_argument("--sampler", choices=list(samplers()), default=None)
-    p.add_argument("--guidance", type=guidance_float(), default=None)
+    p.add_argument("--guidance", type=guidance_float(), default=None,
+                   help="classifier-free guidance (default: the model's synthesis setting, else its sampling one)")
     add_autoguidance_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)
@@ -81,7 +82,7 @@ def cmd_synthesize(args) -> int:
     from diffusio.generative import Generator
     from diffusio.generative.evaluation.classifier import load_classifier
     from diffusio._io import check_output
-    from diffusio.generative.trust.synthesize import check, save_npz, synthesize
+    from diffusio.generative.trust.synthesize import check, save_npz, synthesis_settings, synthesize
     from diffusio.generative.trust.watermark import resolve_key
 
     if not args.output.lower().endswith(".npz"):
@@ -94,8 +95,10 @@ def cmd_synthesize(args) -> int:
         data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
                           progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide)
-    meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, "steps": args.steps,
-            "sampler": args.sampler, "guidance": args.guidance, "autoguidance": args.autoguidance, "guide": args.guide, "watermarked": resolve_key(watermark_choice(args)) is not None}
+    settings = synthesis_settings(gen, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
+                                  autoguidance=args.autoguidance, guide=args.guide)
+    meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, **settings,
+            "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")
     try:
         report = check(data, load_classifier(dataset))

@@ -7,7 +7,8 @@ from diffusio.cli.main import main
 from diffusio.generative import Generator
 from diffusio.generative.evaluation.classifier import fit_classifier, load_classifier
 from diffusio.generative.data.datasets import load_dataset
-from diffusio.generative.trust.synthesize import check, save_npz, shard_seed, synthesize
+from diffusio.errors import UsageError
+from diffusio.generative.trust.synthesize import check, save_npz, shard_seed, synthesis_settings, synthesize
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +26,11 @@ def test_uniform_mix_and_labels_a_classifier_agrees_with(student):
     assert sorted(set(subset["labels"].tolist())) == [7, 8]
 
 
-def test_autoguidance_reaches_the_sampler(tmp_path):
+def test_autoguidance_reaches_the_sampler_and_fashion_synthesises_with_it_alone(tmp_path):
     teacher = Generator.load("fashion")
-    guided = synthesize(teacher, 1, classes=["Bag"], steps=2, seed=3, autoguidance=2.0, guide="fashion-guide",
-                        watermark=False)
-    direct = teacher.generate(label=[8], n=1, steps=2, seed=shard_seed(3, 0), autoguidance=2.0,
+    guided = synthesize(teacher, 1, classes=["Bag"], steps=2, seed=3, watermark=False)  # the model's settings
+    assert synthesis_settings(teacher)["guidance"] == 1.0 and synthesis_settings(teacher)["autoguidance"] == 2.0
+    direct = teacher.generate(label=[8], n=1, steps=2, seed=shard_seed(3, 0), guidance=1.0, autoguidance=2.0,
                               guide="fashion-guide", watermark=False)
     plain = synthesize(teacher, 1, classes=["Bag"], steps=2, seed=3, autoguidance=1.0, watermark=False)
     assert np.array_equal(guided["images"], direct) and not np.array_equal(guided["images"], plain["images"])
@@ -37,6 +38,11 @@ def test_autoguidance_reaches_the_sampler(tmp_path):
     assert main(["synthesize", "fashion", "--per-class", "1", "--classes", "Bag", "--steps", "2", "--seed", "3",
                  "--autoguidance", "2", "--guide", "fashion-guide", "--no-watermark", "-o", str(out)]) == 0
     assert np.array_equal(np.load(out)["images"], guided["images"])
+    # a model without a synthesis block samples as it generates; given settings always win
+    assert synthesis_settings(Generator.load("fashion-fast"))["guidance"] is None
+    assert synthesis_settings(teacher, guidance=3.0)["guidance"] == 3.0
+    with pytest.raises(UsageError, match="unknown synthesis settings"):
+        synthesis_settings(teacher, cfg=2)
 
 
 @pytest.mark.slow

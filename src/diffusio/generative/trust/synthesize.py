@@ -39,6 +39,22 @@ def _worker_generator(model: str):
     return Generator.load(model)
 
 
+SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide")
+
+
+def synthesis_settings(gen, **given) -> dict:
+    """The sampling settings of a synthetic training set: those given, else the model's ``synthesis``
+    block, else (None) its ordinary sampling defaults.  A model may sample training data differently
+    from pictures: a classifier learns from the variety of the data more than from prototypes, so
+    ``fashion`` synthesises with autoguidance alone (no classifier-free guidance), which measured
+    best for classifiers trained on its images (docs/trust.md)."""
+    unknown = set(given) - set(SETTINGS)
+    if unknown:
+        raise UsageError(f"unknown synthesis settings {sorted(unknown)}; known: {', '.join(SETTINGS)}")
+    block = gen.model.config.get("synthesis", {})
+    return {k: given.get(k) if given.get(k) is not None else block.get(k) for k in SETTINGS}
+
+
 def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, sampler: str | None = None,
                guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
                progress: bool = False, client=None, autoguidance: float | None = None,
@@ -50,9 +66,12 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     Images are made in shards of :data:`SHARD`, shard ``k`` from :func:`shard_seed` ``(seed, k)``;
     with a Dask ``client`` the shards are made on its workers (which load the model from the same
     name or path, so a run folder must be on a file system they share) and the bytes are the same.
-    ``steps``, ``sampler``, ``guidance``, ``autoguidance`` and ``guide`` default to the model's, as
-    in :meth:`Generator.sample`.
+    ``steps``, ``sampler``, ``guidance``, ``autoguidance`` and ``guide`` default to the model's
+    :func:`synthesis_settings`.
     """
+    chosen = synthesis_settings(gen, steps=steps, sampler=sampler, guidance=guidance, autoguidance=autoguidance,
+                                guide=guide)
+    steps, sampler, guidance, autoguidance, guide = (chosen[k] for k in SETTINGS)
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
         raise UsageError("this model has no classes, so it cannot make a labelled dataset; use a model trained "
