@@ -67,16 +67,17 @@ def main():
               f"in {time.perf_counter() - start:.0f}s", flush=True)
         sx, sy = to_unit_range(synth["images"][:, None]), synth["labels"]
 
+    per = len(sy) // len(np.unique(sy))  # synthetic images per class
     results: dict[str, list[float]] = {}
     for seed in range(args.seeds):
         rx, ry = real_subset(train, args.real_per_class, seed)
         arms = {f"(a) real only, {args.real_per_class}/class": (rx, ry),
-                f"(b) real + synthetic {len(sy) // len(np.unique(sy))}/class": (np.concatenate([rx, sx]), np.concatenate([ry, sy])),
-                f"(c) synthetic only, {len(sy) // len(np.unique(sy))}/class": (sx, sy)}
+                f"(b) real + synthetic {per}/class": (np.concatenate([rx, sx]), np.concatenate([ry, sy])),
+                f"(c) synthetic only, {per}/class": (sx, sy)}
         if args.real_weight:
             w = args.real_weight
-            arms[f"(d) real x{w} + synthetic {len(sy) // len(np.unique(sy))}/class"] = (np.concatenate([np.repeat(rx, w, 0), sx]),
-                                                                          np.concatenate([np.repeat(ry, w), sy]))
+            arms[f"(d) real x{w} + synthetic {per}/class"] = (np.concatenate([np.repeat(rx, w, 0), sx]),
+                                                          np.concatenate([np.repeat(ry, w), sy]))
         for name, (x, y) in arms.items():
             clf = fit_classifier(x, y, train.class_names, name, steps=args.train_steps, seed=seed)
             acc = float((clf.predict(test.images) == test.labels).mean())
