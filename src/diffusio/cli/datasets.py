@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from diffusio.cli.args import add_autoguidance_options, add_watermark_options, guidance_float, positive_int, seed_int, watermark_choice
+from diffusio.cli.args import (add_autoguidance_options, add_watermark_options, guidance_float, positive_int, seed_int,
+                               watermark_choice)
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
 
