@@ -61,6 +61,16 @@ def rank_scores(scores: np.ndarray, labels: np.ndarray, c: int) -> tuple[float, 
     return float(rel[:10].mean()), average_precision(rel)
 
 
+def mapped_class(notes: list[str]) -> str | None:
+    """The class a text query was read as, from the index's note."""
+    for note in notes:
+        if note.startswith("the query names the class "):
+            return note.removeprefix("the query names the class ")
+        if note.startswith("closest classes: "):
+            return note.removeprefix("closest classes: ").split(",")[0].rsplit(" ", 1)[0]
+    return None
+
+
 def collection(split: str, n: int):
     from diffusio.generative.data.datasets import load_dataset
 
@@ -146,7 +156,7 @@ def main() -> None:
         c = names.index(cls)
         row = {"query": text, "class": cls, "kind": "class name" if text == cls else "free text"}
         full = index.query(text, k=n, rerank=0)
-        row["mapped"] = full.notes[0].split(": ", 1)[1].split(",")[0].rsplit(" ", 1)[0] if full.notes else None
+        row["mapped"] = mapped_class(full.notes)
         order = np.array([h.id for h in full.hits])
         row["plain"] = rank_scores(-np.argsort(order).astype(float), labels, c)
         ranked = index.query(text, k=n)

@@ -18,6 +18,21 @@ IMG = png(np.full((28, 28), 100, np.uint8))
 IMG2 = png(np.full((28, 28), 200, np.uint8))
 
 
+def samples_npz(classes: list[str]) -> bytes:
+    """A labelled set as ``diffusio synthesize`` writes it: two flat images per class."""
+    buf = io.BytesIO()
+    n = 2 * len(classes)
+    np.savez(buf, images=np.linspace(0, 255, n * 784).astype(np.uint8).reshape(n, 28, 28),
+             labels=np.arange(n) % len(classes), class_names=np.array(classes))
+    return buf.getvalue()
+
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+SAMPLES = st.sampled_from([(samples_npz(FASHION_CLASSES), True), (samples_npz(["cat", "dog"]), False),
+                           (b"not an npz", False)])
+
+
 def _clip() -> bytes:
     from PIL import Image
 
@@ -310,6 +325,9 @@ def commands() -> dict[str, Command]:
             # in.png is not an input of this command (only a wrong index path): -o may overwrite it
             "--model": choice(["fashion"], ["nope", ""]), "-o": out_path(".png")},
             files={"idx": "model:search", "in.png": IMG}),
+        "search head": Command(["search", "head", "fashion", "--samples", "@s.npz", "-o", "@out.safetensors"], {
+            ":2": choice(["fashion"], ["nope", "", "no/such/run"]), "--samples": file_value("s.npz", SAMPLES),
+            "--c": floats(0, None, lo_open=True, cap=100), "-o": out_path(".safetensors", ["s.npz"])}),
         "serve": Command(["serve", "--port", "0"], {
             "--port": fixed(V("-1", False), V("70000", False), V("x", False)),
             "--max-n": fixed(V("0", False), V("-1", False)), "--max-steps": fixed(V("0", False)),

@@ -17,6 +17,7 @@ def register(sub) -> None:
     search = p.add_subparsers(dest="search_command", metavar="COMMAND")
     register_index(search)
     register_query(search)
+    register_head(search)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -29,9 +30,9 @@ def register_index(sub) -> None:
     p.add_argument("--model", default=None, help="shipped model or run folder (default fashion; an existing index "
                                                  "keeps its own)")
     p.add_argument("--rebuild", action="store_true", help="start the index afresh instead of extending it")
-    p.add_argument("--bank", type=positive_int("--bank"), default=32,
-                   help="images generated per class of the model, once per index, so text finds the classes "
-                        "(default 32)")
+    p.add_argument("--bank", type=positive_int("--bank"), default=None,
+                   help="draw this many images per class of the model, once per index, so text finds the classes "
+                        "(default: the model's shipped class head if it has one, else 32)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 
@@ -75,8 +76,30 @@ def cmd_query(args) -> int:
     for note in result.notes:
         print(f"note: {note}")
     for hit in result.hits:
-        extra = "" if hit.text_score is None else f"  (cos {hit.similarity:.3f}, text {hit.text_score:+.3f})"
+        extra = "" if hit.text_score is None else f"  (match {hit.similarity:.3f}, text {hit.text_score:+.3f})"
         print(f"{hit.rank:4d}  {hit.score:7.3f}  {hit.path}{extra}")
     print(f"{len(result.hits)} hit(s) in {result.seconds * 1000:.0f} ms"
           + (f"; picture in {args.output}" if args.output else ""))
+    return 0
+
+
+def register_head(sub) -> None:
+    p = sub.add_parser("head", help="fit a model's class head to a set of its samples, for every later index",
+                       epilog="Example: diffusio synthesize runs/mine --per-class 1000 -o samples.npz && "
+                              "diffusio search head runs/mine --samples samples.npz")
+    p.add_argument("model", help="shipped model or run folder (a model trained with class names)")
+    p.add_argument("--samples", required=True, help="a labelled .npz of the model's samples (diffusio synthesize)")
+    p.add_argument("-o", "--output", default=None,
+                   help="where to write the head (default: search-head.safetensors in the model's folder, where "
+                        "'diffusio search index' finds it)")
+    p.add_argument("--c", type=float, default=None, help="inverse L2 strength of the logistic regression (default 30)")
+    p.set_defaults(func=cmd_head)
+
+
+def cmd_head(args) -> int:
+    from diffusio.search.head import fit_head_from_samples
+
+    path, meta = fit_head_from_samples(args.model, args.samples, args.output, c=args.c)
+    print(f"class head of {args.model} fitted to {meta['per_class']:,}+ samples per class "
+          f"(accuracy on its samples {meta['accuracy_on_samples']:.3f}); written to {path}")
     return 0

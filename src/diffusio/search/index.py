@@ -30,6 +30,7 @@ import numpy as np
 
 from diffusio.errors import UsageError
 from diffusio.search.features import DiffusionFeatures, recipe
+from diffusio.search.head import class_head, posterior, shipped_head
 from diffusio.search.files import image_files, read_image, to_float, to_model_pixels
 
 FORMAT = "diffusio-search-index"
@@ -40,14 +41,14 @@ MAX_RERANK = 256
 RERANK_WEIGHT = 1.0  # re-sorted by similarity + RERANK_WEIGHT * text score (chosen on training images)
 BANK, BANK_STEPS = 32, 8  # generated images per class, and their sampling steps, for the class directions
 MAX_BANK = 1000           # generated images per class at most (each costs ~16 network calls)
-BANK_C = 3.0              # inverse L2 strength of the logistic regression fitted to the generated images
 POSTERIOR = 3.0           # weight of sqrt(class posterior) beside the features in every stored vector
 
 
 @dataclass
 class Hit:
     """One image found: its rank (1 = best), id in the index, file, ``score`` (what the hits are
-    sorted by), feature similarity to the query (cosine, in [-1, 1]) and, when the text reranking
+    sorted by), its similarity to the query (an example: cosine of the stored vectors, in [-1, 1];
+    text: the image's probability of the prompt's classes, in [0, 1]) and, when the text reranking
     saw it, the diffusion-classifier text score (the share of denoising error the text removes)."""
 
     rank: int
@@ -90,10 +91,12 @@ class ImageIndex:
     """Diffusion features of a collection in a faiss inner-product index, with each image's path
     and a thumbnail (what the model saw), tied to one model's weights.  For a model with classes,
     each stored vector also holds the class posterior of a classifier learnt on generated images
-    (:func:`class_head`; no label of any real image is used)."""
+    (the model's shipped head, or a bank drawn at the first index: :mod:`diffusio.search.head`; no
+    label of any real image is used), and text queries rank by it."""
 
     def __init__(self, features: DiffusionFeatures, head: np.ndarray | None = None,
-                 classes: list[str] | None = None, bank: tuple[int, int] = (BANK, BANK_STEPS)):
+                 classes: list[str] | None = None, bank: tuple[int, int] = (BANK, BANK_STEPS),
+                 head_info: dict | None = None):
         import faiss
 
         self.features = features
@@ -103,17 +106,20 @@ class ImageIndex:
         c, h, w = features.image_shape
         self.thumbs = np.zeros((0, h, w) if c == 1 else (0, h, w, 3), np.uint8)
         self.classes, self.bank = classes, bank
+        self.head_info = head_info  # where the class head came from (the index file records it)
+        self._posteriors: np.ndarray | None = None  # of the stored vectors, for text queries
         self.last_report: AddReport | None = None  # what build() embedded
 
     # ---------------------------------------------------------- building
     @classmethod
     def build(cls, folder: str | Path, model: str | Path = "fashion", *, progress: bool = False,
-              bank: int = BANK, bank_steps: int = BANK_STEPS) -> "ImageIndex":
+              bank: int | None = None, bank_steps: int = BANK_STEPS) -> "ImageIndex":
         """Embed every image under ``folder`` with ``model`` (a shipped name or a run folder).
 
-        ``bank``/``bank_steps``: images generated per class of the model (and their sampling steps)
-        whose features teach a linear classifier the classes, so text finds them without generating
-        at query time.
+        The classes of a model are learnt from images it generated: its shipped class head if it
+        has one for these weights (``fashion`` does: 1,000 samples per class), else ``bank`` images
+        per class (default 32) drawn with ``bank_steps`` sampling steps at the first index and
+        cached.  ``bank`` given: always draw that bank.
         """
         files = image_files(folder)
         index = cls.empty(model, bank=bank, bank_steps=bank_steps)
@@ -125,16 +131,25 @@ class ImageIndex:
         return index
 
     @classmethod
-    def empty(cls, model: str | Path = "fashion", *, bank: int = BANK, bank_steps: int = BANK_STEPS) -> "ImageIndex":
-        for name, value, most in (("bank", bank, MAX_BANK), ("bank_steps", bank_steps, 200)):
+    def empty(cls, model: str | Path = "fashion", *, bank: int | None = None,
+              bank_steps: int = BANK_STEPS) -> "ImageIndex":
+        """An index with no images yet (see :meth:`build` for ``bank``)."""
+        for name, value, most in (("bank", BANK if bank is None else bank, MAX_BANK), ("bank_steps", bank_steps, 200)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= most:
                 raise UsageError(f"{name} must be an integer in [1, {most}], got {value!r}")
         fx = DiffusionFeatures.load(model)
         known = fx.class_conditions()
+        drawn = (BANK if bank is None else int(bank), int(bank_steps))
         if known is None:
-            return cls(fx, bank=(bank, bank_steps))
+            return cls(fx, bank=drawn)
         names, conds = known
-        return cls(fx, class_head(fx, conds, bank, bank_steps), names, (bank, bank_steps))
+        shipped = shipped_head(fx, len(names)) if bank is None else None
+        if shipped is not None:
+            head, meta = shipped
+            info = {"source": "shipped", **{k: meta.get(k) for k in ("samples", "per_class", "c")}}
+            return cls(fx, head, names, drawn, info)
+        info = {"source": "generated", "per_class": drawn[0], "steps": drawn[1]}
+        return cls(fx, class_head(fx, conds, *drawn), names, drawn, info)
 
     def add(self, source, *, progress: bool = False) -> AddReport:
         """Embed the images of a folder (or a list of files) that the index does not hold yet.
@@ -168,6 +183,7 @@ class ImageIndex:
             vectors = self.encode(to_float(stack), progress=bar.update)
             bar.close()
             self.faiss.add(vectors)
+            self._posteriors = None
             self.paths += names
             self.thumbs = np.concatenate([self.thumbs, stack])
         return AddReport(len(names), len(files) - len(new), unreadable, time.perf_counter() - started)
@@ -186,9 +202,7 @@ class ImageIndex:
         x = self.features.embed(images, progress=progress)
         if self.head is None:
             return x
-        logits = x @ self.head[:, :-1].T + self.head[:, -1]
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
+        p = posterior(x, self.head)
         return (np.concatenate([x, POSTERIOR * np.sqrt(p)], 1) / np.sqrt(1 + POSTERIOR ** 2)).astype(np.float32)
 
     def vectors(self) -> np.ndarray:
@@ -202,7 +216,7 @@ class ImageIndex:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "diffusio": __version__,
                 "model": self.features.name, "model_sha256": self.features.digest, "features": recipe(),
                 "dim": self.dim, "count": len(self), "classes": self.classes, "posterior_weight": POSTERIOR,
-                "bank": {"per_class": self.bank[0], "steps": self.bank[1]},
+                "bank": {"per_class": self.bank[0], "steps": self.bank[1]}, "class_head": self.head_info,
                 "vector_index": "faiss IndexFlatIP (exact inner product of unit vectors = cosine)",
                 "paths": self.paths}
 
@@ -260,7 +274,7 @@ class ImageIndex:
             raise UsageError(f"{path} was built by another model than the {header['model']!r} found now (weights "
                              f"sha256 {header['model_sha256'][:12]}..., now {fx.digest[:12]}...); {rebuild}")
         index = cls(fx, tensors.get("classifier"), header.get("classes"),
-                    (header["bank"]["per_class"], header["bank"]["steps"]))
+                    (header["bank"]["per_class"], header["bank"]["steps"]), header.get("class_head"))
         index.faiss = faiss.deserialize_index(tensors["faiss"])
         index.paths = list(header["paths"])
         index.thumbs = tensors["thumbnails"]
@@ -274,9 +288,11 @@ class ImageIndex:
         """The ``k`` images that best match ``text`` or the example ``image`` (a file path, its bytes,
         or uint8 pixels of any size: converted to the model's, with a note).
 
-        Text: the prompt's weights over the model's classes (MiniLM similarity) mix the class
-        directions (learnt from generated images) into one query vector for the faiss search; then the first ``rerank`` hits (default
-        24; 0 or False: none) are re-sorted by the text-conditioned denoising error.
+        Text, for a model with classes: the prompt's weights over the classes (a class it names
+        exactly, else the MiniLM similarity of the prompt to each class) times each image's class
+        posterior rank the collection (``Hit.similarity`` is that probability); then the first
+        ``rerank`` hits (default 24; 0 or False: none) are re-sorted by the text-conditioned
+        denoising error.  Examples, and text for a model without classes: cosine in the faiss index.
         """
         started = time.perf_counter()
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -298,10 +314,15 @@ class ImageIndex:
                 raise UsageError(f"rerank must be in [0, {MAX_RERANK}] (each reranked image costs 4 network calls), "
                                  f"got {rerank}")
             cond = self.features.text_condition(text)
-            q = self._text_vector(cond, notes)
             label, kind, shortlist = text, "text", max(k, min(rerank, len(self)))
-        sims, ids = self.faiss.search(q[None].astype(np.float32), shortlist)
-        sims, ids = sims[0].astype(np.float64), ids[0]
+            q = self._class_weights(text, cond, notes) if self.head is not None else self._text_vector(cond, notes)
+        if kind == "text" and self.head is not None:
+            probs = self.posteriors() @ q
+            ids = np.argsort(-probs, kind="stable")[:shortlist]
+            sims = probs[ids]
+        else:
+            sims, ids = self.faiss.search(q[None].astype(np.float32), shortlist)
+            sims, ids = sims[0].astype(np.float64), ids[0]
         scores, reranked = np.full(len(ids), np.nan), 0
         keys = sims.copy()
         if kind == "text" and rerank:
@@ -323,72 +344,36 @@ class ImageIndex:
             pixels, note = to_model_pixels(image, shape, "the query image")
         return self.encode(to_float(pixels[None]))[0], [note] if note else []
 
-    def _text_vector(self, cond, notes: list[str]) -> np.ndarray:
+    def posteriors(self) -> np.ndarray:
+        """Each stored image's class posterior, ``[N, classes]`` (read back from its vector)."""
+        if self._posteriors is None or len(self._posteriors) != len(self):
+            root = self.vectors()[:, self.features.dim:].astype(np.float64) * np.sqrt(1 + POSTERIOR ** 2) / POSTERIOR
+            self._posteriors = root ** 2
+        return self._posteriors
+
+    def _class_weights(self, text: str, cond, notes: list[str]) -> np.ndarray:
+        """What the prompt asks for, as weights over the classes: a class it names exactly
+        ("Trouser", "top" of "T-shirt/top"), else a softmax of the prompt's MiniLM similarity to
+        each class's condition vector."""
         import torch
 
-        known = self.features.class_conditions()
-        if self.head is not None and known is not None:
-            names, conds = known
-            d = min(conds.shape[1], cond.shape[0])
-            sims = (conds[:, :d] @ cond[:d]).double()
-            weights = torch.softmax(sims / TEMPERATURE, 0).numpy()
-            notes.append("closest classes: " + ", ".join(f"{names[i]} {weights[i]:.2f}"
-                                                          for i in np.argsort(-weights)[:3] if weights[i] >= 0.01))
-            directions = self.head[:, :-1].astype(np.float64)
-            directions /= np.linalg.norm(directions, axis=1, keepdims=True).clip(1e-12)
-            q = weights @ directions
-            q /= max(np.linalg.norm(q), 1e-12)
-            # against the stored [x, POSTERIOR * sqrt(p)] / sqrt(1 + POSTERIOR^2): the inner product is the
-            # cosine of the features with the mixed class direction
-            return np.concatenate([q * np.sqrt(1 + POSTERIOR ** 2), np.zeros(len(self.head))]).astype(np.float32)
-        # a model without classes: generate a few images from the prompt (seeded) and use their mean feature
+        names = self.classes or []
+        said = text.strip().lower()
+        named = [i for i, name in enumerate(names) if said in [name.lower(), *name.lower().split("/")]]
+        if named:
+            notes.append(f"the query names the class {names[named[0]]}")
+            return np.eye(len(names))[named[0]]
+        _, conds = self.features.class_conditions()
+        d = min(conds.shape[1], cond.shape[0])
+        weights = torch.softmax((conds[:, :d] @ cond[:d]).double() / TEMPERATURE, 0).numpy()
+        notes.append("closest classes: " + ", ".join(f"{names[i]} {weights[i]:.2f}"
+                                                      for i in np.argsort(-weights)[:3] if weights[i] >= 0.01))
+        return weights
+
+    def _text_vector(self, cond, notes: list[str]) -> np.ndarray:
+        """A model without classes: the mean feature of a few images generated from the prompt (seeded)."""
         n = min(self.bank[0], 8)
         generated = self.features.generate(cond[None], n, self.bank[1], seed=0)
         q = self.features.embed(generated).mean(0).astype(np.float64)
         notes.append(f"query vector from {n} images generated from the prompt")
         return (q / max(np.linalg.norm(q), 1e-12)).astype(np.float32)
-
-
-def class_head(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.ndarray:
-    """A linear classifier of the model's classes in feature space, learnt from generated images
-    only: ``per_class`` images are sampled under each class condition (seeded), embedded, and a
-    logistic regression is fitted to tell the classes apart.  Returns ``[classes, dim + 1]``
-    (weights, then bias).  Its weight rows are the text directions (an image's score for a class
-    is one inner product, so a text query stays one faiss search); its posterior is part of every
-    stored vector.  With one image per class: the class means.  Cached on disk by model weights,
-    recipe and bank."""
-    import hashlib
-
-    from diffusio._io import atomic_path
-    from diffusio.generative.conditioning.text import cache_dir
-
-    key = hashlib.sha256(json.dumps([fx.digest, recipe(), per_class, steps, "logreg", BANK_C]).encode()).hexdigest()[:24]
-    cached = cache_dir().parent / "search" / f"head-{key}.npy"
-    try:
-        head = np.load(cached, allow_pickle=False)
-        if head.shape == (len(conds), fx.dim + 1):
-            return head
-    except (OSError, ValueError):
-        pass
-    import torch
-
-    rows = torch.repeat_interleave(conds, per_class, dim=0)
-    feats = fx.embed(fx.generate(rows, len(rows), steps, seed=0))
-    labels = np.repeat(np.arange(len(conds)), per_class)
-    if per_class > 1:
-        from sklearn.linear_model import LogisticRegression
-
-        lr = LogisticRegression(C=BANK_C, max_iter=3000).fit(feats, labels)
-        coef, bias = lr.coef_, lr.intercept_
-        if len(conds) == 2:  # binary: one row
-            coef, bias = np.concatenate([-coef, coef]) / 2, np.array([-bias[0], bias[0]]) / 2
-    else:
-        coef, bias = 10 * feats, np.zeros(len(conds))
-    head = np.concatenate([coef, bias[:, None]], 1).astype(np.float32)
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, head)
-    except (OSError, UsageError):
-        pass  # a read-only cache only costs time
-    return head

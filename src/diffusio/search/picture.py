@@ -49,7 +49,7 @@ def hits_picture(result, ncol: int | None = None) -> np.ndarray:
         canvas.paste(tile.convert(mode), (x, y))
         draw.text((x, y + h + 1), f"#{hit.rank} {hit.score:.3f}", fill=black)
         if hit.text_score is not None:
-            draw.text((x, y + h + 13), f"cos {hit.similarity:.2f} t{hit.text_score:+.2f}", fill=black)
+            draw.text((x, y + h + 13), f"m {hit.similarity:.2f} t{hit.text_score:+.2f}", fill=black)
     return np.asarray(canvas)
 
 
