@@ -9,8 +9,9 @@
 2. Text queries: the 10 class names and 28 free-text phrasings that appear in no training caption
    (checked against captions.py); precision@10 and average precision over the whole ranking (a
    hit = the queried class), without and with the rerank, beside a no-diffusion baseline: the
-   MiniLM embedding of the query matched to each class's mean caption embedding (softmax), times
-   the shipped classifier's class probabilities of every image.
+   MiniLM embedding of the query matched to each class's mean caption embedding (softmax; a query
+   that names a class exactly means that class, as for ours), times the shipped classifier's class
+   probabilities of every image.
 3. Query time: ``index.query(text, k=20)`` with and without the rerank, each prompt embedded fresh
    (the encoder loaded once before timing); median and max.
 4. Query by example: ``--examples`` query images drawn from the collection, every other image
@@ -172,6 +173,8 @@ def main() -> None:
             row[f"T={t:g}"] = rank_scores(-np.argsort(np.array([h.id for h in r.hits])).astype(float), labels, c)
         q = encode([text])[0]
         w_text = np.exp((class_text @ q) / index_mod.TEMPERATURE)
+        if row["mapped"] in names and "names the class" in full.notes[0]:  # the same exact-name rule as ours
+            w_text = np.eye(len(names))[names.index(row["mapped"])]
         row["baseline"] = rank_scores(probs @ (w_text / w_text.sum()), labels, c)
         rows.append(row)
     methods = ["plain", "rerank", "baseline"] + [f"w={w:g}" for w in weights] + [f"T={t:g}" for t in temps]
