@@ -13,7 +13,8 @@ from diffusio.errors import Cancelled
 
 
 # Handing blocks to threads costs about 0.1 ms a call, as much as 100 small cascades.  So a run
-# first times PROBE trials on the calling thread, and a rest expected to be short stays there too:
+# first times up to PROBE trials on the calling thread (one, then as many as fit in SHORT_ALONE: a
+# kernel call there cannot be interrupted by Ctrl-C), and a rest expected to be short stays there too:
 PROBE = 16
 SHORT_ALONE = 0.05       # seconds, with one worker (Ctrl-C waits for the rest: at most this long)
 SHORT_PARALLEL = 0.0005  # seconds, with more: only a rest worth less than sharing it out
@@ -27,12 +28,20 @@ def run_interruptibly(run_block, trials: int, workers: int, block_size: int = 25
     start = 0
     if trials > PROBE and (should_stop is None or not should_stop()):
         clock = time.perf_counter()
-        run_block(0, PROBE)
-        rest = (time.perf_counter() - clock) / PROBE * (trials - PROBE)
+        run_block(0, 1)
+        start = 1
+        while start < PROBE:  # as many more as fit in SHORT_ALONE by the time of those so far
+            spent = time.perf_counter() - clock
+            if spent > SHORT_ALONE:
+                break  # long trials: the rest goes to the threads, where Ctrl-C reaches it
+            fit = int((SHORT_ALONE - spent) / max(spent / start, 1e-9))
+            chunk = min(PROBE - start, max(1, fit))
+            run_block(start, start + chunk)
+            start += chunk
+        rest = (time.perf_counter() - clock) / start * (trials - start)
         if rest < (SHORT_ALONE if workers == 1 else SHORT_PARALLEL):
-            run_block(PROBE, trials)
+            run_block(start, trials)
             return
-        start = PROBE
     bounds = list(range(start, trials, block_size)) + [trials]
     blocks = list(zip(bounds[:-1], bounds[1:]))[::-1]
     stop, errors = threading.Event(), []
