@@ -177,3 +177,19 @@ def test_guidance_interval_guides_only_inside_and_costs_one_pass_outside():
     for bad in ((2.0, 1.0), (-1.0, 1.0), ("a", 1.0), (0.1,)):
         with pytest.raises(ValueError, match="interval"):
             CFGDenoiser(inner, 4.0, interval=bad)
+
+
+def test_attribute_wishes_stay_guided_outside_the_guidance_interval():
+    inner = type("D", (), {"sigma_min": 0.002, "sigma_max": 80.0,
+                           "__call__": staticmethod(lambda x, s, c: x + c[:, :2].sum(1).reshape(-1, 1, 1, 1)
+                                                    + 10 * c[:, 2:].sum(1).reshape(-1, 1, 1, 1))})()
+    x, s = torch.zeros(2, 1, 1, 1), torch.tensor(10.0)  # above the interval
+    cond = torch.tensor([[1.0, 0.0, 0.5, 1.0], [1.0, 0.0, 0.0, 0.0]])  # a wish; none
+    text = cond.clone()
+    text[:, 2:] = 0
+    g = CFGDenoiser(inner, 3.0, 8.0, attr_dims=2, interval=(0.3, 5.0))
+    out = g(x, s, cond)
+    assert torch.allclose(out[0], (inner(x, s, text) + 8.0 * (inner(x, s, cond) - inner(x, s, text)))[0])
+    assert torch.allclose(out[1], inner(x, s, cond)[1])  # no wish: the plain conditional, as before
+    assert torch.allclose(CFGDenoiser(inner, 3.0, 1.0, attr_dims=2, interval=(0.3, 5.0))(x, s, cond),
+                          inner(x, s, cond))  # attribute scale 1: nothing guided outside

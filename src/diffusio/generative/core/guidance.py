@@ -16,7 +16,9 @@ Guidance in a limited interval (Kynkaanniemi et al. 2024): ``interval=(lo, hi)``
 where ``lo < sigma <= hi`` and samples plain conditionally elsewhere.  Guidance at high noise
 levels is what collapses the samples of one prompt onto a few prototypes; at low ones it does
 little but sharpen; in the middle it decides the class.  Outside the interval a step costs one
-network pass instead of two.
+network pass instead of two.  Attribute wishes stay guided outside it (``D(x, text) + w_a *
+(D(x, text + attrs) - D(x, text))``): width and height are settled at high noise levels, and a
+wish is an explicit request, not a prototype to avoid.
 
 >>> from diffusio.generative.core.denoiser import EDMDenoiser
 >>> D = EDMDenoiser(lambda x, c_noise, cond: cond[:, :1, None, None].expand_as(x))
@@ -63,11 +65,20 @@ class CFGDenoiser(nn.Module):
         if cond is not None and self.interval is not None:
             inside = self._inside(sigma, x)
             if not inside.any():
-                return self.inner(x, sigma, cond)
+                return self._outside(x, sigma, cond)
             if not inside.all():  # rows at different noise levels: guide only those inside
                 guided = self._guided(x, sigma, cond)
-                return torch.where(expand_rows(inside, x), guided, self.inner(x, sigma, cond))
+                return torch.where(expand_rows(inside, x), guided, self._outside(x, sigma, cond))
         return self._guided(x, sigma, cond)
+
+    def _outside(self, x, sigma, cond):
+        """Outside the interval: the prompt unguided, attribute wishes still guided."""
+        if self.attr_scale is not None and cond[:, -self.attr_dims:].any():
+            text = cond.clone()
+            text[:, -self.attr_dims:] = 0
+            text_only, full = self._batched(x, sigma, [text, cond])
+            return text_only + self.attr_scale * (full - text_only)
+        return self.inner(x, sigma, cond)
 
     def _inside(self, sigma, x) -> torch.Tensor:
         sigma = _per_row(sigma, x)
