@@ -83,14 +83,17 @@ def test_ctrl_c_stops_a_long_simulation_promptly():
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     import psutil
 
-    # wait for 6 s of CPU (imports, compilation, then trials), however busy the machine is
-    deadline = time.time() + 180
-    while sum(psutil.Process(proc.pid).cpu_times()[:2]) < 6 and time.time() < deadline:
-        time.sleep(0.5)
-    assert proc.poll() is None  # 20,000 trials at 2,000,000 events each: minutes of work on any machine
-    sent = time.time()
-    proc.send_signal(signal.SIGINT)
-    code = proc.wait(timeout=60)
+    try:
+        # wait for 6 s of CPU (imports, compilation, then trials), however busy the machine is
+        deadline = time.time() + 180
+        while sum(psutil.Process(proc.pid).cpu_times()[:2]) < 6 and time.time() < deadline:
+            time.sleep(0.5)
+        assert proc.poll() is None  # 20,000 trials at 2,000,000 events each: minutes of work on any machine
+        sent = time.time()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()  # a failed check must not leave minutes of work running behind the tests
     # within seconds of the trials; a Ctrl-C during numba's first compilation waits for its end (about 10 s
     # on a busy machine with an empty cache): an interrupted compilation breaks numba
     assert code == 130 and time.time() - sent < 30, proc.stderr.read()
