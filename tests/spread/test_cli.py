@@ -80,7 +80,10 @@ def test_ctrl_c_stops_a_long_simulation_promptly():
 
     proc = subprocess.Popen([sys.executable, "-m", "diffusio", "spread", "simulate", "--graph", "karate", "--model",
                              "sis-ct", "--beta", "1e6", "--gamma", "1", "--trials", "20000", "--max-steps", "10"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            # a suite started with '&' by a shell ignores SIGINT and its children inherit
+                            # that: give the command the Ctrl-C a user's terminal would
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     import psutil
 
     try:
