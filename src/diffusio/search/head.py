@@ -91,8 +91,11 @@ def fit_head_from_samples(model: str | Path, samples: str | Path, output: str | 
     ``diffusio synthesize MODEL``) and write it to ``output`` (default: ``search-head.safetensors``
     in the model's folder), where ``ImageIndex`` finds it; ``c``: the logistic regression's inverse
     L2 strength (default ``SAMPLES_C``).  Returns the path and its metadata."""
+    from diffusio._io import check_output
     from diffusio.generative.data.datasets import load_npz
 
+    if output is not None:  # a bad -o fails before a minute of embedding, not after
+        check_output(output, suffixes=(".safetensors",), flag="-o")
     fx = DiffusionFeatures.load(model)
     known = fx.class_conditions()
     if known is None:

@@ -183,7 +183,6 @@ class ImageIndex:
             vectors = self.encode(to_float(stack), progress=bar.update)
             bar.close()
             self.faiss.add(vectors)
-            self._posteriors = None
             self.paths += names
             self.thumbs = np.concatenate([self.thumbs, stack])
         return AddReport(len(names), len(files) - len(new), unreadable, time.perf_counter() - started)
