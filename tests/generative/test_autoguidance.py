@@ -1,12 +1,15 @@
 """Autoguidance from the Python API and the CLI: the guide is a weaker version of the same model."""
 
 import json
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from diffusio.cli.main import main
 from diffusio.errors import UsageError
+from diffusio.generative.checkpoint.models import resolve_model_dir
 from diffusio.generative import Generator
 
 KW = dict(n=3, steps=4, seed=0)
@@ -27,6 +30,25 @@ def test_a_weaker_guide_changes_the_samples_and_the_seed_still_decides():
     guided = gen.sample("a coat", autoguidance=2.0, guide="fashion-guide", **KW).images
     assert not torch.equal(plain, guided)
     assert torch.equal(guided, gen.sample("a coat", autoguidance=2.0, guide="fashion-guide", **KW).images)
+
+
+def test_an_attribute_model_takes_a_guide_with_the_same_attributes(tmp_path):
+    """An earlier checkpoint of an attribute model's own run guides it; here the model itself, so
+    the wishes reach both and the samples are the unguided ones, to the bit."""
+    gen = Generator.load("fashion-attr")
+    kw = dict(KW, attrs={"width": 0.9})
+    plain = gen.sample("a coat", autoguidance=1.0, **kw).images
+    assert torch.equal(gen.sample("a coat", autoguidance=2.0, guide="fashion-attr", **kw).images, plain)
+    other = tmp_path / "other-tables"  # the same names read through other per-class tables
+    shutil.copytree(resolve_model_dir("fashion-attr"), other)
+    config = json.loads((other / "config.json").read_text())
+    tables = config["conditioning"]["attributes"]["quantiles"]
+    tables["width"] = (np.asarray(tables["width"]) * 0.5).tolist()
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="does not match this model.*brightness,width,height"):
+        gen.sample("a coat", autoguidance=2.0, guide=str(other), **kw)
+    with pytest.raises(UsageError, match="attributes none vs brightness"):
+        gen.sample("a coat", autoguidance=2.0, guide="fashion", **kw)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from diffusio.errors import UsageError
@@ -102,17 +103,29 @@ def load_model(name_or_path: str | Path) -> LoadedModel:
 
 def load_guide(model: LoadedModel, guide: str | Path | None) -> LoadedModel:
     """The guide of ``model``'s autoguidance: a weaker version of the same model (less trained or
-    smaller), checked to make the same images from the same condition."""
+    smaller), checked to make the same images from the same condition (attribute wishes included:
+    a model with attributes takes an earlier checkpoint of its own run)."""
     if not guide:
         raise UsageError("autoguidance needs a guide: a less-trained or smaller version of this model "
                          "(guide=... / --guide MODEL)")
     loaded = load_model(guide)
     mine, its = model.config.get("conditioning", {}), loaded.config.get("conditioning", {})
     same = (loaded.image_shape == model.image_shape and its.get("kind") == mine.get("kind")
-            and its.get("dim") == mine.get("dim") and loaded.attributes is None and model.attributes is None)
+            and its.get("dim") == mine.get("dim") and _same_attributes(loaded.attributes, model.attributes))
     if not same:
         raise UsageError(f"guide {guide} does not match this model (image {loaded.image_shape} vs "
                          f"{model.image_shape}, condition {its.get('kind')} {its.get('dim')} vs "
-                         f"{mine.get('kind')} {mine.get('dim')}, attributes allowed on neither): "
-                         "guide with a weaker version of the same model")
+                         f"{mine.get('kind')} {mine.get('dim')}, attributes {_names(loaded.attributes)} vs "
+                         f"{_names(model.attributes)}): guide with a weaker version of the same model")
     return loaded
+
+
+def _same_attributes(a, b) -> bool:
+    """Both without attributes, or the same wishes read the same way (names and per-class tables)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return a.names == b.names and all(np.allclose(a.tables[k], b.tables[k]) for k in a.names)
+
+
+def _names(attributes) -> str:
+    return "none" if attributes is None else ",".join(attributes.names)
