@@ -1,5 +1,6 @@
 """``diffusio molecules``: invalid SMILES reported by line, clear errors, resume after a kill."""
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,20 @@ def test_generate_and_evaluate(run, tmp_path, capsys):
     assert list(table.columns) == ["smiles", "qed", "logp", "weight"] and len(table) == 30 and grid.stat().st_size
     assert main(["molecules", "evaluate", str(out), "--reference-size", "200", "--no-fcd"]) == 0
     assert '"valid": 1.0' in capsys.readouterr().out
+
+
+def test_train_continues_a_shipped_model_and_refuses_a_size_beside_init(tmp_path, capsys):
+    out = tmp_path / "cont"
+    assert main(["molecules", "train", "--out", str(out), "--limit", "100", "--steps", "2", "--batch-size", "4",
+                 "--init", "moses-small", "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["init"]["model"] == "moses-small" and config["settings"]["width"] == 128
+    assert main(["molecules", "train", "--out", str(tmp_path / "x"), "--steps", "2", "--init", "moses-small",
+                 "--width", "64"]) == 2
+    assert "brings its own size; leave out --width" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["molecules", "train", "--out", str(tmp_path / "y"), "--limit", "50", "--steps", "2",
+                 "--init", "no-such-model"]) == 2
+    assert "no-such-model" in capsys.readouterr().err and not (tmp_path / "y").exists()
 
 
 def test_invalid_lines_are_counted_and_named(tmp_path, capsys):

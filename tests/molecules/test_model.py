@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+import torch
 
 from diffusio.errors import UsageError
 from diffusio.molecules import MoleculeDiffusion, load_moses
@@ -59,6 +60,25 @@ def test_save_load_and_resume_equal_an_uninterrupted_run(smiles, tmp_path):
     assert resumed.run.step == 12
     pd.testing.assert_frame_equal(resumed.sample(8, seed=0), whole.sample(8, seed=0))
     pd.testing.assert_frame_equal(MoleculeDiffusion.load(tmp_path).sample(8, seed=0), whole.sample(8, seed=0))
+
+
+def test_init_continues_a_trained_model_and_resumes_only_the_way_it_started(smiles, tiny, tmp_path):
+    tiny.save(tmp_path / "parent")
+    zero = MoleculeDiffusion(steps=1, lr=1e-12, seed=1, batch_size=8).fit(smiles[:50], init=tmp_path / "parent")
+    assert (zero.width, zero.depth, zero.length) == (tiny.width, tiny.depth, tiny.length)  # the parent's, not the defaults
+    assert zero.vocab.tokens == tiny.vocab.tokens and zero.property_bins.quantiles.tolist() == tiny.property_bins.quantiles.tolist()
+    assert zero._config()["init"]["steps"] == tiny.run.step
+    pd.testing.assert_frame_equal(zero.sample(8, seed=0, steps=6), tiny.sample(8, seed=0, steps=6))  # no learning: the parent
+    whole = MoleculeDiffusion(steps=8, seed=1, **TINY).fit(smiles, init=tmp_path / "parent")
+    assert not all(torch.equal(a, b) for a, b in zip(whole.net.parameters(), tiny.ema.parameters()))  # it learnt
+    MoleculeDiffusion(steps=4, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", init=tmp_path / "parent")
+    with pytest.raises(UsageError, match="started from .*parent, but no init was given"):
+        MoleculeDiffusion(steps=8, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", resume=True)
+    resumed = MoleculeDiffusion(steps=8, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", resume=True,
+                                                                       init=tmp_path / "parent")
+    assert all(torch.equal(a, b) for a, b in zip(resumed.net.parameters(), whole.net.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(resumed.ema.parameters(), whole.ema.parameters()))
+    assert MoleculeDiffusion.load(tmp_path / "run")._config()["init"]["model"] == str(tmp_path / "parent")
 
 
 @pytest.mark.parametrize("kwargs, message", [({"width": 30, "heads": 4}, "multiple of heads"),

@@ -6,6 +6,7 @@ import argparse
 
 from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import add_run_options, non_negative_float, positive_int, seed_int
+from diffusio.errors import UsageError
 
 
 def register(sub) -> None:
@@ -29,9 +30,11 @@ def register_train(sub) -> None:
     p.add_argument("--limit", type=positive_int("--limit"), default=300_000,
                    help="training molecules drawn from the split (default 300,000)")
     p.add_argument("--steps", type=positive_int("--steps"), default=20_000)
-    p.add_argument("--width", type=positive_int("--width"), default=192)
-    p.add_argument("--depth", type=positive_int("--depth"), default=4)
+    p.add_argument("--width", type=positive_int("--width"), default=None, help="default 192")
+    p.add_argument("--depth", type=positive_int("--depth"), default=None, help="default 4")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=256)
+    p.add_argument("--init", default=None,
+                   help="continue a trained model (shipped name or run folder): its weights, tokens and size")
     add_run_options(p, every=250)
     p.set_defaults(func=cmd_train)
 
@@ -39,9 +42,12 @@ def register_train(sub) -> None:
 def cmd_train(args) -> int:
     from diffusio.molecules.files import train_file
 
-    model = train_file(args.out, data=args.data, limit=args.limit, resume=args.resume, seed=args.seed,
-                       steps=args.steps, minutes=args.minutes, width=args.width, depth=args.depth,
-                       batch_size=args.batch_size, every=args.every, quiet=args.quiet)
+    size = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
+    if size and args.init:
+        raise UsageError(f"--init {args.init} brings its own size; leave out --{' and --'.join(size)}")
+    model = train_file(args.out, data=args.data, limit=args.limit, resume=args.resume, seed=args.seed, init=args.init,
+                       steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, every=args.every,
+                       quiet=args.quiet, **size)
     print(f"trained {model.run.step:,} steps ({model.run.wall / 60:.1f} min); {len(model.vocab)} tokens, up to "
           f"{model.length} per molecule ({model.dropped} longer molecules left out); model in {args.out}")
     return 0

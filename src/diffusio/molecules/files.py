@@ -34,9 +34,12 @@ def resolve_model(name: str | Path | None) -> Path:
 
 
 def train_file(out: str | Path, *, data: str | None = None, limit: int | None = 300_000, resume: bool = False,
-               seed: int = 0, **settings) -> MoleculeDiffusion:
+               seed: int = 0, init: str | Path | None = None, **settings) -> MoleculeDiffusion:
     """Train on the MOSES training split (``limit`` molecules drawn with ``seed``) or on a SMILES
-    file; never overwrites a model in ``out`` unless ``resume``."""
+    file; never overwrites a model in ``out`` unless ``resume``.  ``init``: continue a trained model
+    (see :meth:`MoleculeDiffusion.fit`)."""
+    if init is not None:
+        resolve_model(init)  # a wrong name is named before minutes of data preparation
     out = check_run_folder(out, resume)
     if limit is not None and limit < 2:
         raise UsageError(f"limit must be at least 2 molecules, got {limit}")
@@ -47,7 +50,7 @@ def train_file(out: str | Path, *, data: str | None = None, limit: int | None = 
         if bad:
             print(f"skipped {len(bad)} invalid SMILES in {data} (first: line {bad[0][0]}: {bad[0][1]!r})")
         smiles = smiles[:limit] if limit else smiles
-    return MoleculeDiffusion(seed=seed, **settings).fit(smiles, out=out, resume=resume)
+    return MoleculeDiffusion(seed=seed, **settings).fit(smiles, out=out, resume=resume, init=init)
 
 
 def draw_grid(smiles: list[str], path: str | Path, per_row: int = 6, count: int = 24) -> Path:

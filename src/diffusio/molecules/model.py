@@ -97,22 +97,33 @@ class MoleculeDiffusion:
         use_bf16(self.bf16)
         self.vocab: Vocabulary | None = None
         self.property_bins: Bins | None = None
+        self._init: dict | None = None  # the model this one was continued from (fit's init)
         self.run = Progress()
         self.dropped = 0
 
     # ------------------------------------------------------------------ fit
-    def fit(self, smiles: list[str], *, out: str | Path | None = None, resume: bool = False) -> "MoleculeDiffusion":
+    def fit(self, smiles: list[str], *, out: str | Path | None = None, resume: bool = False,
+            init: str | Path | None = None) -> "MoleculeDiffusion":
         """Learn from SMILES strings.  ``out``: a folder receiving the model and a resumable state
-        every ``every`` steps; ``resume=True`` continues the run there."""
+        every ``every`` steps; ``resume=True`` continues the run there.  ``init``: a trained molecule
+        model (a shipped name or a folder) to continue from: its weights, tokens, property bins and
+        architecture (``width``, ``depth``, ``heads``, ``length``, ``bins`` are taken from it);
+        molecules with a token it does not know are left out and counted.  A run started from a
+        model resumes with the same ``init``."""
         if isinstance(smiles, str) or len(smiles) < 2:
             raise UsageError("fit needs a list of at least 2 SMILES strings")
         if resume and out is None:
             raise UsageError("resume needs out: the folder of the run to continue")
-        tokens, values = self._prepare(smiles, None if out is None else Path(out) / PREPARED, resume)
-        self.property_bins = Bins.fit(values, self.bins)
+        parent = self._adopt(init) if init is not None else None
+        tokens, values = self._prepare(smiles, None if out is None else Path(out) / PREPARED, resume,
+                                       vocab=None if parent is None else parent.vocab)
+        self.property_bins = Bins.fit(values, self.bins) if parent is None else parent.property_bins
         x = torch.from_numpy(tokens)
         cond = torch.from_numpy(self.property_bins.assign(values))
         self._build()
+        if parent is not None:  # the parent's averaged weights start both the trained and the EMA network
+            self.net.load_state_dict(parent.ema.state_dict())
+            self.ema.load_state_dict(parent.ema.state_dict())
         self.run = Progress()
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=0.0)
         gen = torch.Generator().manual_seed(self.seed)
@@ -140,22 +151,28 @@ class MoleculeDiffusion:
             self._save_state(Path(out), opt, gen)
         return self
 
-    def _prepare(self, smiles: list[str], cache: Path | None, resume: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(self, smiles: list[str], cache: Path | None, resume: bool,
+                 vocab: Vocabulary | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Tokens and properties of the training molecules (minutes for 100,000: QED is slow), kept in
-        ``cache`` (a plain .npz) so a resumed run does not redo them."""
+        ``cache`` (a plain .npz) so a resumed run does not redo them.  ``vocab``: given (a parent
+        model's) instead of built from ``smiles``."""
         if resume and cache is not None and cache.is_file():
             with np.load(cache, allow_pickle=False) as data:
-                if int(data["count"]) == len(smiles) and str(data["first"]) == smiles[0]:
-                    self.vocab = Vocabulary([str(t) for t in data["vocab"]])
+                cached = [str(t) for t in data["vocab"]]
+                if (int(data["count"]) == len(smiles) and str(data["first"]) == smiles[0]
+                        and (vocab is None or cached == vocab.tokens)):
+                    self.vocab = Vocabulary(cached)
                     self.length, self.dropped = int(data["length"]), int(data["dropped"])
                     return data["tokens"], data["values"]
-        self.vocab = Vocabulary.build(smiles)
+        self.vocab = Vocabulary.build(smiles) if vocab is None else vocab
         if self.length is None:
             self.length = min(72, max((n for n in map(_selfies_len, smiles) if n), default=1))
         tokens, kept = self.vocab.encode_kept(smiles, self.length)
         self.dropped = len(smiles) - len(kept)
         if len(tokens) < 2:
-            raise UsageError(f"only {len(tokens)} molecules fit in {self.length} SELFIES tokens; raise length")
+            fix = "train without init" if vocab is not None else "raise length"
+            raise UsageError(f"only {len(tokens)} molecules fit in {self.length} SELFIES tokens of the model's "
+                             f"vocabulary; {fix}")
         values = compute_properties([smiles[i] for i in kept])
         if cache is not None:
             from diffusio._io import atomic_path
@@ -165,6 +182,16 @@ class MoleculeDiffusion:
                 np.savez(tmp, tokens=tokens, values=values, vocab=np.array(self.vocab.tokens), count=len(smiles),
                          first=smiles[0], length=self.length, dropped=self.dropped)
         return tokens, values
+
+    def _adopt(self, init: str | Path) -> "MoleculeDiffusion":
+        """The model to start from, its architecture copied onto this one."""
+        from diffusio.molecules.files import resolve_model
+
+        parent = MoleculeDiffusion.load(resolve_model(init))
+        for name in ("width", "depth", "heads", "length", "bins"):
+            setattr(self, name, getattr(parent, name))
+        self._init = {"model": str(init), "steps": parent.run.step, "wall_seconds": round(parent.run.wall, 1)}
+        return parent
 
     def _build(self) -> None:
         args = (len(self.vocab), self.length, self.width, self.depth, self.heads, len(NAMES), self.bins)
@@ -226,7 +253,8 @@ class MoleculeDiffusion:
         settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "quiet"}
         return {"kind": KIND, "settings": settings, "tokens": self.vocab.tokens, "properties": list(NAMES),
                 "property_quantiles": self.property_bins.quantiles.tolist(), "dropped_too_long": self.dropped,
-                "trained": {"steps": self.run.step, "wall_seconds": round(self.run.wall, 1)}}
+                "trained": {"steps": self.run.step, "wall_seconds": round(self.run.wall, 1)},
+                **({"init": self._init} if self._init else {})}
 
     def save(self, path: str | Path) -> Path:
         if self.vocab is None:
@@ -248,6 +276,7 @@ class MoleculeDiffusion:
             model.property_bins = Bins(np.array(config["property_quantiles"]), model.bins)
             model.dropped = config.get("dropped_too_long", 0)
             model.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
+            model._init = config.get("init")
         except (KeyError, TypeError) as err:
             raise UsageError(f"{path}/config.json is incomplete ({err!r}); retrain the model") from None
         model._build()
@@ -259,6 +288,12 @@ class MoleculeDiffusion:
         save_fit_state(out, self.run, self.net, self.ema, opt, gen, self._config())
 
     def _resume(self, out: Path, opt, gen) -> None:
+        started = ckpt.read_run_meta(out).get("model", {}).get("init")
+        if (started or {}).get("model") != (self._init or {}).get("model"):
+            began = f"from {started['model']}" if started else "from scratch"
+            given = f"init={self._init['model']}" if self._init else "no init"
+            fix = f"with init={started['model']} (--init)" if started else "without init"
+            raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
         self.run = load_fit_state(out, self.net, self.ema, opt, gen, self._config(),
                                   lambda saved: saved.get("tokens") == self.vocab.tokens)
 

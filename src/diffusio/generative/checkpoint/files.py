@@ -93,18 +93,28 @@ def save_run_state(out: str | Path, step: int, tensors: dict[str, torch.Tensor],
             old.unlink(missing_ok=True)
 
 
-def load_run_state(out: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(meta, tensors) of the last state written by :func:`save_run_state`, verified; a clean
-    error naming the problem for a missing, corrupt or mismatched state."""
+def read_run_meta(out: str | Path) -> dict:
+    """The description of the last state written by :func:`save_run_state` (step, settings, ...),
+    checked to name a state file; a clean error for a missing or damaged one."""
     out = Path(out)
     try:
         meta = json.loads((out / STATE_JSON).read_text())
-        step, name = int(meta["step"]), meta.get("state_file", "train_state.safetensors")
+        int(meta["step"])
+        name = meta.get("state_file", "train_state.safetensors")
         if Path(name).name != name:
             raise ValueError(f"state file {name!r} is not a plain file name")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UsageError(f"--resume: {out / STATE_JSON} is damaged ({err}); the run cannot be resumed, "
                          "start a new one in another --out") from None
+    return meta
+
+
+def load_run_state(out: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(meta, tensors) of the last state written by :func:`save_run_state`, verified; a clean
+    error naming the problem for a missing, corrupt or mismatched state."""
+    out = Path(out)
+    meta = read_run_meta(out)
+    step, name = int(meta["step"]), meta.get("state_file", "train_state.safetensors")
     path = out / name
     if not path.is_file():
         raise UsageError(f"--resume: {path} is missing; the run cannot be resumed, start a new one in another --out")
