@@ -114,6 +114,7 @@ class MoleculeDiffusion:
             raise UsageError("fit needs a list of at least 2 SMILES strings")
         if resume and out is None:
             raise UsageError("resume needs out: the folder of the run to continue")
+        self._init = None  # set by _adopt: a fit from scratch keeps no earlier model's record
         parent = self._adopt(init) if init is not None else None
         tokens, values = self._prepare(smiles, None if out is None else Path(out) / PREPARED, resume,
                                        vocab=None if parent is None else parent.vocab)
