@@ -49,7 +49,8 @@ def cmd_train(args) -> int:
                        steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, every=args.every,
                        quiet=args.quiet, **size)
     print(f"trained {model.run.step:,} steps ({model.run.wall / 60:.1f} min); {len(model.vocab)} tokens, up to "
-          f"{model.length} per molecule ({model.dropped} longer molecules left out); model in {args.out}")
+          f"{model.length} per molecule ({model.dropped} molecules left out: longer"
+          f"{', or with a token the --init model lacks' if args.init else ''}); model in {args.out}")
     return 0
 
 
