@@ -47,6 +47,10 @@ def test_an_attribute_model_takes_a_guide_with_the_same_attributes(tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(UsageError, match="does not match this model.*brightness,width,height"):
         gen.sample("a coat", autoguidance=2.0, guide=str(other), **kw)
+    tables["width"] = tables["width"][:3]  # other classes: another shape, refused the same way (not a numpy error)
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="does not match this model"):
+        gen.sample("a coat", autoguidance=2.0, guide=str(other), **kw)
     with pytest.raises(UsageError, match="attributes none vs brightness"):
         gen.sample("a coat", autoguidance=2.0, guide="fashion", **kw)
 

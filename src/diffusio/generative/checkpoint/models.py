@@ -124,7 +124,8 @@ def _same_attributes(a, b) -> bool:
     """Both without attributes, or the same wishes read the same way (names and per-class tables)."""
     if a is None or b is None:
         return a is None and b is None
-    return a.names == b.names and all(np.allclose(a.tables[k], b.tables[k]) for k in a.names)
+    return a.names == b.names and all(a.tables[k].shape == b.tables[k].shape and np.allclose(a.tables[k], b.tables[k])
+                                      for k in a.names)
 
 
 def _names(attributes) -> str:
