@@ -241,7 +241,9 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 1), "--batch-size": ints(1, 1, huge=True), "--lr": floats(0, 1, lo_open=True),
             "--base": ints(1, 4, huge=True), "--minutes": minutes(), "--seed": seeds(),
             "--bf16": choice(["off"]), "--every": ints(1, 1), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
-                                                            fixed(V("0", False), V("1,-1", False), V("", False)))},
+                                                            fixed(V("0", False), V("1,-1", False), V("", False))),
+            # the base sets --base and --mults, which --init refuses; no oracle beyond a clean end
+            "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None))},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
                                    "--scale", "1", "-o", "@out.gif"], {

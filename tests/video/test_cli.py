@@ -74,3 +74,13 @@ def test_bad_requests_fail_cleanly_and_write_nothing(model, clip_file, tmp_path,
 def test_writing_over_the_input_needs_force(model, clip_file, capsys):
     assert main(["video", "denoise", str(clip_file), "--model", model, "-o", str(clip_file)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_train_continues_a_model_with_init(model, tmp_path, capsys):
+    out = tmp_path / "child"
+    assert main(["video", "train", "--out", str(out), "--init", model, "--frames", "4", "--batch-size", "2",
+                 "--steps", "1", "--every", "1", "--bf16", "off", "--quiet"]) == 0
+    assert f"on top of {model}'s 2 steps" in capsys.readouterr().out
+    assert main(["video", "train", "--out", str(tmp_path / "other"), "--init", model, "--base", "4"]) == 2
+    assert "leave out --base" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

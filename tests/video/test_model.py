@@ -48,6 +48,36 @@ def test_resume_refuses_other_settings(tmp_path, tiny):
         train_video(tiny.path, steps=3, resume=True, **{**TINY, "batch_size": 3})
 
 
+def test_init_starts_from_the_parent_and_records_it(tmp_path, tiny):
+    # one step at lr 0 changes nothing: the child's weights are the parent's, whatever base/mults say
+    child = train_video(tmp_path / "child", steps=1, every=1, lr=0.0, init=tiny.path,
+                        **{**TINY, "base": 4, "mults": (1,)})
+    assert child.config["net"] == tiny.config["net"]
+    assert child.config["init"] == {"model": str(tiny.path), "steps": 3, "wall_seconds": tiny.config["trained"]["wall_seconds"]}
+    for (k, a), b in zip(tiny.denoiser.net.state_dict().items(), child.denoiser.net.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert VideoGenerator.load(tmp_path / "child").config["init"]["model"] == str(tiny.path)
+
+
+def test_init_resumes_only_the_way_it_started(tmp_path, tiny):
+    train_video(tmp_path / "child", steps=1, every=1, init=tiny.path, **TINY)
+    with pytest.raises(UsageError, match="started from .*but no init was given"):
+        train_video(tmp_path / "child", steps=2, every=1, resume=True, **TINY)
+    resumed = train_video(tmp_path / "child", steps=2, every=1, resume=True, init=tiny.path, **TINY)
+    assert resumed.config["trained"]["steps"] == 2
+    train_video(tmp_path / "scratch", steps=1, every=1, **TINY)
+    with pytest.raises(UsageError, match="started from scratch"):
+        train_video(tmp_path / "scratch", steps=2, every=1, resume=True, init=tiny.path, **TINY)
+
+
+def test_init_refuses_other_clip_sizes_and_unknown_models(tmp_path, tiny):
+    with pytest.raises(UsageError, match="32x32 clips.*16x16.*set size"):
+        train_video(tmp_path / "small", steps=1, size=16, init=tiny.path, **TINY)
+    with pytest.raises(UsageError, match="nope"):
+        train_video(tmp_path / "none", steps=1, init="nope", **TINY)
+    assert not (tmp_path / "small").exists() and not (tmp_path / "none").exists()
+
+
 def test_fill_keeps_the_given_frames_exactly(tiny):
     clip = moving_clips(1, frames=6, seed=0).clips[0]
     filled = tiny.fill(clip, range(2, 4), steps=3)

@@ -47,8 +47,11 @@ def register_train(sub) -> None:
     p.add_argument("--steps", type=positive_int("--steps"), default=20_000)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8)
     p.add_argument("--lr", type=non_negative_float("--lr", 1.0), default=1e-3)
-    p.add_argument("--base", type=positive_int("--base"), default=16, help="channels of the first level")
-    p.add_argument("--mults", type=int_tuple, default=(1, 2, 4), help="channel multipliers per level, e.g. 1,2,4")
+    p.add_argument("--base", type=positive_int("--base"), default=None, help="channels of the first level (default 16)")
+    p.add_argument("--mults", type=int_tuple, default=None,
+                   help="channel multipliers per level, e.g. 1,2,4 (the default)")
+    p.add_argument("--init", default=None,
+                   help="continue this trained video model (shipped name or run folder); it brings its network")
     p.add_argument("--bf16", choices=BF16_CHOICES, default="auto",
                    help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
     add_run_options(p, every=250)
@@ -56,14 +59,19 @@ def register_train(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    from diffusio.errors import UsageError
     from diffusio.video.training import train_video
 
+    size = [name for name in ("base", "mults") if getattr(args, name) is not None]
+    if size and args.init is not None:
+        raise UsageError(f"--init {args.init} brings its own network; leave out --{' and --'.join(size)}")
     gen = train_video(args.out, args.data, captions=args.captions, frames=args.frames, size=args.size,
                       objects=args.objects, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
-                      lr=args.lr, base=args.base, mults=args.mults, bf16=args.bf16, every=args.every, seed=args.seed,
-                      resume=args.resume, quiet=args.quiet)
+                      lr=args.lr, base=args.base or 16, mults=args.mults or (1, 2, 4), bf16=args.bf16,
+                      every=args.every, seed=args.seed, resume=args.resume, init=args.init, quiet=args.quiet)
     trained = gen.config["trained"]
-    print(f"trained {trained['steps']:,} steps ({trained['wall_seconds'] / 60:.1f} min); model in {args.out}")
+    since = f" on top of {args.init}'s {gen.config['init']['steps']:,} steps" if args.init is not None else ""
+    print(f"trained {trained['steps']:,} steps ({trained['wall_seconds'] / 60:.1f} min){since}; model in {args.out}")
     return 0
 
 

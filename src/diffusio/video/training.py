@@ -90,21 +90,34 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
                 lr: float = 1e-3, warmup: int = 200, ema_decay: float = 0.999, cond_dropout: float = 0.1,
                 base: int = 16, mults: tuple[int, ...] = (1, 2, 4), time_attn_levels: tuple[int, ...] | None = None,
                 seed: int = 0, every: int = 250, resume: bool = False, bf16: str = "auto",
-                quiet: bool = False) -> VideoGenerator:
+                init: str | Path | None = None, quiet: bool = False) -> VideoGenerator:
     """Train into folder ``out`` (it receives ``config.json``, ``model.safetensors`` and a resumable
     training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
-    (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``."""
+    (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``.
+
+    ``init``: continue a trained video model (shipped name or run folder) instead of starting from
+    random weights; its network replaces ``base``, ``mults`` and ``time_attn_levels``, and its clips
+    must have this run's size and channels.  ``steps`` and ``minutes`` count this run only; the
+    config records the parent (``init``), and a run started from one resumes only with the same.
+    """
     out = check_run_folder(out, resume)
     _check_settings(frames=frames, size=size, steps=steps, batch_size=batch_size, base=base, every=every,
                     mults=mults, image_fraction=image_fraction, cond_dropout=cond_dropout, bf16=bf16)
+    parent = VideoGenerator.load(init) if init is not None else None  # a wrong name before any data is made
+    if resume:
+        _check_same_start(out, init)
     source = _data(data, captions, frames, size, object_size, objects)
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
                     cond_dropout=cond_dropout, seed=seed, steps=steps, every=every)
     config = _config(source, settings, base, mults, time_attn_levels)
+    if parent is not None:
+        _adopt(config, parent, init)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         denoiser = build_denoiser(config)
+    if parent is not None:
+        denoiser.net.load_state_dict(parent.denoiser.net.state_dict())
     ema = build_denoiser(config)
     ema.load_state_dict(denoiser.state_dict())
     ema.requires_grad_(False).eval()
@@ -161,6 +174,31 @@ def _check_settings(*, frames: int, size: int, steps: int, batch_size: int, base
     if not 0 <= image_fraction < 1 or not 0 <= cond_dropout <= 1:
         raise UsageError("image_fraction must be in [0, 1) and cond_dropout in [0, 1]")
     use_bf16(bf16)
+
+
+def _adopt(config: dict, parent: VideoGenerator, init: str | Path) -> None:
+    """Make ``config`` continue ``parent``: its network, preconditioning and sampling defaults."""
+    mine, theirs = config["clip"], parent.config["clip"]
+    if (mine["size"], mine["channels"]) != (theirs["size"], theirs["channels"]):
+        raise UsageError(f"init {init} makes {theirs['size']}x{theirs['size']} clips with {theirs['channels']} "
+                         f"channel(s), this run's data have {mine['size']}x{mine['size']} with {mine['channels']}; "
+                         "set size to match or train without init")
+    for key in ("net", "preconditioning", "sampling"):
+        config[key] = dict(parent.config[key])
+    trained = parent.config.get("trained", {})
+    config["init"] = {"model": str(init), "steps": trained.get("steps"), "wall_seconds": trained.get("wall_seconds")}
+
+
+def _check_same_start(out: Path, init: str | Path | None) -> None:
+    """A run resumes the way it began: from the same parent model, or from scratch."""
+    from diffusio.generative.checkpoint.files import read_run_meta
+
+    started = read_run_meta(out).get("model", {}).get("init")
+    if (started or {}).get("model") != (None if init is None else str(init)):
+        began = f"from {started['model']}" if started else "from scratch"
+        given = f"init={init}" if init is not None else "no init"
+        fix = f"with init={started['model']} (--init)" if started else "without init"
+        raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
 
 
 def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels) -> dict:
