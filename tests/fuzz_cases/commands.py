@@ -259,8 +259,8 @@ def commands() -> dict[str, Command]:
             "--frames": st.one_of(fixed(V("2", True), V("1,3", True), V("2-3", True)),
                                   fixed(V("0", False), V("99", False), V("3-1", False), V("", False), V("x", False),
                                         V("1-3", None))),
-            "--recon": floats(0, None, cap=50), "--steps": ints(1, 1), "--seed": seeds(), **VIDEO_EDIT,
-            "-o": out_path(".gif", ["in.gif"])}, files={"in.gif": CLIP}),
+            "--recon": floats(0, None, cap=50), "--strength": floats(0, 1, lo_open=True), "--steps": ints(1, 1),
+            "--seed": seeds(), **VIDEO_EDIT, "-o": out_path(".gif", ["in.gif"])}, files={"in.gif": CLIP}),
         "video extend": Command(["video", "extend", "@in.gif", "--frames", "1", "--steps", "1", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--frames": ints(1, 2, huge=True), "--recon": floats(0, None, cap=50),
             "--steps": ints(1, 1), "--seed": seeds(), **VIDEO_EDIT, "-o": out_path(".gif", ["in.gif"])},

@@ -7,6 +7,7 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.video.clips import moving_clips
+from diffusio.video.editing import blend_frames
 from diffusio.video.generator import VideoGenerator
 from diffusio.video.training import train_video
 
@@ -89,6 +90,21 @@ def test_fill_keeps_the_given_frames_exactly(tiny):
     assert np.array_equal(guided[keep], clip[keep]) and not np.array_equal(guided, filled)
     with pytest.raises(UsageError, match="recon"):
         tiny.fill(clip, range(2, 4), recon=float("nan"))
+
+
+def test_fill_from_the_blend_keeps_given_frames_and_moves_toward_the_blend(tiny):
+    clip = moving_clips(2, frames=4, seed=1).clips
+    blend = np.stack([blend_frames(c, [1, 2]) for c in clip])
+    assert np.array_equal(blend[:, [0, 3]], clip[:, [0, 3]])
+    first, last = clip[0, 0].astype(float), clip[0, 3].astype(float)
+    assert np.abs(blend[0, 1] - (first * 2 / 3 + last / 3)).max() <= 0.5 + 1e-9
+    gap = lambda out: np.abs(out[:, 1:3].astype(float) - blend[:, 1:3]).mean()  # noqa: E731
+    full = tiny.fill(clip, [1, 2], steps=10, seed=0)
+    near = tiny.fill(clip, [1, 2], steps=10, strength=0.2, seed=0)
+    assert np.array_equal(near[:, [0, 3]], clip[:, [0, 3]])
+    assert gap(near) < gap(full) / 2  # a nearly untrained model: only a weak strength keeps the blend
+    with pytest.raises(UsageError, match="strength must be in"):
+        tiny.fill(clip, [1], strength=0)
 
 
 @pytest.mark.parametrize("missing, message", [(range(5, 8), "outside the clip"), ([], "no frame to fill"),

@@ -9,7 +9,9 @@
   a deterministic sampler keeps them at ``truth + sigma * noise`` at every level and the model
   generates the rest consistently with both ends (the replacement method of Ho et al. 2022, with
   ``resample`` rounds of RePaint's re-noising, Lugmayr et al. 2022).  The given frames come back
-  exactly.
+  exactly.  ``strength`` < 1 starts instead from the linear blend of the nearest given frames,
+  noised to that point of the schedule (SDEdit, Meng et al. 2022, as ``img2img`` does for images):
+  the model then only corrects the blend's double exposure into one moving object.
 * ``extend``: ``fill`` on a window whose first frames are the clip's last ones, repeated until the
   clip is long enough.
 
@@ -94,11 +96,14 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
 
 @torch.no_grad()
 def fill(gen: VideoGenerator, clip: np.ndarray, missing, *, prompt: str | None = None, steps: int | None = None,
-         guidance: float | None = None, resample: int = 2, recon: float = 0.0, seed: int = 0) -> np.ndarray:
+         guidance: float | None = None, resample: int = 2, recon: float = 0.0, strength: float = 1.0,
+         seed: int = 0) -> np.ndarray:
     """The clip with frames ``missing`` (indices from 0, e.g. ``range(5, 10)``) generated to agree
     with the frames around them; every other frame is returned unchanged.  ``recon`` > 0 adds
     reconstruction guidance (Ho et al. 2022) of that weight: each clean estimate is pushed so that
-    its known frames match the clip (one backward pass per step)."""
+    its known frames match the clip (one backward pass per step).  ``strength`` in (0, 1]: 1
+    samples the missing frames from pure noise; lower starts from the linear blend of the nearest
+    given frames, noised to that share of the schedule (fewer steps, closer to the blend)."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
     t = batch.shape[1]
     check_count("the clip's frame count", t, MAX_FRAMES)
@@ -112,8 +117,11 @@ def fill(gen: VideoGenerator, clip: np.ndarray, missing, *, prompt: str | None =
     check_count("resample", resample)
     if not (isinstance(recon, (int, float)) and math.isfinite(recon) and recon >= 0):
         raise UsageError(f"recon must be a finite weight >= 0, got {recon!r}")
+    if not (isinstance(strength, (int, float)) and 0 < strength <= 1):
+        raise UsageError(f"strength must be in (0, 1] (1: from pure noise), got {strength!r}")
     x0 = to_tensor(batch)
-    out = _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed)
+    start = None if strength == 1 else to_tensor(np.stack([blend_frames(c, idx) for c in batch]))
+    out = _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed, start, strength)
     pixels = to_pixels(out)
     pixels[:, known.numpy()] = batch[:, known.numpy()]  # exactly what was given
     return pixels[0] if single else pixels
@@ -130,15 +138,35 @@ def _frame_indices(missing, t: int) -> list[int]:
     return idx
 
 
-def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed) -> torch.Tensor:
+def blend_frames(clip: np.ndarray, missing) -> np.ndarray:
+    """The classical way to fill frames: each missing frame is the linear blend of the nearest
+    given frames before and after it (the nearest one alone at either end of the clip)."""
+    out = np.asarray(clip).astype(np.float64).copy()
+    t = out.shape[0]
+    known = [i for i in range(t) if i not in set(missing)]
+    for i in missing:
+        before = max((k for k in known if k < i), default=None)
+        after = min((k for k in known if k > i), default=None)
+        if before is None or after is None:
+            out[i] = out[after if before is None else before]
+        else:
+            w = (i - before) / (after - before)
+            out[i] = (1 - w) * out[before] + w * out[after]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _sample_with_known(gen, x0, known, prompt, steps, guidance, resample, recon, seed, start=None,
+                       strength=1.0) -> torch.Tensor:
     """Ancestral sampling of the unknown frames with the known ones held to ``x0``; each step is
-    redone ``resample`` times after re-noising back up, so the two parts agree (RePaint)."""
+    redone ``resample`` times after re-noising back up, so the two parts agree (RePaint).  With
+    ``start`` (a clip) the sampling begins from it, noised to the ``strength`` point of the schedule."""
     n = x0.shape[0]
     cond = gen.embed([prompt] * n)
     model = KnownFrames(gen.guided(guidance) if cond is not None else gen.denoiser, x0, known, recon)
     sigmas = gen.sigmas(steps)
+    sigmas = sigmas[min(len(sigmas) - 2, int(round((len(sigmas) - 1) * (1 - strength)))):]
     g = torch.Generator().manual_seed(int(seed))
-    x = torch.randn(x0.shape, generator=g) * sigmas[0]
+    x = torch.randn(x0.shape, generator=g) * sigmas[0] + (0 if start is None else start)
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
         for r in range(resample):

@@ -110,19 +110,3 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     vx, vy, vxy = cov * (mean(x * x) - mx ** 2), cov * (mean(y * y) - my ** 2), cov * (mean(x * y) - mx * my)
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
     return float(s.mean())
-
-
-def blend_frames(clip: np.ndarray, missing: list[int]) -> np.ndarray:
-    """The classical baseline for filling frames: linear blending of the nearest known frames."""
-    out = np.asarray(clip).astype(np.float64).copy()
-    t = out.shape[0]
-    known = [i for i in range(t) if i not in set(missing)]
-    for i in missing:
-        before = max((k for k in known if k < i), default=None)
-        after = min((k for k in known if k > i), default=None)
-        if before is None or after is None:
-            out[i] = out[after if before is None else before]
-        else:
-            w = (i - before) / (after - before)
-            out[i] = (1 - w) * out[before] + w * out[after]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

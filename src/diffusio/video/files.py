@@ -86,13 +86,14 @@ def denoise_file(input: str | Path, output: str | Path, *, model: str | Path = "
 
 
 def fill_file(input: str | Path, output: str | Path, frames: str, *, model: str | Path = "moving-fashion",
-              prompt: str | None = None, steps: int | None = None, recon: float = 0.0, seed: int = 0, fps: float = 8.0,
-              scale: int = 1, force: bool = False) -> np.ndarray:
+              prompt: str | None = None, steps: int | None = None, recon: float = 0.0, strength: float = 1.0,
+              seed: int = 0, fps: float = 8.0, scale: int = 1, force: bool = False) -> np.ndarray:
     """Regenerate the frames ``frames`` ("6-10", counted from 1) of a clip file, keeping the others."""
     write = _outputs(output, None, fps, scale, force, inputs=(input,))
     gen = VideoGenerator.load(model)
     clip = _read_for(gen, input)
-    filled = gen.fill(clip, parse_frames(frames, len(clip)), prompt=prompt, steps=steps, recon=recon, seed=seed)
+    filled = gen.fill(clip, parse_frames(frames, len(clip)), prompt=prompt, steps=steps, recon=recon,
+                      strength=strength, seed=seed)
     write(filled)
     return filled
 
