@@ -82,7 +82,23 @@ def filling(gen, n: int, strength: float, seed: int = 4) -> dict:
             "linear blending": np.stack([blend_frames(c, missing) for c in clips])}
     out = {name: {"psnr": psnr(v[:, missing], clips[:, missing]), "ssim": ssim(v[:, missing], clips[:, missing])}
            for name, v in rows.items()}
-    return {**out, "n": n}
+    return {**out, "n": n}, {"truth": clips, **rows}
+
+
+def fill_picture(rows: dict, path: Path, clips=(0, 1, 2), frames=range(4, 11)) -> None:
+    """Frames 5-11 (6-10 filled) of a few test clips: the truth and every method, one row each."""
+    from diffusio.figures import figure, save
+
+    names = [k for k in rows if k != "ours (recon 30)"]
+    grid = np.concatenate([np.concatenate(list(rows[name][c, list(frames), ..., 0]), axis=1)
+                           for c in clips for name in names], axis=0)
+    with figure(width=0.62 * len(frames) + 2.4, height=0.62 * len(names) * len(clips)) as (fig, ax):
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
+        size = rows["truth"].shape[2]
+        ax.set_yticks([size * (i + 0.5) for i in range(len(names) * len(clips))], names * len(clips), fontsize=7)
+        ax.set_xticks([size * (i + 0.5) for i in range(len(frames))], [str(f + 1) for f in frames], fontsize=7)
+        ax.set_xlabel("frame (6-10 filled; 5 and 11 given)", fontsize=8)
+        save(fig, path)
 
 
 def main():
@@ -112,7 +128,8 @@ def main():
     result["fidelity"] = {"real test clips": floor, "ours, training phrasings": train, "ours, held-out phrasings": held}
     result["fd"] = frechet_to_real(clips, clip_judge)
     result["denoise"] = denoising(gen, args.enhance_n)
-    result["fill"] = filling(gen, args.enhance_n, args.fill_strength)
+    result["fill"], fills = filling(gen, args.enhance_n, args.fill_strength)
+    fill_picture(fills, out / "fill.png")
     (out / "video.json").write_text(json.dumps(result, indent=2))
 
     print(f"model {args.model}: {result['trained']}; one 16-frame clip in {result['seconds_per_clip']:.2f} s\n")

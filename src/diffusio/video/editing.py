@@ -196,8 +196,9 @@ def extend(gen: VideoGenerator, clip: np.ndarray, frames: int, *, prompt: str | 
         tail = out[:, -context:]
         new = min(window - tail.shape[1], batch.shape[1] + frames - out.shape[1])
         padded = np.concatenate([tail, np.zeros((len(out), new) + out.shape[2:], dtype=np.uint8)], axis=1)
+        # from pure noise: with nothing after the new frames, a blend would only repeat the last one
         filled = fill(gen, padded, range(tail.shape[1], tail.shape[1] + new), prompt=prompt, steps=steps,
-                      guidance=guidance, resample=resample, recon=recon, seed=seed + rnd)
+                      guidance=guidance, resample=resample, recon=recon, strength=1.0, seed=seed + rnd)
         out = np.concatenate([out, filled[:, tail.shape[1]:]], axis=1)
         rnd += 1
     return out[0] if single else out
