@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
-from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
+from diffusio.generative.training.fitting import (Progress, check_same_init, load_fit_state, optimiser_step,
+                                                  save_fit_state)
 from diffusio.generative.training.loop import run_loop
 from diffusio.molecules.net import TokenTransformer
 from diffusio.molecules.properties import NAMES, Bins, compute_properties, parse_condition
@@ -289,12 +290,7 @@ class MoleculeDiffusion:
         save_fit_state(out, self.run, self.net, self.ema, opt, gen, self._config())
 
     def _resume(self, out: Path, opt, gen) -> None:
-        started = ckpt.read_run_meta(out).get("model", {}).get("init")
-        if (started or {}).get("model") != (self._init or {}).get("model"):
-            began = f"from {started['model']}" if started else "from scratch"
-            given = f"init={self._init['model']}" if self._init else "no init"
-            fix = f"with init={started['model']} (--init)" if started else "without init"
-            raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
+        check_same_init(out, (self._init or {}).get("model"))
         self.run = load_fit_state(out, self.net, self.ema, opt, gen, self._config(),
                                   lambda saved: saved.get("tokens") == self.vocab.tokens)
 

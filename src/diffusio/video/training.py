@@ -28,8 +28,8 @@ import torch
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.conditioning.text import ENCODER_NAME, EMBED_DIM, encode
-from diffusio.generative.training.fitting import (Progress, check_run_folder, load_fit_state, optimiser_step,
-                                                  save_fit_state)
+from diffusio.generative.training.fitting import (Progress, check_run_folder, check_same_init, load_fit_state,
+                                                  optimiser_step, save_fit_state)
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import edm_loss
 from diffusio.video.clips import moving_clips, still_frames
@@ -105,7 +105,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
                     mults=mults, image_fraction=image_fraction, cond_dropout=cond_dropout, bf16=bf16)
     parent = VideoGenerator.load(init) if init is not None else None  # a wrong name before any data is made
     if resume:
-        _check_same_start(out, init)
+        check_same_init(out, init)
     source = _data(data, captions, frames, size, object_size, objects)
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
@@ -187,18 +187,6 @@ def _adopt(config: dict, parent: VideoGenerator, init: str | Path) -> None:
         config[key] = dict(parent.config[key])
     trained = parent.config.get("trained", {})
     config["init"] = {"model": str(init), "steps": trained.get("steps"), "wall_seconds": trained.get("wall_seconds")}
-
-
-def _check_same_start(out: Path, init: str | Path | None) -> None:
-    """A run resumes the way it began: from the same parent model, or from scratch."""
-    from diffusio.generative.checkpoint.files import read_run_meta
-
-    started = read_run_meta(out).get("model", {}).get("init")
-    if (started or {}).get("model") != (None if init is None else str(init)):
-        began = f"from {started['model']}" if started else "from scratch"
-        given = f"init={init}" if init is not None else "no init"
-        fix = f"with init={started['model']} (--init)" if started else "without init"
-        raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
 
 
 def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels) -> dict:

@@ -53,6 +53,17 @@ def check_run_folder(out: str | Path, resume: bool) -> Path:
     return out
 
 
+def check_same_init(out: Path, init: str | Path | None) -> None:
+    """A run resumes the way it began: from the same parent model (``init``, recorded in its
+    config), or from scratch."""
+    started = ckpt.read_run_meta(out).get("model", {}).get("init")
+    if (started or {}).get("model") != (None if init is None else str(init)):
+        began = f"from {started['model']}" if started else "from scratch"
+        given = f"init={init}" if init is not None else "no init"
+        fix = f"with init={started['model']} (--init)" if started else "without init"
+        raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
+
+
 def save_fit_state(out: Path, progress: Progress, net: torch.nn.Module, ema: torch.nn.Module,
                    opt: torch.optim.Optimizer, gen: torch.Generator, config: dict) -> None:
     tensors = {f"train.{k}": v for k, v in net.state_dict().items()}
