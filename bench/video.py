@@ -9,7 +9,8 @@
 2. Fréchet distance on the space-time classifier's features, beside the real-vs-real floor.
 3. Denoising (PSNR) at two noise levels: the space-time model, the same network frame by frame,
    OpenCV's fastNlMeansDenoisingMulti (strength tuned per level on the same clips: its best), the
-   noisy input.  Filling frames 6-10 of 16 (PSNR, SSIM): ours against linear blending.
+   noisy input.  Filling frames 6-10 of 16 (PSNR, SSIM): ours from noise and from the blend
+   against linear blending (and a picture, ``fill.png``).
 4. Speed: seconds to generate one 16-frame clip.
 
 Prints markdown tables and writes JSON.
@@ -76,8 +77,8 @@ def denoising(gen, n: int, sigmas=(0.2, 0.4), seed: int = 3) -> list[dict]:
 def filling(gen, n: int, strength: float, seed: int = 4) -> dict:
     clips = moving_clips(n, split="test", seed=seed).clips
     missing = list(range(5, 10))
-    rows = {"ours (default)": gen.fill(clips, missing, seed=seed),
-            "ours (recon 30)": gen.fill(clips, missing, recon=30.0, seed=seed),
+    rows = {"ours (from noise)": gen.fill(clips, missing, strength=1.0, seed=seed),
+            "ours (from noise, recon 30)": gen.fill(clips, missing, strength=1.0, recon=30.0, seed=seed),
             f"ours (from the blend, strength {strength:g})": gen.fill(clips, missing, strength=strength, seed=seed),
             "linear blending": np.stack([blend_frames(c, missing) for c in clips])}
     out = {name: {"psnr": psnr(v[:, missing], clips[:, missing]), "ssim": ssim(v[:, missing], clips[:, missing])}
@@ -89,13 +90,14 @@ def fill_picture(rows: dict, path: Path, clips=(0, 1, 2), frames=range(4, 11)) -
     """Frames 5-11 (6-10 filled) of a few test clips: the truth and every method, one row each."""
     from diffusio.figures import figure, save
 
-    names = [k for k in rows if k != "ours (recon 30)"]
+    names = [k for k in rows if "recon" not in k]
     grid = np.concatenate([np.concatenate(list(rows[name][c, list(frames), ..., 0]), axis=1)
                            for c in clips for name in names], axis=0)
     with figure(width=0.62 * len(frames) + 2.4, height=0.62 * len(names) * len(clips)) as (fig, ax):
         ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
         size = rows["truth"].shape[2]
-        ax.set_yticks([size * (i + 0.5) for i in range(len(names) * len(clips))], names * len(clips), fontsize=7)
+        labels = [name.replace("ours (", "").rstrip(")") for name in names]  # short: the axis has no room
+        ax.set_yticks([size * (i + 0.5) for i in range(len(names) * len(clips))], labels * len(clips), fontsize=7)
         ax.set_xticks([size * (i + 0.5) for i in range(len(frames))], [str(f + 1) for f in frames], fontsize=7)
         ax.set_xlabel("frame (6-10 filled; 5 and 11 given)", fontsize=8)
         save(fig, path)
@@ -106,7 +108,8 @@ def main():
     ap.add_argument("--model", default="moving-fashion")
     ap.add_argument("--per-prompt", type=int, default=5)
     ap.add_argument("--enhance-n", type=int, default=60, help="test clips for denoising and filling")
-    ap.add_argument("--fill-strength", type=float, default=0.45, help="the fill row that starts from the blend")
+    ap.add_argument("--fill-strength", type=float, default=0.45, help="the fill row that starts from the blend "
+                                                                       "(0.45: the default of fill)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench/video")

@@ -81,12 +81,12 @@ def test_init_refuses_other_clip_sizes_and_unknown_models(tmp_path, tiny):
 
 def test_fill_keeps_the_given_frames_exactly(tiny):
     clip = moving_clips(1, frames=6, seed=0).clips[0]
-    filled = tiny.fill(clip, range(2, 4), steps=3)
+    filled = tiny.fill(clip, range(2, 4), steps=3, strength=1.0)  # from noise: the blend start has its own test
     keep = [0, 1, 4, 5]
     assert filled.shape == clip.shape
     assert np.array_equal(filled[keep], clip[keep])
     assert not np.array_equal(filled[2:4], clip[2:4])
-    guided = tiny.fill(clip, range(2, 4), steps=3, recon=30.0, resample=1)
+    guided = tiny.fill(clip, range(2, 4), steps=3, strength=1.0, recon=30.0, resample=1)
     assert np.array_equal(guided[keep], clip[keep]) and not np.array_equal(guided, filled)
     with pytest.raises(UsageError, match="recon"):
         tiny.fill(clip, range(2, 4), recon=float("nan"))
@@ -99,7 +99,7 @@ def test_fill_from_the_blend_keeps_given_frames_and_moves_toward_the_blend(tiny)
     first, last = clip[0, 0].astype(float), clip[0, 3].astype(float)
     assert np.abs(blend[0, 1] - (first * 2 / 3 + last / 3)).max() <= 0.5 + 1e-9
     gap = lambda out: np.abs(out[:, 1:3].astype(float) - blend[:, 1:3]).mean()  # noqa: E731
-    full = tiny.fill(clip, [1, 2], steps=10, seed=0)
+    full = tiny.fill(clip, [1, 2], steps=10, strength=1.0, seed=0)
     near = tiny.fill(clip, [1, 2], steps=10, strength=0.2, seed=0)
     assert np.array_equal(near[:, [0, 3]], clip[:, [0, 3]])
     assert gap(near) < gap(full) / 2  # a nearly untrained model: only a weak strength keeps the blend

@@ -126,9 +126,9 @@ def register_fill(sub) -> None:
     p.add_argument("--recon", type=non_negative_float("--recon"), default=0.0,
                    help="reconstruction guidance weight (e.g. 30): new frames agree more with the given ones, "
                         "at one backward pass per step")
-    p.add_argument("--strength", type=non_negative_float("--strength", 1.0), default=1.0,
-                   help="1 (default): new frames from pure noise; lower: start from the linear blend of the "
-                        "frames around them, noised this far (e.g. 0.45)")
+    p.add_argument("--strength", type=non_negative_float("--strength", 1.0), default=None,
+                   help="start the new frames from the linear blend of the frames around them, noised this far "
+                        "(default 0.45); 1: from pure noise")
     p.add_argument("--steps", type=positive_int("--steps"), default=None)
     p.add_argument("--seed", type=seed_int, default=0)
     _output_options(p)
@@ -139,8 +139,8 @@ def cmd_fill(args) -> int:
     from diffusio.video.files import fill_file
 
     filled = fill_file(args.input, args.output, args.frames, model=args.model, prompt=args.prompt, steps=args.steps,
-                       recon=args.recon, strength=args.strength, seed=args.seed, fps=args.fps, scale=args.scale,
-                       force=args.force)
+                       recon=args.recon, seed=args.seed, fps=args.fps, scale=args.scale, force=args.force,
+                       **({} if args.strength is None else {"strength": args.strength}))
     print(f"wrote {len(filled)} frames ({args.frames} filled) to {args.output}")
     return 0
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from diffusio._io import check_output
 from diffusio.errors import UsageError
+from diffusio.video.editing import DEFAULT_FILL_STRENGTH
 from diffusio.video.generator import VideoGenerator
 from diffusio.video.io import VIDEO_SUFFIXES, read_video, to_channels, write_video
 
@@ -86,8 +87,9 @@ def denoise_file(input: str | Path, output: str | Path, *, model: str | Path = "
 
 
 def fill_file(input: str | Path, output: str | Path, frames: str, *, model: str | Path = "moving-fashion",
-              prompt: str | None = None, steps: int | None = None, recon: float = 0.0, strength: float = 1.0,
-              seed: int = 0, fps: float = 8.0, scale: int = 1, force: bool = False) -> np.ndarray:
+              prompt: str | None = None, steps: int | None = None, recon: float = 0.0,
+              strength: float = DEFAULT_FILL_STRENGTH, seed: int = 0, fps: float = 8.0, scale: int = 1,
+              force: bool = False) -> np.ndarray:
     """Regenerate the frames ``frames`` ("6-10", counted from 1) of a clip file, keeping the others."""
     write = _outputs(output, None, fps, scale, force, inputs=(input,))
     gen = VideoGenerator.load(model)
