@@ -243,7 +243,8 @@ def commands() -> dict[str, Command]:
             "--bf16": choice(["off"]), "--every": ints(1, 1), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
                                                             fixed(V("0", False), V("1,-1", False), V("", False))),
             # the base sets --base and --mults, which --init refuses; no oracle beyond a clean end
-            "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None))},
+            "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None)),
+            "--frame-cond": fixed(V(None, True), V("", True))},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
                                    "--scale", "1", "-o", "@out.gif"], {
@@ -377,7 +378,7 @@ def _set(argv: list[str], flag: str, text: str | None) -> None:
         del argv[i:i + 2]
     if text is None:
         return
-    if text == "" and flag in ("--no-watermark", "--json"):  # a switch
+    if text == "" and flag in ("--no-watermark", "--json", "--frame-cond"):  # a switch
         argv.append(flag)
     elif flag.startswith("--"):
         argv.append(f"{flag}={text}")

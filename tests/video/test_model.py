@@ -60,6 +60,33 @@ def test_init_starts_from_the_parent_and_records_it(tmp_path, tiny):
     assert VideoGenerator.load(tmp_path / "child").config["init"]["model"] == str(tiny.path)
 
 
+def test_frame_condition_added_by_init_starts_as_the_parent(tmp_path, tiny):
+    # the per-frame condition joins the parent's network at zero: the same clips until training moves it
+    child = train_video(tmp_path / "child", steps=1, every=1, lr=0.0, init=tiny.path, frame_cond=True, **TINY)
+    assert child.config["net"] == {**tiny.config["net"], "frame_cond": True}
+    assert np.array_equal(child.generate("a bag moving up", frames=4, steps=3, seed=1),
+                          tiny.generate("a bag moving up", frames=4, steps=3, seed=1))
+    loaded = VideoGenerator.load(tmp_path / "child")
+    assert loaded.denoiser.net.frame_embed is not None
+    with pytest.raises(UsageError, match=r"another network \(frame_cond\)"):  # resumes only as it started
+        train_video(tmp_path / "child", steps=2, every=1, resume=True, init=tiny.path, **TINY)
+
+
+def test_frame_condition_depends_on_caption_and_frame():
+    from diffusio.video.net import FrameCondition
+
+    torch.manual_seed(0)
+    layer = FrameCondition(cond_dim=6, emb=8)
+    assert torch.count_nonzero(layer(torch.randn(2, 6), 5)) == 0  # starts at zero
+    torch.nn.init.normal_(layer.mlp[-1].weight)
+    out = layer(torch.randn(2, 6), 5).reshape(2, 5, 8)
+    assert not torch.allclose(out[0, 0], out[0, 1])  # another frame, another embedding
+    assert not torch.allclose(out[0], out[1])        # another caption, another path
+    with pytest.raises(ValueError, match="needs a condition"):
+        from diffusio.video.net import SpaceTimeUNet
+        SpaceTimeUNet(base=8, mults=(1,), cond_dim=0, frame_cond=True)
+
+
 def test_init_resumes_only_the_way_it_started(tmp_path, tiny):
     train_video(tmp_path / "child", steps=1, every=1, init=tiny.path, **TINY)
     with pytest.raises(UsageError, match="started from .*but no init was given"):

@@ -52,6 +52,9 @@ def register_train(sub) -> None:
                    help="channel multipliers per level, e.g. 1,2,4 (the default)")
     p.add_argument("--init", default=None,
                    help="continue this trained video model (shipped name or run folder); it brings its network")
+    p.add_argument("--frame-cond", action="store_true",
+                   help="also give every frame the caption beside its position, the path on which text steers "
+                        "motion (with --init: added to the parent's network at zero, so nothing is lost)")
     p.add_argument("--bf16", choices=BF16_CHOICES, default="auto",
                    help="bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)")
     add_run_options(p, every=250)
@@ -68,7 +71,8 @@ def cmd_train(args) -> int:
     gen = train_video(args.out, args.data, captions=args.captions, frames=args.frames, size=args.size,
                       objects=args.objects, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                       lr=args.lr, base=args.base or 16, mults=args.mults or (1, 2, 4), bf16=args.bf16,
-                      every=args.every, seed=args.seed, resume=args.resume, init=args.init, quiet=args.quiet)
+                      every=args.every, seed=args.seed, resume=args.resume, init=args.init,
+                      frame_cond=args.frame_cond, quiet=args.quiet)
     trained = gen.config["trained"]
     since = f" on top of {args.init}'s {gen.config['init']['steps']:,} steps" if args.init is not None else ""
     print(f"trained {trained['steps']:,} steps ({trained['wall_seconds'] / 60:.1f} min){since}; model in {args.out}")

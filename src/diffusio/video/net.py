@@ -6,6 +6,11 @@ self-attention); after each block a temporal layer mixes each pixel's features a
 residual and start at zero, and a batch of single frames (T = 1) skips them, so the same network
 trains jointly on clips and on still images and is also an image denoiser.
 
+The condition (the caption's embedding) reaches every block through the FiLM embedding, the same
+for every frame.  With ``frame_cond`` it also enters once per frame, beside that frame's position
+(:class:`FrameCondition`): the only path on which the caption can say *where* the object is at
+frame t, i.e. how it moves.
+
 Tensors are (N, C, T, H, W).
 
 >>> net = SpaceTimeUNet(channels=1, base=8, mults=(1, 2), cond_dim=4)
@@ -72,21 +77,44 @@ def frame_positions(frames: int, dim: int, device=None, dtype=None) -> torch.Ten
     return F.pad(pos, (0, dim - 2 * half)).to(dtype)
 
 
+class FrameCondition(nn.Module):
+    """Per-frame embedding of (condition, frame position): an MLP over both, so it can form their
+    products ("left" x "late frame").  Its output layer starts at zero, so adding it to a trained
+    network changes nothing until training moves it (``video train --init --frame-cond``)."""
+
+    POSITION_DIM = 32
+
+    def __init__(self, cond_dim: int, emb: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(cond_dim + self.POSITION_DIM, emb), nn.SiLU(), nn.Linear(emb, emb))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, cond: torch.Tensor, frames: int) -> torch.Tensor:
+        """(N, cond_dim) -> (N * frames, emb), frame-major within each clip like the UNet's rows."""
+        pos = frame_positions(frames, self.POSITION_DIM, cond.device, cond.dtype)
+        both = torch.cat([cond.repeat_interleave(frames, dim=0), pos.repeat(len(cond), 1)], dim=1)
+        return self.mlp(both)
+
+
 class SpaceTimeUNet(nn.Module):
     """The image UNet's layout with a :class:`TemporalMix` after every residual block: temporal
     attention at ``time_attn_levels``, spatial attention at ``attn_levels``."""
 
     def __init__(self, channels: int = 1, base: int = 32, mults: tuple[int, ...] = (1, 2, 2), blocks: int = 1,
                  attn_levels: tuple[int, ...] = (2,), time_attn_levels: tuple[int, ...] = (1, 2),
-                 cond_dim: int = 0, dropout: float = 0.0):
+                 cond_dim: int = 0, dropout: float = 0.0, frame_cond: bool = False):
         super().__init__()
+        if frame_cond and not cond_dim:
+            raise ValueError("frame_cond needs a condition (cond_dim > 0)")
         self.config = dict(channels=channels, base=base, mults=list(mults), blocks=blocks,
                            attn_levels=list(attn_levels), time_attn_levels=list(time_attn_levels),
-                           cond_dim=cond_dim, dropout=dropout)
+                           cond_dim=cond_dim, dropout=dropout, frame_cond=bool(frame_cond))
         emb = 4 * base
         self.noise_embed = nn.Sequential(FourierEmbedding(base), nn.Linear(base, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.cond_embed = (nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
                            if cond_dim else None)
+        self.frame_embed = FrameCondition(cond_dim, emb) if frame_cond else None
         self.stem = nn.Conv2d(channels, base, 3, padding=1)
         self.down, widths, width = nn.ModuleList(), [base], base
         for level, mult in enumerate(mults):
@@ -123,6 +151,8 @@ class SpaceTimeUNet(nn.Module):
                 cond = x.new_zeros(n, self.config["cond_dim"])
             emb = emb + self.cond_embed(cond)
         emb = emb.repeat_interleave(frames, dim=0)  # one row per frame
+        if self.frame_embed is not None:
+            emb = emb + self.frame_embed(cond, frames)
         h = self.stem(x.transpose(1, 2).reshape(n * frames, c, height, width))
         skips = [h]
         for layer in self.down:

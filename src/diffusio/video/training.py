@@ -27,6 +27,7 @@ import torch
 
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
+from diffusio.generative.checkpoint.files import read_run_meta
 from diffusio.generative.conditioning.text import ENCODER_NAME, EMBED_DIM, encode
 from diffusio.generative.training.fitting import (Progress, check_run_folder, check_same_init, load_fit_state,
                                                   optimiser_step, save_fit_state)
@@ -90,7 +91,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
                 lr: float = 1e-3, warmup: int = 200, ema_decay: float = 0.999, cond_dropout: float = 0.1,
                 base: int = 16, mults: tuple[int, ...] = (1, 2, 4), time_attn_levels: tuple[int, ...] | None = None,
                 seed: int = 0, every: int = 250, resume: bool = False, bf16: str = "auto",
-                init: str | Path | None = None, quiet: bool = False) -> VideoGenerator:
+                init: str | Path | None = None, frame_cond: bool = False, quiet: bool = False) -> VideoGenerator:
     """Train into folder ``out`` (it receives ``config.json``, ``model.safetensors`` and a resumable
     training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
     (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``.
@@ -99,6 +100,10 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     random weights; its network replaces ``base``, ``mults`` and ``time_attn_levels``, and its clips
     must have this run's size and channels.  ``steps`` and ``minutes`` count this run only; the
     config records the parent (``init``), and a run started from one resumes only with the same.
+
+    ``frame_cond``: also give every frame the caption beside its position
+    (:class:`~diffusio.video.net.FrameCondition`), the path on which text can steer motion.  With
+    ``init`` it is added to the parent's network at zero, so training starts from the parent exactly.
     """
     out = check_run_folder(out, resume)
     _check_settings(frames=frames, size=size, steps=steps, batch_size=batch_size, base=base, every=every,
@@ -110,14 +115,14 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
                     cond_dropout=cond_dropout, seed=seed, steps=steps, every=every)
-    config = _config(source, settings, base, mults, time_attn_levels)
+    config = _config(source, settings, base, mults, time_attn_levels, frame_cond)
     if parent is not None:
-        _adopt(config, parent, init)
+        _adopt(config, parent, init, frame_cond)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         denoiser = build_denoiser(config)
     if parent is not None:
-        denoiser.net.load_state_dict(parent.denoiser.net.state_dict())
+        _load_parent(denoiser.net, parent)
     ema = build_denoiser(config)
     ema.load_state_dict(denoiser.state_dict())
     ema.requires_grad_(False).eval()
@@ -125,8 +130,9 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     gen = torch.Generator().manual_seed(seed)
     run = Progress()
     if resume:
+        _check_same_net(out, config["net"])
         run = load_fit_state(out, denoiser.net, ema.net, opt, gen, config,
-                             lambda saved: saved.get("data") == config["data"] and saved.get("net") == config["net"])
+                             lambda saved: saved.get("data") == config["data"])
     bf16_on = use_bf16(bf16)
     config["training"] = {"bf16": bf16_on}
     embeddings: dict[str, np.ndarray] = {}
@@ -176,8 +182,9 @@ def _check_settings(*, frames: int, size: int, steps: int, batch_size: int, base
     use_bf16(bf16)
 
 
-def _adopt(config: dict, parent: VideoGenerator, init: str | Path) -> None:
-    """Make ``config`` continue ``parent``: its network, preconditioning and sampling defaults."""
+def _adopt(config: dict, parent: VideoGenerator, init: str | Path, frame_cond: bool) -> None:
+    """Make ``config`` continue ``parent``: its network (plus the frame condition when asked for),
+    preconditioning and sampling defaults."""
     mine, theirs = config["clip"], parent.config["clip"]
     if (mine["size"], mine["channels"]) != (theirs["size"], theirs["channels"]):
         raise UsageError(f"init {init} makes {theirs['size']}x{theirs['size']} clips with {theirs['channels']} "
@@ -185,11 +192,29 @@ def _adopt(config: dict, parent: VideoGenerator, init: str | Path) -> None:
                          "set size to match or train without init")
     for key in ("net", "preconditioning", "sampling"):
         config[key] = dict(parent.config[key])
+    if frame_cond:
+        config["net"]["frame_cond"] = True
     trained = parent.config.get("trained", {})
     config["init"] = {"model": str(init), "steps": trained.get("steps"), "wall_seconds": trained.get("wall_seconds")}
 
 
-def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels) -> dict:
+def _check_same_net(out: Path, net: dict) -> None:
+    saved = read_run_meta(out).get("model", {}).get("net", {})
+    changed = sorted(k for k in set(saved) | set(net) if saved.get(k, False) != net.get(k, False))
+    if changed:
+        raise UsageError(f"resume: {out} was trained with another network ({', '.join(changed)}); resume it with "
+                         "the same options (--base, --mults, --frame-cond)")
+
+
+def _load_parent(net: torch.nn.Module, parent: VideoGenerator) -> None:
+    """The parent's weights; a frame condition it lacks stays as built (at zero: no change)."""
+    missing, unexpected = net.load_state_dict(parent.denoiser.net.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("frame_embed.") for key in missing):
+        raise UsageError(f"the parent's weights do not fit its own network (missing {missing[:3]}, unexpected "
+                         f"{unexpected[:3]}); the parent model is damaged or from another version")
+
+
+def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn_levels, frame_cond: bool) -> dict:
     """The run's config.json: clip shape, network, preconditioning, conditioning, data, settings."""
     levels = len(mults)
     time_attn_levels = (levels - 1,) if time_attn_levels is None else tuple(time_attn_levels)
@@ -197,7 +222,8 @@ def _config(source, settings: dict, base: int, mults: tuple[int, ...], time_attn
     channels = 1 if isinstance(source, MovingData) else int(source.array.shape[-1])
     return {"kind": KIND, "clip": {"frames": frames, "size": size, "channels": channels},
             "net": dict(channels=channels, base=base, mults=list(mults), blocks=1, attn_levels=[levels - 1],
-                        time_attn_levels=list(time_attn_levels), cond_dim=EMBED_DIM, dropout=0.0),
+                        time_attn_levels=list(time_attn_levels), cond_dim=EMBED_DIM, dropout=0.0,
+                        frame_cond=bool(frame_cond)),
             "preconditioning": {"kind": "edm", "sigma_data": 0.5},
             "conditioning": {"kind": "text", "encoder": ENCODER_NAME, "dim": EMBED_DIM},
             "data": source.summary(),
