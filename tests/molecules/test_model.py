@@ -74,11 +74,13 @@ def test_init_continues_a_trained_model_and_resumes_only_the_way_it_started(smil
     MoleculeDiffusion(steps=4, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", init=tmp_path / "parent")
     with pytest.raises(UsageError, match="started from .*parent, but no init was given"):
         MoleculeDiffusion(steps=8, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", resume=True)
+    whole.save(tmp_path / "parent")  # the parent's name now holds another model (as when a run's checkpoint ships)
     resumed = MoleculeDiffusion(steps=8, every=4, seed=1, **TINY).fit(smiles, out=tmp_path / "run", resume=True,
                                                                        init=tmp_path / "parent")
     assert all(torch.equal(a, b) for a, b in zip(resumed.net.parameters(), whole.net.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(resumed.ema.parameters(), whole.ema.parameters()))
-    assert MoleculeDiffusion.load(tmp_path / "run")._config()["init"]["model"] == str(tmp_path / "parent")
+    assert MoleculeDiffusion.load(tmp_path / "run")._config()["init"] == {
+        "model": str(tmp_path / "parent"), "steps": tiny.run.step, "wall_seconds": round(tiny.run.wall, 1)}
 
 
 @pytest.mark.parametrize("kwargs, message", [({"width": 30, "heads": 4}, "multiple of heads"),

@@ -87,15 +87,18 @@ def test_frame_condition_depends_on_caption_and_frame():
         SpaceTimeUNet(base=8, mults=(1,), cond_dim=0, frame_cond=True)
 
 
-def test_init_resumes_only_the_way_it_started(tmp_path, tiny):
-    train_video(tmp_path / "child", steps=1, every=1, init=tiny.path, **TINY)
+def test_init_resumes_only_the_way_it_started(tmp_path):
+    parent = train_video(tmp_path / "parent", steps=1, every=1, **TINY)
+    train_video(tmp_path / "child", steps=1, every=1, init=parent.path, **TINY)
     with pytest.raises(UsageError, match="started from .*but no init was given"):
         train_video(tmp_path / "child", steps=2, every=1, resume=True, **TINY)
-    resumed = train_video(tmp_path / "child", steps=2, every=1, resume=True, init=tiny.path, **TINY)
+    train_video(parent.path, steps=2, every=1, resume=True, **TINY)  # the parent's folder now holds 2 steps
+    resumed = train_video(tmp_path / "child", steps=2, every=1, resume=True, init=parent.path, **TINY)
     assert resumed.config["trained"]["steps"] == 2
+    assert resumed.config["init"]["steps"] == 1  # the parent as it was when the child began
     train_video(tmp_path / "scratch", steps=1, every=1, **TINY)
     with pytest.raises(UsageError, match="started from scratch"):
-        train_video(tmp_path / "scratch", steps=2, every=1, resume=True, init=tiny.path, **TINY)
+        train_video(tmp_path / "scratch", steps=2, every=1, resume=True, init=parent.path, **TINY)
 
 
 def test_init_refuses_other_clip_sizes_and_unknown_models(tmp_path, tiny):

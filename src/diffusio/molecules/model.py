@@ -290,7 +290,7 @@ class MoleculeDiffusion:
         save_fit_state(out, self.run, self.net, self.ema, opt, gen, self._config())
 
     def _resume(self, out: Path, opt, gen) -> None:
-        check_same_init(out, (self._init or {}).get("model"))
+        self._init = check_same_init(out, (self._init or {}).get("model"))
         self.run = load_fit_state(out, self.net, self.ema, opt, gen, self._config(),
                                   lambda saved: saved.get("tokens") == self.vocab.tokens)
 

@@ -109,8 +109,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     _check_settings(frames=frames, size=size, steps=steps, batch_size=batch_size, base=base, every=every,
                     mults=mults, image_fraction=image_fraction, cond_dropout=cond_dropout, bf16=bf16)
     parent = VideoGenerator.load(init) if init is not None else None  # a wrong name before any data is made
-    if resume:
-        check_same_init(out, init)
+    started = check_same_init(out, init) if resume else None
     source = _data(data, captions, frames, size, object_size, objects)
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
@@ -118,6 +117,8 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     config = _config(source, settings, base, mults, time_attn_levels, frame_cond)
     if parent is not None:
         _adopt(config, parent, init, frame_cond)
+        if started:
+            config["init"] = started  # the parent as it was when the run began
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         denoiser = build_denoiser(config)

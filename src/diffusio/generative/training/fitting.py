@@ -53,15 +53,18 @@ def check_run_folder(out: str | Path, resume: bool) -> Path:
     return out
 
 
-def check_same_init(out: Path, init: str | Path | None) -> None:
+def check_same_init(out: Path, init: str | Path | None) -> dict | None:
     """A run resumes the way it began: from the same parent model (``init``, recorded in its
-    config), or from scratch."""
+    config), or from scratch.  Returns the parent as recorded when the run began, which the resumed
+    run keeps: the model under that name may have changed since (a shipped name replaced by this
+    very run's checkpoint), and its step count would then misstate the lineage."""
     started = ckpt.read_run_meta(out).get("model", {}).get("init")
     if (started or {}).get("model") != (None if init is None else str(init)):
         began = f"from {started['model']}" if started else "from scratch"
         given = f"init={init}" if init is not None else "no init"
         fix = f"with init={started['model']} (--init)" if started else "without init"
         raise UsageError(f"resume: {out} started {began}, but {given} was given; resume it {fix}")
+    return started
 
 
 def save_fit_state(out: Path, progress: Progress, net: torch.nn.Module, ema: torch.nn.Module,
