@@ -172,6 +172,11 @@ def commands() -> dict[str, Command]:
             "--data": choice(["digits"], ["nope", "@missing", "", "@in.png"]),
             "--attn-levels": st.one_of(fixed(V("", True), V("0", True)), fixed(V("x", False), V("9", None)))},
             files={"in.png": IMG}, heavy=True),
+        "ema": Command(["ema", "@run", "--sigma-rel", "0.08", "--out", "@m"], {
+            ":1": st.sampled_from([V("@run", True), V("@in.png", False), V("", False), V("@missing", False)]),
+            "--sigma-rel": floats(0.001, 0.28), "--step": ints(1, 2, huge=True),
+            "--out": fixed(V("@m", True), V("@run", False))},
+            files={"run": "model:phema", "in.png": IMG}),
         "distill": Command(["distill", "fashion-fast", "--out", "@st", "--trajectories", "2", "--teacher-steps", "4",
                             "--train-steps", "1", "--batch-size", "2", "--every", "1", "--quiet"], {
             "--trajectories": ints(1, 2, huge=True), "--teacher-steps": ints(4, 1), "--train-steps": ints(1, 1),

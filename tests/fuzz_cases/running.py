@@ -22,6 +22,10 @@ def prepare(kind: str, folder: Path) -> Path:
 
         if kind == "model:tabular":
             assert main(["tabular", "fit", "wine", "--out", str(target), "--steps", "2", "--quiet"]) == 0
+        elif kind == "model:phema":  # a training run with post-hoc EMA snapshots
+            assert main(["train", "--data", "digits", "--out", str(target), "--steps", "2", "--batch-size", "2",
+                         "--base", "8", "--mults", "1", "--attn-levels", "", "--every", "1", "--threads", "1",
+                         "--posthoc-ema", "--quiet"]) == 0
         elif kind == "folder:images":
             target.mkdir(parents=True)
             for i in range(3):

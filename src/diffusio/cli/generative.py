@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--blocks", type=_positive_int("--blocks"), default=1, help="residual blocks per resolution")
     p.add_argument("--attn-levels", type=_int_tuple, default=(2,), help="resolutions (0 = full) with self-attention")
     p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--posthoc-ema", action="store_true",
+                   help="also keep EDM2's two power-function EMAs (widths 0.05 and 0.10) and save them at every "
+                        "checkpoint (in OUT/phema/), so 'diffusio ema' can choose the EMA length after training")
     p.add_argument("--attributes", type=_name_list, default=(), metavar="NAMES",
                    help="also condition on measured image features (comma list of brightness, width, height); "
                         "generate then takes --attr NAME=RANK")
@@ -61,6 +64,7 @@ def register(sub) -> None:
     register_evaluate(sub)
     register_samplers(sub)
     register_classifier(sub)
+    register_ema(sub)
 
 
 def cmd_train(args) -> int:
@@ -69,7 +73,7 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
-                      ema_decay=args.ema_decay, attributes=args.attributes, attr_dropout=args.attr_dropout,
+                      ema_decay=args.ema_decay, posthoc_ema=args.posthoc_ema, attributes=args.attributes, attr_dropout=args.attr_dropout,
                       init=args.init, every=args.every, minutes=args.minutes,
                       threads=args.threads, device=args.device, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
@@ -78,6 +82,37 @@ def cmd_train(args) -> int:
 
     if world_from_env()[0] == 0:  # under torchrun, one report, from the rank that wrote the files
         print(f"model saved in {out} (samples: {out / 'samples.png'}, loss curve: {out / 'loss.png'})")
+    return 0
+
+
+def register_ema(sub) -> None:
+    p = sub.add_parser("ema", help="choose the EMA length after training (post-hoc EMA of a --posthoc-ema run)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Rebuild the weight average of any relative width from the two power-function "
+                                   "EMAs a run saved at every checkpoint (Karras et al., 2024, EDM2), and write it "
+                                   "as a model directory that generate, evaluate and every other command load.",
+                       epilog="Example:\n  diffusio train --data fashion-mnist --out runs/f --posthoc-ema\n"
+                              "  diffusio ema runs/f --sigma-rel 0.08 --out runs/f-ema0.08\n"
+                              "  diffusio evaluate runs/f-ema0.08 -n 1000")
+    p.add_argument("run", help="a training run directory made with --posthoc-ema")
+    p.add_argument("--sigma-rel", type=float, required=True,
+                   help="width of the average relative to the training length, in [0.001, 0.289): "
+                        "0.05-0.10 are the saved ones; longer averages smooth more")
+    p.add_argument("--step", type=_positive_int("--step"), default=None,
+                   help="the training step the average ends at (default: the last snapshot)")
+    p.add_argument("--out", required=True, help="new model directory (must not hold a model)")
+    p.set_defaults(func=cmd_ema)
+
+
+def cmd_ema(args) -> int:
+    from diffusio.generative.training.posthoc_ema import posthoc_ema
+
+    r = posthoc_ema(args.run, args.sigma_rel, args.out, step=args.step)
+    print(f"EMA of relative width {r['sigma_rel']:g} at step {r['step']}, rebuilt from {r['snapshots']} snapshots "
+          f"(profile error {r['profile_error']:.1%}); model saved in {args.out}")
+    if r["profile_error"] > 0.1:
+        print(f"warning: the snapshots express this width poorly (profile error {r['profile_error']:.0%} > 10%); "
+              "choose a width nearer 0.05-0.10 or checkpoint more often (--every)", file=sys.stderr)
     return 0
 
 

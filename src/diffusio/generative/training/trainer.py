@@ -19,6 +19,7 @@ from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training import distributed
 from diffusio.generative.training.loop import run_loop
+from diffusio.generative.training.posthoc_ema import PowerEMA
 from diffusio.generative.training.losses import (LOSSES, ema_decay_at, ema_update, optimizer_tensors,
                                                  restore_optimizer)
 from diffusio.generative.conditioning.attributes import Attributes, check_names, pad_condition_input
@@ -37,6 +38,7 @@ class TrainConfig:
     lr: float = 1e-3
     warmup: int = 200
     ema_decay: float = 0.999
+    posthoc_ema: bool = False     # also keep EDM2's two power-function EMAs, saved at every checkpoint
     seed: int = 0
     cond: str = "auto"            # auto | text | class | none
     cond_dropout: float = 0.1     # drop to the null condition, for classifier-free guidance
@@ -222,6 +224,7 @@ class Trainer:
         self.ema: Denoiser = build_denoiser_from_config(self.config).to(self.device)
         self.ema.load_state_dict(self.denoiser.state_dict())
         self.ema.requires_grad_(False).eval()
+        self.phema = PowerEMA(self.denoiser.net) if cfg.posthoc_ema else None
         self.opt = torch.optim.Adam(self.denoiser.parameters(), lr=cfg.lr)
         self.gen = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: same global batches
         self.loss_fn = LOSSES[cfg.precond]
@@ -287,6 +290,8 @@ class Trainer:
         t = {f"net.{k}": v for k, v in self.denoiser.net.state_dict().items()}
         t.update({f"ema.{k}": v for k, v in self.ema.net.state_dict().items()})
         t.update(optimizer_tensors(self.opt, self.denoiser))
+        if self.phema is not None:
+            t.update(self.phema.tensors())
         t["rng.data"] = self.gen.get_state()
         t["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
@@ -297,10 +302,15 @@ class Trainer:
         meta, tensors = ckpt.load_run_state(self.out)
         if meta.get("model", {}).get("net") != self.config["net"] or meta.get("train", {}).get("data") != self.cfg.data:
             raise UsageError(f"--resume: {self.out} was trained with other settings; use the same --data and network")
+        if bool(meta.get("train", {}).get("posthoc_ema")) != self.cfg.posthoc_ema:
+            raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.posthoc_ema else 'without'} "
+                             "--posthoc-ema; resume it with the same switch")
         try:
             ckpt.load_state_into(self.denoiser.net, tensors, "net.", self.out)
             ckpt.load_state_into(self.ema.net, tensors, "ema.", self.out)
             restore_optimizer(self.opt, self.denoiser, tensors)
+            if self.phema is not None:
+                self.phema.load(tensors)
             self.gen.set_state(tensors["rng.data"])
             torch.set_rng_state(tensors["rng.torch"])
             if self.device.type == "cuda" and "rng.cuda" in tensors:
@@ -316,6 +326,8 @@ class Trainer:
         config = dict(self.config, training={**asdict(self.cfg), "steps_done": self.step,
                                               "wall_seconds": round(self.wall, 1)})
         ckpt.save_model(self.out, config, tensors)
+        if self.phema is not None:
+            self.phema.snapshot(self.out, self.step)
         # the run state last: its train_state.json marks the checkpoint as complete for --resume
         ckpt.save_run_state(self.out, self.step, self._train_tensors(), {
             "wall_seconds": self.wall, "losses": self.losses, "train": asdict(self.cfg), "model": self.config})
@@ -341,6 +353,8 @@ class Trainer:
         self.opt.step()
         self.step += 1
         ema_update(self.ema, self.denoiser, ema_decay_at(self.step, self.cfg.ema_decay))
+        if self.phema is not None:
+            self.phema.update(self.denoiser.net, self.step)
         return distributed.mean_across(loss.item(), self.world)
 
     def run(self) -> Path:
