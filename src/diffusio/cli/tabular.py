@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from diffusio._precision import BF16_CHOICES
-from diffusio.cli.args import add_run_options, guidance_float, positive_int, seed_int
+from diffusio.cli.args import add_run_options, guidance_float, non_negative_float, positive_int, seed_int
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -32,6 +32,10 @@ def register_fit(sub) -> None:
     p.add_argument("--steps", type=positive_int("--steps"), default=6000, help="training steps (default 6000)")
     p.add_argument("--width", type=positive_int("--width"), default=128, help="MLP width (default 128)")
     p.add_argument("--depth", type=positive_int("--depth"), default=3, help="residual blocks (default 3)")
+    p.add_argument("--mix", type=non_negative_float("--mix", 1.0), default=None,
+                   help="share of training rows whose groups of correlated columns come from another row of the "
+                        "same class (TabCutMixPlus: keeps a small table from being learned by heart; 0: off; "
+                        "default: the model's)")
     add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
 
@@ -40,7 +44,8 @@ def cmd_fit(args) -> int:
     from diffusio.tabular.files import fit_file
 
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
-                     resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every)
+                     resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
+                     **({} if args.mix is None else {"mix": args.mix}))
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
           f"{model.run.wall / 60:.1f} min; model in {args.out}")
     return 0
