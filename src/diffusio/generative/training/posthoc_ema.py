@@ -144,15 +144,14 @@ def rebuild(run: str | Path, sigma_rel: float, step: int | None = None) -> tuple
     steps, gammas = [s[0] for s in used], [sigma_rel_to_gamma(s[1]) for s in used]
     weights = solve_coefficients(steps, gammas, step, gamma)
     out: dict[str, torch.Tensor] = {}
-    for w, (_, _, path) in zip(weights, used):
+    dtypes: dict[str, torch.dtype] = {}
+    for w, (_, _, path) in zip(weights, used):  # summed in float64: the weights of a mix can be large and of both signs
         for name, value in load_tensors(path).items():
+            dtypes[name] = value.dtype
             if not value.is_floating_point():
                 out[name] = value
-            elif name in out:
-                out[name] += float(w) * value.double()
             else:
-                out[name] = float(w) * value.double()
-    dtypes = {k: v.dtype for k, v in load_tensors(used[-1][2]).items()}
+                out[name] = out.get(name, 0.0) + float(w) * value.double()
     out = {k: v.to(dtypes[k]) for k, v in out.items()}
     record = {"kind": "posthoc", "sigma_rel": sigma_rel, "step": step, "snapshots": len(used),
               "profile_error": round(profile_error(steps, gammas, step, gamma, weights), 5)}
@@ -173,9 +172,9 @@ def posthoc_ema(run: str | Path, sigma_rel: float, out: str | Path, step: int | 
         raise UsageError(f"{out} already holds a model; writing there would overwrite it: choose a new --out")
     config = load_config(run)
     weights, record = rebuild(run, sigma_rel, step)
-    tensors = {k: v for k, v in load_tensors(run / "model.safetensors").items() if not k.startswith("net.")}
-    expected = {k[4:] for k in load_tensors(run / "model.safetensors") if k.startswith("net.")}
-    if set(weights) != expected:
+    saved = load_tensors(run / "model.safetensors")
+    tensors = {k: v for k, v in saved.items() if not k.startswith("net.")}
+    if set(weights) != {k[4:] for k in saved if k.startswith("net.")}:
         raise UsageError(f"{run}: the snapshots do not hold the network of its model.safetensors; "
                          "they belong to another run")
     tensors.update({f"net.{k}": v for k, v in weights.items()})
