@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -158,21 +158,27 @@ def model_copy(tmp_path_factory):
 @FUZZ
 @given(target=st.sampled_from(["model.safetensors", "config.json"]), cut=st.floats(0, 1),
        junk=st.binary(max_size=64))
+@example(target="model.safetensors", cut=0.9999999999999999, junk=b"\x00")  # CI, 2026-12-03
 def test_damaged_checkpoints(tmp_path, capsys, model_copy, target, cut, junk):
     damaged = tmp_path / "damaged"
     if damaged.exists():
         shutil.rmtree(damaged)
     shutil.copytree(model_copy, damaged)
     data = (damaged / target).read_bytes()
-    (damaged / target).write_bytes(data[: int(len(data) * cut)] + junk)
+    new = data[: int(len(data) * cut)] + junk
+    (damaged / target).write_bytes(new)
     before = digest(damaged / target)
     code, err = run_cli(capsys, ["generate", "a bag", "--model", str(damaged), "-n", "1", "--steps", "1",
                                  "-o", str(tmp_path / "o.png")])
     assert digest(damaged / target) == before
-    if cut < 1 or junk:
-        assert code == 2 or (target == "config.json" and junk.strip() == b"")  # trailing whitespace is still JSON
-    else:
+    if new == data:
         assert code == 0, err  # the intact copy still generates
+    elif target == "model.safetensors" and len(new) == len(data):
+        # the last bytes replaced in place (found by the fuzz: cut just under 1, junk one byte): that is tensor
+        # data, which safetensors does not checksum, so the file may still be a valid (other) model
+        assert code in (0, 2), err
+    else:
+        assert code == 2 or (target == "config.json" and junk.strip() == b"")  # trailing whitespace is still JSON
 
 
 def test_outputs_never_destroy_inputs_or_other_runs(tmp_path, capsys):
