@@ -50,21 +50,23 @@ def _profile_dot(t_a, g_a, t_b, g_b):
     return (g_a + 1) * (g_b + 1) * (t_a / t_b) ** exponent / ((g_a + g_b + 1) * np.maximum(t_a, t_b))
 
 
+def _normal_equations(steps: list[int], gammas: list[float], step: int, gamma: float):
+    """Gram matrix of the saved profiles and their inner products with the target profile."""
+    t, g = np.asarray(steps, dtype=np.float64)[:, None], np.asarray(gammas, dtype=np.float64)[:, None]
+    return _profile_dot(t, g, t.T, g.T), _profile_dot(t[:, 0], g[:, 0], float(step), gamma)
+
+
 def solve_coefficients(steps: list[int], gammas: list[float], step: int, gamma: float) -> np.ndarray:
     """Weights of the saved profiles (ending at ``steps`` with exponents ``gammas``) whose mix is
     closest, in L2, to the profile of exponent ``gamma`` ending at ``step``."""
-    t, g = np.asarray(steps, dtype=np.float64)[:, None], np.asarray(gammas, dtype=np.float64)[:, None]
-    gram = _profile_dot(t, g, t.T, g.T)
-    target = _profile_dot(t[:, 0], g[:, 0], float(step), gamma)
+    gram, target = _normal_equations(steps, gammas, step, gamma)
     return np.linalg.lstsq(gram, target, rcond=None)[0]
 
 
 def profile_error(steps: list[int], gammas: list[float], step: int, gamma: float, weights: np.ndarray) -> float:
     """Relative L2 error of the rebuilt profile: 0 is exact; large means the saved EMAs cannot
     express the asked-for width (too narrow or too wide for them, or too few snapshots)."""
-    t, g = np.asarray(steps, dtype=np.float64)[:, None], np.asarray(gammas, dtype=np.float64)[:, None]
-    gram = _profile_dot(t, g, t.T, g.T)
-    target = _profile_dot(t[:, 0], g[:, 0], float(step), gamma)
+    gram, target = _normal_equations(steps, gammas, step, gamma)
     norm = float(_profile_dot(step, gamma, step, gamma))
     err = norm - 2 * weights @ target + weights @ gram @ weights
     return math.sqrt(max(float(err), 0.0) / norm)
