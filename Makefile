@@ -28,12 +28,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(PY) -m pytest -q --durations=20
+	$(PY) -m pytest -q -n logical --dist worksteal --durations=20
 
 # The inner loop: everything but the tests marked slow or browser (under 2 minutes on 2 cores).
 test-fast: $(STAMP)
 	bash scripts/system-deps.sh
-	$(PY) -m pytest -q -m "not slow and not browser"
+	$(PY) -m pytest -q -n logical --dist worksteal -m "not slow and not browser"
 
 # The tabular benchmark against SDV (about an hour on 2 cores; see docs/benchmarks-tabular.md).
 bench-tabular: $(STAMP)

@@ -147,12 +147,11 @@ def test_fashion_autoguides_from_its_own_first_steps_by_default():
 @pytest.mark.slow
 def test_fashion_diverse_names_every_class_as_often_as_real_images_are(classifier):
     """Each class prompt is named at least as often as the judge names real images of the class
-    (less 10 points for 32 samples), and the paraphrases hold 90% on average."""
+    (less 10 points for 32 samples).  Its paraphrases are the flagship's test: the same network,
+    which reads the text the same way (docs/benchmarks.md measures both)."""
     from diffusio.generative import Generator
 
     gen = Generator.load("fashion-diverse")
     prompts = class_prompts(FASHION_CLASSES)
     acc = prompt_accuracy(gen, classifier, prompts, PER_PROMPT, seed=0)
     assert all(acc[p] >= REAL_ACCURACY[name] - 0.10 for p, name in prompts.items()), acc
-    para = prompt_accuracy(gen, classifier, PARAPHRASES, PER_PROMPT, seed=1)
-    assert sum(para.values()) / len(para) >= 0.90, para

@@ -275,8 +275,12 @@ def test_short_runs_stay_on_the_calling_thread_and_long_ones_go_to_the_pool():
     assert seen == [(0, 1, True), (1, PROBE, True), (PROBE, 1000, True)]
     seen, block = recorder(0.002)  # 1,000 trials of 2 ms: the probe here, the rest in blocks on the pool
     run_interruptibly(block, 1000, workers=2, block_size=256)
-    assert seen[:2] == [(0, 1, True), (1, PROBE, True)] and not any(on_main for _, _, on_main in seen[2:])
-    assert sorted((lo, hi) for lo, hi, _ in seen) == [(0, 1), (1, 16), (16, 272), (272, 528), (528, 784), (784, 1000)]
+    here = [(lo, hi) for lo, hi, on_main in seen if on_main]  # the probe: 16 trials, or fewer when a
+    end = here[-1][1]                                         # busy machine makes 2 ms take longer
+    assert here[0] == (0, 1) and 1 < end <= PROBE and [b[1] for b in here[:-1]] == [b[0] for b in here[1:]]
+    assert seen[:len(here)] == [(lo, hi, True) for lo, hi in here]
+    assert sorted((lo, hi) for lo, hi, on_main in seen if not on_main) == \
+        list(zip(range(end, 1000, 256), [*range(end + 256, 1000, 256), 1000]))
     seen, block = recorder(0.1)  # trials of 100 ms: only the first runs where Ctrl-C cannot reach it
     run_interruptibly(block, 20, workers=2, block_size=8)
     assert [(lo, hi) for lo, hi, on_main in seen if on_main] == [(0, 1)]
