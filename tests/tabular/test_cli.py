@@ -36,6 +36,17 @@ def test_fit_sample_report_on_a_real_table(tmp_path, capsys):
     assert "quality" in capsys.readouterr().out
 
 
+def test_fit_names_the_columns_it_recomputes(tmp_path, capsys):
+    df = pd.DataFrame({"minutes": [float(i % 37) + 0.5 for i in range(80)], "kind": ["a", "b"] * 40})
+    df["charge"] = (df["minutes"] * 0.25).round(2)
+    df.to_csv(tmp_path / "calls.csv", index=False)
+    assert main(["tabular", "fit", str(tmp_path / "calls.csv"), "--out", str(tmp_path / "r"), "--steps", "2", *TINY]) == 0
+    assert "recomputed, not learned: charge = round(0.25 x minutes, 2)" in capsys.readouterr().out
+    assert main(["tabular", "fit", str(tmp_path / "calls.csv"), "--out", str(tmp_path / "r2"), "--steps", "2",
+                 "--no-derive", *TINY]) == 0
+    assert "recomputed" not in capsys.readouterr().out
+
+
 def write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path

@@ -153,3 +153,29 @@ def test_missing_values_come_back_at_their_rate():
     # mixing moves a column's value and its missing indicator together, so it keeps the rate by construction
     rows = TableDiffusion(steps=300, seed=0, mix=0.0, **SMALL).fit(df).sample(2000, seed=0)
     assert abs(rows.v.isna().mean() - df.v.isna().mean()) < 0.04
+
+
+def test_guidance_sharpens_what_tells_the_classes_apart():
+    """Classifier-free guidance on the target: a classifier trained on the real rows is surer of
+    the class each synthetic row was drawn for at guidance 3 than at 1 (wine, 300 steps: mean
+    probability 0.945 -> 0.996); guidance 1 is the plain conditional model, and a bad scale is
+    refused by name."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from diffusio.tabular import load_table
+
+    df, target = load_table("wine")
+    model = TableDiffusion(steps=300, seed=0, mix=0.0, **SMALL).fit(df, target=target)
+    judge = make_pipeline(StandardScaler(), LogisticRegression()).fit(df.drop(columns=[target]), df[target])
+    sure = {}
+    for scale in (1.0, 3.0):
+        rows = model.sample(600, seed=2, guidance=scale)
+        proba = judge.predict_proba(rows.drop(columns=[target]))
+        drawn = [list(judge.classes_).index(value) for value in rows[target]]
+        sure[scale] = proba[np.arange(len(rows)), drawn].mean()
+    assert sure[3.0] > sure[1.0] + 0.03, sure
+    assert model.sample(50, seed=2).equals(model.sample(50, seed=2, guidance=model.guidance))
+    with pytest.raises(UsageError, match="guidance"):
+        model.sample(5, guidance=-1)

@@ -36,6 +36,9 @@ def register_fit(sub) -> None:
                    help="share of training rows whose groups of correlated columns come from another row of the "
                         "same class (TabCutMixPlus: keeps a small table from being learned by heart; 0: off; "
                         "default: the model's)")
+    p.add_argument("--no-derive", action="store_true",
+                   help="learn every column, even one that is an exact rule of another (default: such a column, "
+                        "like a charge that is minutes times a tariff, is recomputed from its source)")
     add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
 
@@ -45,7 +48,9 @@ def cmd_fit(args) -> int:
 
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
-                     **({} if args.mix is None else {"mix": args.mix}))
+                     derive=not args.no_derive, **({} if args.mix is None else {"mix": args.mix}))
+    for rule in model.derived:
+        print(f"recomputed, not learned: {rule}")
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
           f"{model.run.wall / 60:.1f} min; model in {args.out}")
     return 0

@@ -37,6 +37,7 @@ from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import edm_loss
+from diffusio.tabular.derived import DerivedColumn, apply_derived, find_derived
 from diffusio.tabular.mixing import ColumnMixer, column_groups
 from diffusio.tabular.encoding import Column, TableEncoder, check_table, decode_categorical, describe_column
 from diffusio.tabular.net import TableNet
@@ -64,7 +65,9 @@ class TableDiffusion:
     machine: same rows).  ``mix``: the share of training rows whose groups of correlated columns
     (correlation ``mix_threshold`` or more) come from another row of the same class, so that a
     small table is not learned by heart (:mod:`.mixing`); None (default): 0.7 for a table under
-    1,000 rows, off above.
+    1,000 rows, off above.  ``derive``: find numeric columns that are an exact rule of another
+    (churn's charges are its minutes times a tariff) and recompute them from it after sampling, so
+    every sampled row obeys the rule (:mod:`.derived`).
     """
 
     steps: int = 6000
@@ -84,6 +87,7 @@ class TableDiffusion:
     bf16: str = "off"
     mix: float | None = None
     mix_threshold: float = 0.5
+    derive: bool = True
 
     def __post_init__(self):
         for name in ("steps", "width", "depth", "batch_size", "sample_steps", "every"):
@@ -109,6 +113,7 @@ class TableDiffusion:
         if self.sampler not in SAMPLERS or self.sampler in ("adaptive", "consistency"):
             raise UsageError(f"sampler must be one of euler, heun, dpmpp-2m, ddim, ddpm, unipc; got {self.sampler!r}")
         self.encoder: TableEncoder | None = None
+        self.derived: list[DerivedColumn] = []
         self.target: Column | None = None
         self.run = Progress()
 
@@ -132,6 +137,7 @@ class TableDiffusion:
             raise UsageError("the table has no column besides the target; there is nothing to generate")
         self.columns = list(df.columns)
         self.target_name = None if target is None else str(target)
+        self.derived = find_derived(features) if self.derive else []
         self.encoder = TableEncoder.fit(features)
         self.target = describe_column(self.target_name, df[self.target_name]) if conditioned else None
         x = torch.from_numpy(self.encoder.encode(features))
@@ -244,7 +250,8 @@ class TableDiffusion:
             if column not in self.columns:
                 raise UsageError(f"condition names column {column!r}, which is not in the table; columns: "
                                  f"{', '.join(map(repr, self.columns[:20]))}")
-            col = self.encoder.column(column) if column != self.target_name else None
+            derived = column == self.target_name or any(rule.name == column for rule in self.derived)
+            col = None if derived else self.encoder.column(column)
             if col is None or col.kind != "categorical":
                 raise UsageError(f"condition column {column!r} is numeric; conditions take a categorical column")
         match = [c for c in col.categories if _same(c, value)]
@@ -270,7 +277,7 @@ class TableDiffusion:
         with bf16_autocast(bf16):
             x = get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
                                           generator=gen)
-        table = self.encoder.decode(x.numpy())
+        table = apply_derived(self.encoder.decode(x.numpy()), self.derived)
         if self.target is not None:
             table[self.target_name] = decode_categorical(self.target, np.eye(len(self.target.categories))[codes.numpy()])
         return table[self.columns]
@@ -281,6 +288,7 @@ class TableDiffusion:
         return {"kind": KIND, "settings": settings, "columns": self.columns, "target_name": self.target_name,
                 "target": None if self.target is None else dataclasses.asdict(self.target),
                 "class_weights": self.class_weights, "encoder": self.encoder.to_json(),
+                "derived": [rule.to_json() for rule in self.derived],
                 "trained": {"steps": self.run.step, "wall_seconds": round(self.run.wall, 1),
                             "mix": getattr(self, "mixed", None)}}
 
@@ -313,6 +321,7 @@ class TableDiffusion:
             self.columns, self.target_name = config["columns"], config["target_name"]
             self.target = None if config["target"] is None else Column(**config["target"])
             self.class_weights = config["class_weights"]
+            self.derived = [DerivedColumn(**rule) for rule in config.get("derived", [])]
             quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
             self.encoder = TableEncoder.from_json(config["encoder"], quantiles)
             self.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
@@ -327,7 +336,8 @@ class TableDiffusion:
         save_fit_state(out, self.run, self.denoiser.net, self.ema.net, opt, gen, self._config())
 
     def _resume(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
-        mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name}))
+        mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name,
+                                      "derived": [rule.to_json() for rule in self.derived]}))
         self.run = load_fit_state(out, self.denoiser.net, self.ema.net, opt, gen, self._config(),
                                   lambda saved: all(saved.get(k) == v for k, v in mine.items()))
 
