@@ -41,7 +41,7 @@ def test_fit_names_the_columns_it_recomputes(tmp_path, capsys):
     df["charge"] = (df["minutes"] * 0.25).round(2)
     df.to_csv(tmp_path / "calls.csv", index=False)
     assert main(["tabular", "fit", str(tmp_path / "calls.csv"), "--out", str(tmp_path / "r"), "--steps", "2", *TINY]) == 0
-    assert "recomputed, not learned: charge = round(0.25 x minutes, 2)" in capsys.readouterr().out
+    assert "recomputed from its source after sampling: charge = round(0.25 x minutes, 2)" in capsys.readouterr().out
     assert main(["tabular", "fit", str(tmp_path / "calls.csv"), "--out", str(tmp_path / "r2"), "--steps", "2",
                  "--no-derive", *TINY]) == 0
     assert "recomputed" not in capsys.readouterr().out

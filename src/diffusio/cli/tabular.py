@@ -50,7 +50,7 @@ def cmd_fit(args) -> int:
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
                      derive=not args.no_derive, **({} if args.mix is None else {"mix": args.mix}))
     for rule in model.derived:
-        print(f"recomputed, not learned: {rule}")
+        print(f"recomputed from its source after sampling: {rule}")
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
           f"{model.run.wall / 60:.1f} min; model in {args.out}")
     return 0

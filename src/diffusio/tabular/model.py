@@ -250,8 +250,7 @@ class TableDiffusion:
             if column not in self.columns:
                 raise UsageError(f"condition names column {column!r}, which is not in the table; columns: "
                                  f"{', '.join(map(repr, self.columns[:20]))}")
-            derived = column == self.target_name or any(rule.name == column for rule in self.derived)
-            col = None if derived else self.encoder.column(column)
+            col = self.encoder.column(column) if column != self.target_name else None
             if col is None or col.kind != "categorical":
                 raise UsageError(f"condition column {column!r} is numeric; conditions take a categorical column")
         match = [c for c in col.categories if _same(c, value)]
