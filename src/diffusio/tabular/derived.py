@@ -66,17 +66,21 @@ class DerivedColumn:
 def find_derived(df: pd.DataFrame) -> list[DerivedColumn]:
     """Every numeric column of ``df`` that an earlier numeric column determines exactly (see the
     module).  A source is never itself derived, so the rules apply in one pass."""
-    numeric = [c for c in df.columns if _is_number(df[c])]
+    columns = [_Facts.of(name, df[name]) for name in df.columns if _is_number(df[name])]
     rules: list[DerivedColumn] = []
     derived: set[str] = set()
-    for j, name in enumerate(numeric):
-        for source in numeric[:j]:
-            if source in derived:
+    for j, b in enumerate(columns):
+        if b.unit is None:
+            continue
+        for a in columns[:j]:
+            if a.name in derived or not a.varied or not np.array_equal(a.missing, b.missing):
                 continue
-            rule = _rule(df[source], df[name])
+            if abs(float(a.z @ b.z)) < 0.999 * len(a.z):   # correlation, from columns standardised once
+                continue
+            rule = _rule(a.values, b.values, b.decimals)
             if rule is not None:
-                rules.append(DerivedColumn(name, source, *rule, integer=pd.api.types.is_integer_dtype(df[name])))
-                derived.add(name)
+                rules.append(DerivedColumn(b.name, a.name, *rule, integer=pd.api.types.is_integer_dtype(df[b.name])))
+                derived.add(b.name)
                 break
     return rules
 
@@ -93,18 +97,33 @@ def _is_number(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _rule(a: pd.Series, b: pd.Series) -> tuple[float, float, int, float] | None:
-    """(slope, intercept, decimals, exact share) when ``b`` is ``a`` through a rounded straight line, else None."""
-    if not a.isna().equals(b.isna()):
-        return None
-    x, y = a.dropna().to_numpy(np.float64), b.dropna().to_numpy(np.float64)
-    if len(np.unique(x)) < MIN_DISTINCT or np.ptp(y) == 0 or not np.isfinite(x).all() or not np.isfinite(y).all():
-        return None
-    decimals = _decimals(y)
-    if decimals is None or 10.0 ** -decimals > UNIT_OF_SPREAD * np.ptp(y):
-        return None
-    if abs(np.corrcoef(x, y)[0, 1]) < 0.999:
-        return None
+@dataclass
+class _Facts:
+    """What the search needs of one column, computed once (a table of p columns has p^2 / 2 pairs)."""
+
+    name: str
+    values: np.ndarray     # the present values
+    missing: np.ndarray    # where values are missing
+    z: np.ndarray          # values standardised (zeros when constant)
+    varied: bool           # enough distinct values to be a source
+    decimals: int | None   # decimals the values are written with
+    unit: float | None     # one last digit, when a rule could be seen through that rounding at all
+
+    @classmethod
+    def of(cls, name: str, series: pd.Series) -> "_Facts":
+        missing = series.isna().to_numpy()
+        values = series.to_numpy(np.float64)[~missing]
+        finite = len(values) > 1 and bool(np.isfinite(values).all())
+        spread = float(np.ptp(values)) if finite else 0.0
+        z = (values - values.mean()) / values.std() if spread > 0 else np.zeros_like(values)
+        decimals = _decimals(values) if spread > 0 else None
+        unit = None if decimals is None or 10.0 ** -decimals > UNIT_OF_SPREAD * spread else 10.0 ** -decimals
+        return cls(name, values, missing, z, spread > 0 and len(np.unique(values)) >= MIN_DISTINCT, decimals, unit)
+
+
+def _rule(x: np.ndarray, y: np.ndarray, decimals: int) -> tuple[float, float, int, float] | None:
+    """(slope, intercept, decimals, exact share) when ``y`` is ``x`` through a straight line rounded
+    to ``decimals``, else None."""
     slope, intercept = np.polyfit(x, y, 1)
     unit = 10.0 ** -decimals
     best = None

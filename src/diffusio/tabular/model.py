@@ -335,8 +335,7 @@ class TableDiffusion:
         save_fit_state(out, self.run, self.denoiser.net, self.ema.net, opt, gen, self._config())
 
     def _resume(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
-        mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name,
-                                      "derived": [rule.to_json() for rule in self.derived]}))
+        mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name}))
         self.run = load_fit_state(out, self.denoiser.net, self.ema.net, opt, gen, self._config(),
                                   lambda saved: all(saved.get(k) == v for k, v in mine.items()))
 
