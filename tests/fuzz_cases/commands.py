@@ -162,7 +162,7 @@ def commands() -> dict[str, Command]:
                           "8", "--mults", "1", "--attn-levels", "", "--every", "1", "--threads", "1", "--quiet"], {
             "--steps": ints(1, 2), "--batch-size": ints(1, 3, huge=True), "--lr": floats(0, 1, lo_open=True),
             "--ema-decay": floats(0, 1, hi_open=True), "--cond-dropout": floats(0, 1),
-            "--attr-dropout": floats(0, 1), "--seed": seeds(), "--threads": ints(0, 2),
+            "--cooldown": floats(0, 1), "--attr-dropout": floats(0, 1), "--seed": seeds(), "--threads": ints(0, 2),
             "--base": ints(1, 8, huge=True), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
                                                                 fixed(V("0", False), V("1,-2", False), V("", False),
                                                                       V("x", False), V("1,99999", False))),

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--steps", type=_positive_int("--steps"), default=10000)
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--cooldown", type=float, default=0.0, metavar="FRACTION",
+                   help="let the learning rate fall linearly to zero over this last fraction of --steps "
+                        "(warmup-stable-decay; 0: constant, 1: the whole run decays); keep --steps when resuming")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--cond", choices=["auto", "text", "class", "none"], default="auto",
                    help="conditioning: text prompts (default when the data has classes or captions), class, none")
@@ -71,7 +74,7 @@ def cmd_train(args) -> int:
     from diffusio.generative.training.trainer import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
+                      cooldown=args.cooldown, seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
                       ema_decay=args.ema_decay, posthoc_ema=args.posthoc_ema, attributes=args.attributes, attr_dropout=args.attr_dropout,
                       init=args.init, every=args.every, minutes=args.minutes,

@@ -33,6 +33,7 @@ from diffusio.generative.training.fitting import (Progress, check_run_folder, ch
                                                   optimiser_step, save_fit_state)
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import edm_loss
+from diffusio.generative.training.schedule import learning_rate
 from diffusio.video.clips import moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
@@ -140,7 +141,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
 
     def train_step() -> float:
         for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, (run.step + 1) / max(warmup, 1))
+            group["lr"] = learning_rate(run.step, lr, warmup=warmup, total=steps)
         step_seed = int(torch.randint(0, 2 ** 62, (1,), generator=gen))
         still = float(torch.rand(1, generator=gen)) < image_fraction
         # a still batch has as many frames as a clip batch, so every step costs about the same

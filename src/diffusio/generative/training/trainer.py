@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training import distributed
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.posthoc_ema import PowerEMA
+from diffusio.generative.training.schedule import check_cooldown, learning_rate
 from diffusio.generative.training.losses import (LOSSES, ema_decay_at, ema_update, optimizer_tensors,
                                                  restore_optimizer)
 from diffusio.generative.conditioning.attributes import Attributes, check_names, pad_condition_input
@@ -37,6 +39,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     warmup: int = 200
+    cooldown: float = 0.0         # the last fraction of `steps` over which the lr falls linearly to zero
     ema_decay: float = 0.999
     posthoc_ema: bool = False     # also keep EDM2's two power-function EMAs, saved at every checkpoint
     seed: int = 0
@@ -65,6 +68,7 @@ class TrainConfig:
             raise UsageError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not 0 < self.lr < 1:  # also refuses inf and nan
             raise UsageError(f"--lr must be in (0, 1), got {self.lr}")
+        check_cooldown(self.cooldown)
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise UsageError(f"--threads must be >= 0 (0: torch's default), got {self.threads}")
         if self.base < 1 or self.blocks < 1 or not self.mults or min(self.mults) < 1:
@@ -334,7 +338,8 @@ class Trainer:
 
     # -------------------------------------------------------- loop
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * min(1.0, (step + 1) / max(1, self.cfg.warmup))
+        return learning_rate(step, self.cfg.lr, warmup=self.cfg.warmup, total=self.cfg.steps,
+                             cooldown=self.cfg.cooldown)
 
     def train_step(self) -> float:
         idx = torch.randint(0, len(self.images), (self.cfg.batch_size,), generator=self.gen)
@@ -365,6 +370,10 @@ class Trainer:
                  any_across=lambda flag: distributed.any_across(flag, self.world))
         if self.step > start:
             self.checkpoint()
+        if self.cfg.cooldown and self.step < self.cfg.steps and self.rank == 0:
+            print(f"note: the learning-rate cool-down is unfinished (stopped at step {self.step} of "
+                  f"{self.cfg.steps}, lr {self.lr_at(self.step):.2g} of {self.cfg.lr:g}); --resume with the same "
+                  "--steps to finish it", file=sys.stderr)
         distributed.teardown(self.world)
         return self.out
 
