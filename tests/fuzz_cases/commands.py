@@ -226,7 +226,7 @@ def commands() -> dict[str, Command]:
                                                       edge_lists())),
             "--steps": ints(1, 2), "--width": ints(1, 8, huge=True), "--depth": ints(1, 1, huge=True),
             "--batch-size": ints(1, 2, huge=True), "--every": ints(1, 1), "--seed": seeds(),
-            "--minutes": minutes(), "--limit": ints(1, 3),
+            "--minutes": minutes(), "--limit": ints(1, 3), "--cooldown": floats(0, 1),
             # the base sets --width, which --init refuses; no oracle beyond a clean end
             "--init": st.sampled_from(["moses-small", "nope", "", "@mol"]).map(lambda v: V(v, None))},
             files={"smi.txt": b"CCO\nc1ccccc1\nCC(=O)O\nCCN\n"}),

@@ -83,8 +83,20 @@ def test_init_continues_a_trained_model_and_resumes_only_the_way_it_started(smil
         "model": str(tmp_path / "parent"), "steps": tiny.run.step, "wall_seconds": round(tiny.run.wall, 1)}
 
 
+def test_cooldown_keeps_the_rate_until_its_fraction_and_resumes_exactly(smiles, tmp_path):
+    """A cool-down over the last half of 12 steps leaves the first 6 at the constant rate: 6 plain steps
+    resumed to 12 with the cool-down equal an uninterrupted cool-down run, and differ from no cool-down."""
+    cooled = MoleculeDiffusion(steps=12, cooldown=0.5, seed=1, **TINY).fit(smiles)
+    plain = MoleculeDiffusion(steps=12, seed=1, **TINY).fit(smiles)
+    MoleculeDiffusion(steps=6, every=6, seed=1, **TINY).fit(smiles, out=tmp_path)
+    resumed = MoleculeDiffusion(steps=12, cooldown=0.5, every=6, seed=1, **TINY).fit(smiles, out=tmp_path, resume=True)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.ema.parameters(), cooled.ema.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(plain.ema.parameters(), cooled.ema.parameters()))
+
+
 @pytest.mark.parametrize("kwargs, message", [({"width": 30, "heads": 4}, "multiple of heads"),
-                                             ({"guidance": -1}, "guidance must be"), ({"steps": 0}, "steps must")])
+                                             ({"guidance": -1}, "guidance must be"), ({"steps": 0}, "steps must"),
+                                             ({"cooldown": 1.5}, "cooldown must be a fraction")])
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(UsageError, match=message):
         MoleculeDiffusion(**kwargs)

@@ -101,6 +101,13 @@ def add_run_options(p: argparse.ArgumentParser, every: int) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_cooldown_option(p: argparse.ArgumentParser) -> None:
+    """--cooldown, for every training command with a learning-rate schedule."""
+    p.add_argument("--cooldown", type=non_negative_float("--cooldown", 1.0), default=0.0, metavar="FRACTION",
+                   help="let the learning rate fall linearly to zero over this last fraction of --steps "
+                        "(warmup-stable-decay; 0: constant, 1: the whole run decays); keep --steps when resuming")
+
+
 def add_autoguidance_options(p: argparse.ArgumentParser) -> None:
     """--autoguidance and --guide, for every command that samples a generative image model."""
     p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",

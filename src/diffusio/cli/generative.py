@@ -11,7 +11,7 @@ from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
-from diffusio.cli.args import add_autoguidance_options, add_watermark_options, watermark_choice
+from diffusio.cli.args import add_autoguidance_options, add_cooldown_option, add_watermark_options, watermark_choice
 from diffusio.errors import UsageError
 
 
@@ -27,9 +27,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=_positive_int("--steps"), default=10000)
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--cooldown", type=float, default=0.0, metavar="FRACTION",
-                   help="let the learning rate fall linearly to zero over this last fraction of --steps "
-                        "(warmup-stable-decay; 0: constant, 1: the whole run decays); keep --steps when resuming")
+    add_cooldown_option(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--cond", choices=["auto", "text", "class", "none"], default="auto",
                    help="conditioning: text prompts (default when the data has classes or captions), class, none")

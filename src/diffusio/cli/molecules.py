@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from diffusio._precision import BF16_CHOICES
-from diffusio.cli.args import add_run_options, non_negative_float, positive_int, seed_int
+from diffusio.cli.args import add_cooldown_option, add_run_options, non_negative_float, positive_int, seed_int
 from diffusio.errors import UsageError
 
 
@@ -35,6 +35,7 @@ def register_train(sub) -> None:
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=256)
     p.add_argument("--init", default=None,
                    help="continue a trained model (shipped name or run folder): its weights, tokens and size")
+    add_cooldown_option(p)
     add_run_options(p, every=250)
     p.set_defaults(func=cmd_train)
 
@@ -46,7 +47,7 @@ def cmd_train(args) -> int:
     if size and args.init:
         raise UsageError(f"--init {args.init} brings its own size; leave out --{' and --'.join(size)}")
     model = train_file(args.out, data=args.data, limit=args.limit, resume=args.resume, seed=args.seed, init=args.init,
-                       steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, every=args.every,
+                       steps=args.steps, cooldown=args.cooldown, minutes=args.minutes, batch_size=args.batch_size, every=args.every,
                        quiet=args.quiet, **size)
     print(f"trained {model.run.step:,} steps ({model.run.wall / 60:.1f} min); {len(model.vocab)} tokens, up to "
           f"{model.length} per molecule ({model.dropped} molecules left out: longer"

@@ -34,6 +34,7 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training.fitting import (Progress, check_same_init, load_fit_state, optimiser_step,
                                                   save_fit_state)
 from diffusio.generative.training.loop import run_loop
+from diffusio.generative.training.schedule import check_cooldown, learning_rate, report_unfinished_cooldown
 from diffusio.molecules.net import TokenTransformer
 from diffusio.molecules.properties import NAMES, Bins, compute_properties, parse_condition
 from diffusio.molecules.tokens import Vocabulary, to_selfies
@@ -50,7 +51,8 @@ class MoleculeDiffusion:
 
     ``length``: the longest SELFIES (tokens) the model writes (default: the longest in the training
     set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
-    steps; ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
+    steps; ``cooldown``: the last fraction of ``steps`` over which the learning rate falls linearly to
+    zero (0: constant after warm-up); ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
     ``bf16``: run the network in bfloat16 when sampling (``on``; ``auto``: where the CPU computes
     bfloat16 natively, see :mod:`diffusio._precision`): 2.8x faster on 2 cores there; the same seed on
     the same machine gives the same molecules, but not the float32 ones.
@@ -63,6 +65,7 @@ class MoleculeDiffusion:
     heads: int = 4
     batch_size: int = 256
     lr: float = 1e-3
+    cooldown: float = 0.0
     ema_decay: float = 0.999
     length: int | None = None
     bins: int = 5
@@ -91,6 +94,7 @@ class MoleculeDiffusion:
             raise UsageError(f"minutes must be a positive number of minutes, got {self.minutes!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise UsageError(f"lr must be in (0, 1), got {self.lr!r}")
+        check_cooldown(self.cooldown, "cooldown", "steps")
         if not 0 <= self.cond_dropout <= 1:
             raise UsageError(f"cond_dropout must be in [0, 1], got {self.cond_dropout!r}")
         if not (isinstance(self.guidance, (int, float)) and 0 <= self.guidance <= 20):
@@ -134,7 +138,8 @@ class MoleculeDiffusion:
 
         def train_step() -> float:
             for group in opt.param_groups:
-                group["lr"] = self.lr * min(1.0, (self.run.step + 1) / WARMUP)
+                group["lr"] = learning_rate(self.run.step, self.lr, warmup=WARMUP, total=self.steps,
+                                            cooldown=self.cooldown)
             rows = torch.randint(0, len(x), (self.batch_size,), generator=gen)
             loss = masked_diffusion_loss(self.net, x[rows], cond[rows], gen, self.cond_dropout, self.vocab.mask)
             return optimiser_step(loss, opt, self.net, self.ema, self.run, self.ema_decay, clip=1.0)
@@ -148,6 +153,7 @@ class MoleculeDiffusion:
         self.net.train()
         run_loop(self.run, train_step, checkpoint, total=self.steps, every=self.every,
                  minutes=self.minutes or 0, desc="fit", quiet=self.quiet)
+        report_unfinished_cooldown(self.run.step, self.steps, self.cooldown, self.lr, WARMUP)
         self.net.eval()
         if out is not None:
             self._save_state(Path(out), opt, gen)

@@ -15,8 +15,9 @@ from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training.losses import ema_decay_at, ema_update, optimizer_tensors, restore_optimizer
 
-# settings a resumed run may change: how long it runs and how it samples, not what it learns
-FREE_SETTINGS = ("steps", "minutes", "every", "guidance", "sample_steps", "sampler")
+# settings a resumed run may change: how long it runs, when its learning rate cools down (a run at a
+# constant rate may be annealed later: that is the point of warmup-stable-decay) and how it samples
+FREE_SETTINGS = ("steps", "minutes", "every", "cooldown", "guidance", "sample_steps", "sampler")
 
 
 @dataclass

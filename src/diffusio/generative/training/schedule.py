@@ -10,6 +10,8 @@ zero at the end gives most of what a cosine schedule would, without fixing the l
 
 from __future__ import annotations
 
+import sys
+
 from diffusio.errors import UsageError
 
 
@@ -26,6 +28,16 @@ def learning_rate(step: int, peak: float, *, warmup: int, total: int, cooldown: 
     return rate
 
 
-def check_cooldown(cooldown: float) -> None:
-    if not 0 <= cooldown <= 1:  # also refuses nan
-        raise UsageError(f"--cooldown must be a fraction in [0, 1] of --steps, got {cooldown}")
+def check_cooldown(cooldown: float, flag: str = "--cooldown", steps_flag: str = "--steps") -> None:
+    """Refuse a cool-down that is not a fraction in [0, 1], naming the parameter as the caller calls it."""
+    if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or not 0 <= cooldown <= 1:  # also nan
+        raise UsageError(f"{flag} must be a fraction in [0, 1] of {steps_flag}, got {cooldown!r}")
+
+
+def report_unfinished_cooldown(step: int, total: int, cooldown: float, peak: float, warmup: int) -> None:
+    """Say on stderr when a run stopped (time budget, signal) before its cool-down reached the end:
+    its weights are not the annealed ones that ``cooldown`` promised."""
+    if cooldown and step < total:
+        rate = learning_rate(step, peak, warmup=warmup, total=total, cooldown=cooldown)
+        print(f"note: the learning-rate cool-down is unfinished (stopped at step {step} of {total}, lr {rate:.2g} "
+              f"of {peak:g}); resume with the same steps to finish it", file=sys.stderr)

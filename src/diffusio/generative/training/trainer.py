@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.training import distributed
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.posthoc_ema import PowerEMA
-from diffusio.generative.training.schedule import check_cooldown, learning_rate
+from diffusio.generative.training.schedule import check_cooldown, learning_rate, report_unfinished_cooldown
 from diffusio.generative.training.losses import (LOSSES, ema_decay_at, ema_update, optimizer_tensors,
                                                  restore_optimizer)
 from diffusio.generative.conditioning.attributes import Attributes, check_names, pad_condition_input
@@ -370,10 +369,8 @@ class Trainer:
                  any_across=lambda flag: distributed.any_across(flag, self.world))
         if self.step > start:
             self.checkpoint()
-        if self.cfg.cooldown and self.step < self.cfg.steps and self.rank == 0:
-            print(f"note: the learning-rate cool-down is unfinished (stopped at step {self.step} of "
-                  f"{self.cfg.steps}, lr {self.lr_at(self.step):.2g} of {self.cfg.lr:g}); --resume with the same "
-                  "--steps to finish it", file=sys.stderr)
+        if self.rank == 0:
+            report_unfinished_cooldown(self.step, self.cfg.steps, self.cfg.cooldown, self.cfg.lr, self.cfg.warmup)
         distributed.teardown(self.world)
         return self.out
 
