@@ -138,8 +138,8 @@ def bias_audit(model: str, n: int = 1000, *, seed: int = 0, steps: int | None = 
     observed = np.bincount(clf.predict(images), minlength=k)
     chi2, p = stats.chisquare(observed, target * n)
     report = {"model": str(model), "n": n, "balance": balance, "classes": clf.class_names,
-              "sample_mix": (observed / n).round(4).tolist(), "target_mix": target.round(4).tolist(),
-              "training_mix": train_mix.round(4).tolist(), "chi2": float(chi2), "p_value": float(p)}
+              "sample_mix": (observed / n).tolist(), "target_mix": target.tolist(),  # exact: shares sum to 1
+              "training_mix": train_mix.tolist(), "chi2": float(chi2), "p_value": float(p)}
     if gen.model.cond_kind == "text":
         prompts = class_prompts(gen.class_names)
         texts = [p for p in prompts for _ in range(per_prompt)]
