@@ -1,5 +1,6 @@
 """``diffusio tabular`` on a real bundled table, its errors (nothing written), and resume after a kill."""
 
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ TINY = ["--width", "32", "--depth", "1", "--quiet"]
 @pytest.mark.slow
 def test_fit_sample_report_on_a_real_table(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["tabular", "fit", "breast-cancer", "--out", str(run), "--steps", "40", *TINY]) == 0
+    assert main(["tabular", "fit", "breast-cancer", "--out", str(run), "--steps", "40", "--cooldown", "0.5", *TINY]) == 0
     assert (run / "model.safetensors").is_file() and (run / "config.json").is_file()
+    assert json.loads((run / "config.json").read_text())["settings"]["cooldown"] == 0.5
     out = tmp_path / "synth.csv"
     assert main(["tabular", "sample", str(run), "-n", "64", "-o", str(out), "--condition", "diagnosis=malignant"]) == 0
     rows = pd.read_csv(out)

@@ -115,6 +115,45 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(TableDiffusion.load(tmp_path).sample(30, seed=0), whole.sample(30, seed=0))
 
 
+def test_cooldown_keeps_the_rate_until_its_fraction_and_resumes_exactly(tmp_path):
+    """A cool-down over the last half of 40 steps leaves the first 20 at the constant rate: 20 plain
+    steps resumed to 40 with the cool-down equal an uninterrupted cool-down run, and differ from no
+    cool-down; a run stopped inside its cool-down says so."""
+    df = two_clusters(200)
+    cooled = TableDiffusion(steps=40, cooldown=0.5, seed=5, **SMALL).fit(df, target="k")
+    plain = TableDiffusion(steps=40, seed=5, **SMALL).fit(df, target="k")
+    TableDiffusion(steps=20, every=10, seed=5, **SMALL).fit(df, target="k", out=tmp_path)
+    resumed = TableDiffusion(steps=40, cooldown=0.5, every=10, seed=5, **SMALL).fit(df, target="k", out=tmp_path,
+                                                                                   resume=True)
+    pd.testing.assert_frame_equal(resumed.sample(30, seed=0), cooled.sample(30, seed=0))
+    assert not plain.sample(30, seed=0).equals(cooled.sample(30, seed=0))
+
+
+def test_an_unfinished_cooldown_is_reported(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import diffusio.generative.training.loop as loop
+
+    clock = iter(range(0, 10 ** 6, 100))  # every step takes 100 s, so a 3-second budget ends after one
+    monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: next(clock)))
+    model = TableDiffusion(steps=50, minutes=0.05, cooldown=0.5, seed=5, **SMALL).fit(two_clusters(100))
+    assert model.run.step == 1
+    assert "cool-down is unfinished (stopped at step 1 of 50" in capsys.readouterr().err
+
+
+def test_training_noise_levels_follow_p_mean_and_p_std(monkeypatch):
+    """The loss draws log sigma from N(p_mean, p_std^2): the fit passes both on, and they change the model."""
+    import diffusio.tabular.model as tm
+
+    seen, loss = [], tm.edm_loss
+    monkeypatch.setattr(tm, "edm_loss", lambda *a: seen.append(a[-2:]) or loss(*a))
+    df = two_clusters(200)
+    shifted = TableDiffusion(steps=20, p_mean=0.5, p_std=1.0, seed=5, **SMALL).fit(df, target="k")
+    assert set(seen) == {(0.5, 1.0)}
+    default = TableDiffusion(steps=20, seed=5, **SMALL).fit(df, target="k")
+    assert not shifted.sample(30, seed=0).equals(default.sample(30, seed=0))
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     df = two_clusters(100)
     TableDiffusion(steps=5, seed=0, **SMALL).fit(df, out=tmp_path)
@@ -125,6 +164,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"steps": 0}, "steps must be a positive"), ({"lr": 2.0}, "lr must be"), ({"minutes": -1}, "minutes"),
     ({"sampler": "adaptive"}, "sampler must be"), ({"bf16": "yes"}, "bf16 must be auto, on or off"),
+    ({"cooldown": 1.5}, "cooldown must be a fraction in \\[0, 1\\] of steps"),
+    ({"p_std": 0}, "p_std must be above 0"), ({"p_mean": float("nan")}, "p_mean must be a finite number"),
 ])
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(UsageError, match=message):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from diffusio._precision import BF16_CHOICES
-from diffusio.cli.args import add_run_options, guidance_float, non_negative_float, positive_int, seed_int
+from diffusio.cli.args import (add_cooldown_option, add_run_options, guidance_float, non_negative_float, positive_int,
+                               seed_int)
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -39,6 +40,7 @@ def register_fit(sub) -> None:
     p.add_argument("--no-derive", action="store_true",
                    help="learn every column, even one that is an exact rule of another (default: such a column, "
                         "like a charge that is minutes times a tariff, is recomputed from its source)")
+    add_cooldown_option(p)
     add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
 
@@ -48,7 +50,7 @@ def cmd_fit(args) -> int:
 
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
-                     derive=not args.no_derive, **({} if args.mix is None else {"mix": args.mix}))
+                     cooldown=args.cooldown, derive=not args.no_derive, **({} if args.mix is None else {"mix": args.mix}))
     for rule in model.derived:
         print(f"recomputed from its source after sampling: {rule}")
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
