@@ -249,7 +249,7 @@ def commands() -> dict[str, Command]:
                                                             fixed(V("0", False), V("1,-1", False), V("", False))),
             # the base sets --base and --mults, which --init refuses; no oracle beyond a clean end
             "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None)),
-            "--frame-cond": fixed(V(None, True), V("", True))},
+            "--frame-cond": fixed(V(None, True), V("", True)), "--noise-shift": floats(0, 4)},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
                                    "--scale", "1", "-o", "@out.gif"], {

@@ -1,5 +1,7 @@
 """``diffusio video`` round trips GIF and MP4 through a tiny model; bad requests write nothing."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -79,8 +81,14 @@ def test_writing_over_the_input_needs_force(model, clip_file, capsys):
 def test_train_continues_a_model_with_init(model, tmp_path, capsys):
     out = tmp_path / "child"
     assert main(["video", "train", "--out", str(out), "--init", model, "--frames", "4", "--batch-size", "2",
-                 "--steps", "1", "--every", "1", "--bf16", "off", "--quiet"]) == 0
+                 "--steps", "1", "--every", "1", "--bf16", "off", "--noise-shift", "1.4", "--quiet"]) == 0
     assert f"on top of {model}'s 2 steps" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["settings"]["noise_shift"] == 1.4
+    with pytest.raises(SystemExit) as bad:  # argparse: exit 2 with the range named
+        main(["video", "train", "--out", str(tmp_path / "shifted"), "--noise-shift", "5"])
+    assert bad.value.code == 2
+    assert "--noise-shift must be in [0, 4], got 5.0" in capsys.readouterr().err
+    assert not (tmp_path / "shifted").exists()
     assert main(["video", "train", "--out", str(tmp_path / "other"), "--init", model, "--base", "4"]) == 2
     assert "leave out --base" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()

@@ -49,6 +49,24 @@ def test_resume_refuses_other_settings(tmp_path, tiny):
         train_video(tiny.path, steps=3, resume=True, **{**TINY, "batch_size": 3})
 
 
+def test_noise_shift_raises_the_clips_noise_levels_only(tmp_path, monkeypatch):
+    """Clip batches draw log sigma around -1.2 + noise_shift, still batches around -1.2; the run
+    records the shift, and a run without it keeps its old settings (so it still resumes)."""
+    import diffusio.video.training as vt
+
+    seen, loss = [], vt.edm_loss
+    monkeypatch.setattr(vt, "edm_loss", lambda den, x0, *a, **kw: seen.append((x0.shape[2], kw["p_mean"]))
+                        or loss(den, x0, *a, **kw))
+    run = train_video(tmp_path / "shift", steps=12, every=12, image_fraction=0.5, noise_shift=1.5, **TINY)
+    assert {p for frames, p in seen if frames > 1} == {-1.2 + 1.5} and {p for frames, p in seen if frames == 1} == {-1.2}
+    assert run.config["settings"]["noise_shift"] == 1.5
+    assert "noise_shift" not in train_video(tmp_path / "plain", steps=1, every=1, **TINY).config["settings"]
+    for bad in (float("inf"), float("nan"), -0.5, 4.5, "1"):
+        with pytest.raises(UsageError, match=r"noise_shift must be a number of log sigma in \[0, 4\]"):
+            train_video(tmp_path / "bad", steps=1, noise_shift=bad, **TINY)
+        assert not (tmp_path / "bad").exists()
+
+
 def test_init_starts_from_the_parent_and_records_it(tmp_path, tiny):
     # one step at lr 0 changes nothing: the child's weights are the parent's, whatever base/mults say
     child = train_video(tmp_path / "child", steps=1, every=1, lr=0.0, init=tiny.path,

@@ -37,6 +37,7 @@ from diffusio.generative.training.schedule import learning_rate
 from diffusio.video.clips import moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
+CLIP_P_MEAN = -1.2  # EDM's mean log sigma of training noise, the images' (edm_loss's default)
 BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
 
 
@@ -92,7 +93,8 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
                 lr: float = 1e-3, warmup: int = 200, ema_decay: float = 0.999, cond_dropout: float = 0.1,
                 base: int = 16, mults: tuple[int, ...] = (1, 2, 4), time_attn_levels: tuple[int, ...] | None = None,
                 seed: int = 0, every: int = 250, resume: bool = False, bf16: str = "auto",
-                init: str | Path | None = None, frame_cond: bool = False, quiet: bool = False) -> VideoGenerator:
+                init: str | Path | None = None, frame_cond: bool = False, noise_shift: float = 0.0,
+                quiet: bool = False) -> VideoGenerator:
     """Train into folder ``out`` (it receives ``config.json``, ``model.safetensors`` and a resumable
     training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
     (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``.
@@ -105,7 +107,16 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     ``frame_cond``: also give every frame the caption beside its position
     (:class:`~diffusio.video.net.FrameCondition`), the path on which text can steer motion.  With
     ``init`` it is added to the parent's network at zero, so training starts from the parent exactly.
+
+    ``noise_shift``: clips draw their training noise level ``noise_shift`` higher in log sigma than
+    still frames do (EDM's log-normal, whose mean suits single images).  A clip holds ``frames``
+    correlated copies of its object, so a noise level that hides one frame's object does not hide the
+    clip's, and where the object goes is decided at higher noise than images need (the resolution
+    shift of Hoogeboom et al. 2023 and Esser et al. 2024; 0.5 ln(frames) treats the frames as copies).
     """
+    if isinstance(noise_shift, bool) or not isinstance(noise_shift, (int, float)) or not 0 <= noise_shift <= 4:
+        raise UsageError(f"noise_shift must be a number of log sigma in [0, 4] (0: the images' levels), "
+                         f"got {noise_shift!r}")
     out = check_run_folder(out, resume)
     _check_settings(frames=frames, size=size, steps=steps, batch_size=batch_size, base=base, every=every,
                     mults=mults, image_fraction=image_fraction, cond_dropout=cond_dropout, bf16=bf16)
@@ -115,6 +126,8 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     settings = dict(data=data, frames=frames, size=size, object_size=object_size, objects=objects,
                     batch_size=batch_size, image_fraction=image_fraction, lr=lr, warmup=warmup, ema_decay=ema_decay,
                     cond_dropout=cond_dropout, seed=seed, steps=steps, every=every)
+    if noise_shift:  # recorded only when used, so runs from before the option still resume
+        settings["noise_shift"] = noise_shift
     config = _config(source, settings, base, mults, time_attn_levels, frame_cond)
     if parent is not None:
         _adopt(config, parent, init, frame_cond)
@@ -150,7 +163,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         cond = _embed(texts, embeddings, len(x0))
         keep = (torch.rand(len(x0), generator=gen) >= cond_dropout).float()[:, None]
         with bf16_autocast(bf16_on):
-            loss = edm_loss(denoiser, x0, cond * keep, gen)
+            loss = edm_loss(denoiser, x0, cond * keep, gen, p_mean=CLIP_P_MEAN + (0.0 if still else noise_shift))
         return optimiser_step(loss.float(), opt, denoiser, ema, run, ema_decay)
 
     def checkpoint() -> None:
