@@ -37,7 +37,7 @@ from diffusio.generative.training.schedule import learning_rate
 from diffusio.video.clips import moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
-CLIP_P_MEAN = -1.2  # EDM's mean log sigma of training noise, the images' (edm_loss's default)
+IMAGE_P_MEAN = -1.2  # EDM's mean log sigma of training noise: stills train there, clips noise_shift higher
 BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
 
 
@@ -163,7 +163,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         cond = _embed(texts, embeddings, len(x0))
         keep = (torch.rand(len(x0), generator=gen) >= cond_dropout).float()[:, None]
         with bf16_autocast(bf16_on):
-            loss = edm_loss(denoiser, x0, cond * keep, gen, p_mean=CLIP_P_MEAN + (0.0 if still else noise_shift))
+            loss = edm_loss(denoiser, x0, cond * keep, gen, p_mean=IMAGE_P_MEAN + (0.0 if still else noise_shift))
         return optimiser_step(loss.float(), opt, denoiser, ema, run, ema_decay)
 
     def checkpoint() -> None:
