@@ -32,12 +32,11 @@ from diffusio.generative.conditioning.text import ENCODER_NAME, EMBED_DIM, encod
 from diffusio.generative.training.fitting import (Progress, check_run_folder, check_same_init, load_fit_state,
                                                   optimiser_step, save_fit_state)
 from diffusio.generative.training.loop import run_loop
-from diffusio.generative.training.losses import edm_loss
+from diffusio.generative.training.losses import EDM_P_MEAN, edm_loss
 from diffusio.generative.training.schedule import learning_rate
 from diffusio.video.clips import moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
-IMAGE_P_MEAN = -1.2  # EDM's mean log sigma of training noise: stills train there, clips noise_shift higher
 BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
 
 
@@ -163,7 +162,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         cond = _embed(texts, embeddings, len(x0))
         keep = (torch.rand(len(x0), generator=gen) >= cond_dropout).float()[:, None]
         with bf16_autocast(bf16_on):
-            loss = edm_loss(denoiser, x0, cond * keep, gen, p_mean=IMAGE_P_MEAN + (0.0 if still else noise_shift))
+            loss = edm_loss(denoiser, x0, cond * keep, gen, p_mean=EDM_P_MEAN + (0.0 if still else noise_shift))
         return optimiser_step(loss.float(), opt, denoiser, ema, run, ema_decay)
 
     def checkpoint() -> None:

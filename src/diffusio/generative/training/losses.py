@@ -11,7 +11,9 @@ def _rows(part: slice, *tensors):
     return [None if t is None else t[part] for t in tensors]
 
 
-def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = -1.2, p_std: float = 1.2,
+EDM_P_MEAN = -1.2  # EDM's mean log sigma of training noise, chosen for images (Karras et al. 2022)
+
+def edm_loss(denoiser: EDMDenoiser, x0, cond, gen, p_mean: float = EDM_P_MEAN, p_std: float = 1.2,
              part: slice = slice(None)):
     """EDM loss: log-normal sigma, weighted so every noise level has unit-variance targets.
 
