@@ -111,7 +111,10 @@ def test_fashion_diverse_guides_in_an_interval_by_default():
 
     gen = Generator.load("fashion-diverse")
     assert gen.defaults["guidance"] == 2.75 and gen.defaults["guidance_interval"] == [0.3, 5.0]
-    assert gen.model.config["training"]["steps_done"] >= 10000
+    # the GPU continuation (21,643 steps in all): 6,267 steps at batch 256 from the 15,376-step `fashion`,
+    # its last fifth annealed (issue 18, docs/benchmarks.md)
+    training = gen.model.config["training"]
+    assert training["init"] == "fashion" and training["steps_done"] == 6267 and training["cooldown"] == 0.2
 
 
 def test_fashion_is_the_longer_trained_network_at_a_higher_guidance():
@@ -128,19 +131,19 @@ def test_fashion_is_the_longer_trained_network_at_a_higher_guidance():
 
 
 def test_fashion_autoguides_from_its_own_first_steps_by_default():
-    """Issue 18: fashion samples with autoguidance 1.5 away from fashion-guide, the same network after
+    """Issue 18: fashion samples with autoguidance 1.25 away from fashion-guide, the same network after
     its first 5,376 training steps; autoguidance=1 gives the plain CFG samples."""
     import torch
 
     from diffusio.generative import Generator
 
     flagship, guide = Generator.load("fashion"), Generator.load("fashion-guide")
-    assert flagship.defaults["autoguidance"] == 1.5 and flagship.defaults["guide"] == "fashion-guide"
+    assert flagship.defaults["autoguidance"] == 1.25 and flagship.defaults["guide"] == "fashion-guide"
     assert guide.model.config["training"]["steps_done"] == 5376
     assert flagship.model.config["net"] == guide.model.config["net"]
     kw = dict(n=2, steps=4, seed=0)
     default = flagship.sample("a bag", **kw).images
-    assert torch.equal(default, flagship.sample("a bag", autoguidance=1.5, guide="fashion-guide", **kw).images)
+    assert torch.equal(default, flagship.sample("a bag", autoguidance=1.25, guide="fashion-guide", **kw).images)
     assert not torch.equal(default, flagship.sample("a bag", autoguidance=1.0, **kw).images)
 
 
