@@ -10,9 +10,10 @@
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 DEV=${DEV:-cuda}; P1=${P1:-4.5}; PY=${PY:-python3}; THREADS=${THREADS:-4}
+: "${OUT:?set OUT to a folder for the results}"; mkdir -p "$OUT"
 LOG=$OUT/log.txt
 mkdir -p /usr/share/datasets/fashion-mnist
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || cp "$FASHION_GZ"/train-*.gz /usr/share/datasets/fashion-mnist/
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || cp "${FASHION_GZ:?no Fashion-MNIST here: set FASHION_GZ to a folder holding its train-*.gz files}"/train-*.gz /usr/share/datasets/fashion-mnist/
 { date -u; nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } > $LOG 2>&1
 
