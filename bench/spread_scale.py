@@ -182,7 +182,7 @@ def main() -> None:
                     rows[tool] = row = json.loads(out.stdout.strip().splitlines()[-1])
                     print(f"| {family} | {n:,} | {nnz:,} | {tool} | {row['graph_mb']:.1f} | {row['held_mb']:.1f} | "
                           f"{row['build_peak_mb']:.1f} | "
-                          f"{row['sim_peak_mb']:.1f} | {row['seconds']:.3f} | {row['mean_active']:,.1f} |", flush=True)
+                          f"{row['sim_peak_mb']:.1f} | {row['seconds']:.4g} | {row['mean_active']:,.1f} |", flush=True)
                 ours, peer = rows["ours"], rows["cynetdiff"]
                 ratios.append((family, n, ours["seconds"] / peer["seconds"], ours["held_mb"] / max(peer["held_mb"], 0.1),
                                ours["peak_mb"] / max(peer["peak_mb"], 0.1)))

@@ -255,6 +255,32 @@ def test_trial_states_are_numpys_seed_sequence_words(seed):
         assert np.array_equal(trial_states(seed, 777), np.random.SeedSequence(seed).generate_state(777, np.uint64))
 
 
+@pytest.mark.parametrize("p", [0.0, 5e-324, 1e-17, 2**-53, 0.05, 1 / 3, 0.5, 1 - 2**-53, 1.0])
+def test_the_cascades_integer_test_is_uniform_below_p(p):
+    # the cascade kernels draw a live edge with an integer test on the draw's 53 bits: it must be
+    # exactly uniform() < p, draw by draw, or a seed would give other cascades than before
+    from numba import njit
+
+    from diffusio.spread.rng import BITS_DROPPED, GOLDEN, integer_below, scramble, uniform
+
+    @njit
+    def both(start, n, p):
+        state = np.array([start], np.uint64)
+        s = np.uint64(start)
+        below = integer_below(p)
+        agree = 0
+        for _ in range(n):
+            s += GOLDEN
+            agree += (scramble(s) >> BITS_DROPPED < below) == (uniform(state) < p)
+        return agree
+
+    assert both(np.uint64(12345), 20000, p) == 20000
+    # and on the 53-bit draws right at the boundary, where a float rounding would show
+    k = np.uint64(min(int(np.ceil(p * 2.0**53)), 2**53 - 1))
+    for draw in (k - np.uint64(1) if k else k, k):
+        assert (draw < integer_below.py_func(p)) == (float(draw) * 2.0**-53 < p)
+
+
 def test_short_runs_stay_on_the_calling_thread_and_long_ones_go_to_the_pool():
     import threading
     import time

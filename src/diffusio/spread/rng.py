@@ -16,22 +16,35 @@ from numba import njit
 
 from diffusio.errors import UsageError
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the step of the state: one draw each
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+BITS_DROPPED = np.uint64(11)  # a draw keeps the top 53 bits of the output word
+TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@njit(cache=True, nogil=True, inline="always")
+def scramble(s):
+    """The splitmix64 output word of state ``s`` (a uint64 scalar)."""
+    z = (s ^ (s >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
 
 
 @njit(cache=True, nogil=True)
 def uniform(state):
     """Next uniform number in [0, 1); ``state`` is a one-element uint64 array."""
-    s = state[0] + _GOLDEN
+    s = state[0] + GOLDEN
     state[0] = s
-    z = (s ^ (s >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    z = z ^ (z >> _S31)
-    return (z >> _S11) * _TO_UNIT
+    return (scramble(s) >> BITS_DROPPED) * TO_UNIT
+
+
+@njit(cache=True, nogil=True, inline="always")
+def integer_below(p):
+    """``uniform() < p`` as an integer test on the draw's 53 bits ``k``: ``k * 2**-53 < p`` holds exactly
+    when ``k < ceil(p * 2**53)`` (both sides scale by a power of two, which is exact); ``0 <= p <= 1``."""
+    return np.uint64(np.ceil(p * 9007199254740992.0))
 
 
 @njit(cache=True, nogil=True)
