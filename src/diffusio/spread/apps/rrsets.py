@@ -17,6 +17,7 @@ from numba import njit
 
 from diffusio.spread.graph import Graph
 from diffusio.spread.models.cascade import expand_live_edges
+from diffusio.spread.prefetch import prefetch_queue
 from diffusio.spread.rng import below, uniform
 from diffusio.spread.scratch import borrowed, claim_marks, lean_kernel, node_index_dtype, stamps
 
@@ -62,6 +63,7 @@ def _rr_sets(rev_indptr, rev_sources, rev_values, uniform_p, kind, count, state,
             tail = 1
             head = 0
             while head < tail:
+                prefetch_queue(rev_indptr, rev_sources, queue, head, tail)
                 v = queue[head]
                 head += 1
                 lo = rev_indptr[v]

@@ -17,6 +17,7 @@ from diffusio.spread.graph import Graph
 from diffusio.spread.models.base import Model
 from diffusio.spread.params import (NO_EDGE_VALUES, check_edge_param, check_node_param, edge_array, node_array,
                                     uniform_value)
+from diffusio.spread.prefetch import prefetch_queue
 from diffusio.spread.rng import (BITS_DROPPED, GOLDEN, TO_UNIT, geometric_skip, integer_below, scramble,
                                  uniform)
 from diffusio.spread.scratch import borrowed, claim_marks, lean_kernel, node_index_dtype, rng_cell, stamps
@@ -103,6 +104,7 @@ def independent_cascade_kernel(indptr, indices, probs, uniform_p, seed_matrix, r
         while head < tail and step < max_steps:
             end = tail
             while head < end:
+                prefetch_queue(indptr, indices, queue, head, tail)
                 u = queue[head]
                 head += 1
                 lo = indptr[u]
@@ -143,6 +145,7 @@ def linear_threshold_kernel(indptr, indices, influence, node_influence, threshol
         while head < tail and step < max_steps:
             end = tail
             while head < end:
+                prefetch_queue(indptr, indices, queue, head, tail)
                 u = queue[head]
                 head += 1
                 for e in range(indptr[u], indptr[u + 1]):
