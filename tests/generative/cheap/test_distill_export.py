@@ -182,3 +182,5 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     assert scale == 2.0 and torch.equal(next(iter(guide.state_dict().values())),
                                         next(iter(load_model("fashion-guide").denoiser.state_dict().values())))
     assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}
+    # fashion synthesises with autoguidance from its guide: a recipe of the teacher, not of a student
+    assert "synthesis" in config and "synthesis" not in run.student_config()

@@ -260,7 +260,9 @@ class Distiller:
 
     # -------------------------------------------------------- checkpoints
     def student_config(self) -> dict:
-        config = {k: v for k, v in self.teacher.config.items() if k not in ("format", "version", "training")}
+        # the teacher's own sampling recipes (its synthesis settings name its guide) do not carry over
+        config = {k: v for k, v in self.teacher.config.items()
+                  if k not in ("format", "version", "training", "synthesis")}
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
