@@ -9,7 +9,6 @@ same results, since a prefetch changes no value).
 
 from __future__ import annotations
 
-import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -17,8 +16,9 @@ from numba.extending import intrinsic
 
 AHEAD = 16  # queue places between a node's edge-list prefetch and its expansion (8 to 32 did about as well)
 
-# LLVM names the intrinsic by its pointer type: opaque pointers from LLVM 15 on
-_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+# named for the i8* that llvmlite writes; LLVM with opaque pointers renames it to .p0 itself (checked
+# on LLVM 20: the prefetch instructions are there)
+_PREFETCH = "llvm.prefetch.p0i8"
 
 
 @intrinsic
