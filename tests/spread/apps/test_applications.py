@@ -167,6 +167,29 @@ def test_rr_sets_do_not_depend_on_how_often_the_flat_array_grows(monkeypatch):
     assert sizes.mean() > 25  # the sets really are large: the array grew many times at START_ROOM = 1
 
 
+def test_rr_pool_is_lean_and_the_same_however_it_grows():
+    """The pool holds int32 nodes, once: no block keeps a doubled room alive, and no list of blocks
+    stays beside the joined pool. Growing it in three pieces gives the sets of one request."""
+    from diffusio.spread.apps import rrsets
+
+    graph = spread.as_graph(nx.complete_graph(30))  # large sets: the blocks' flat arrays grow
+    ptr, nodes = rrsets.rr_block(rrsets.reverse_edges(graph, 0.5), IC, 3000, 7)
+    room = nodes.base.size if nodes.base is not None else nodes.size  # what the block keeps alive
+    assert nodes.dtype == np.int32 and nodes.size == ptr[-1] and room <= 1.25 * nodes.size + 4096
+    once = RRSampler(graph, 0.5, IC, seed=3)
+    once.extend(3 * rrsets.RR_BLOCK)
+    pieces = RRSampler(graph, 0.5, IC, seed=3)
+    for _ in range(3):
+        pieces.extend(rrsets.RR_BLOCK)
+    assert pieces.size == once.size == 3 * rrsets.RR_BLOCK
+    for a, b in zip(pieces.sets(), once.sets()):
+        assert np.array_equal(a, b)
+    assert vars(pieces).keys() == vars(once).keys() and not any(
+        isinstance(v, list) for v in vars(pieces).values())
+    flat = pieces.sets()[1]
+    assert flat.dtype == np.int32 and flat.base is None
+
+
 @pytest.mark.parametrize("model", [spread.IndependentCascade(p=0.1), spread.LinearThreshold()])
 def test_imm_matches_celf_on_karate(model):
     graph = spread.as_graph("karate")

@@ -30,6 +30,7 @@ from diffusio.spread.graph import Graph, as_graph
 from diffusio.spread.models import IndependentCascade, LinearThreshold, Model
 from diffusio.spread.params import check_number, uniform_value
 from diffusio.spread.rng import trial_states
+from diffusio.spread.scratch import node_index_dtype
 from diffusio.spread.apps.rrsets import IC, LT, RRSampler, max_coverage
 
 METHODS = ("imm", "celf", "degree-discount", "degree")
@@ -232,9 +233,12 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
     beta = math.sqrt((1 - 1 / math.e) * (log_nk + ell * math.log(n) + math.log(2)))
     lam_star = 2 * n * ((1 - 1 / math.e) * alpha + beta) ** 2 / epsilon ** 2
 
+    node_bytes = 2 * np.dtype(node_index_dtype(n)).itemsize
+
     def check(rr_sets: float, size: float) -> None:  # before each round, and as its sets arrive
-        # per set: a pointer and its nodes, which the pool, its concatenation and the coverage index hold
-        check_memory(rr_sets * (16 + 24 * size),
+        # per set a pointer and its nodes, held twice at the peaks: while new blocks are joined to
+        # the pool, and beside the coverage index (int32 set numbers) during the greedy selection
+        check_memory(rr_sets * (16 + node_bytes * size),
                      f"IMM at epsilon={epsilon:g} on {n:,} nodes ({rr_sets:,.0f} RR sets of about {size:,.0f} nodes)",
                      "raise epsilon (0.1 is the usual choice), or use --method celf / degree")
 
@@ -252,7 +256,9 @@ def imm(graph: Any, model: Model, k: int, *, epsilon: float = 0.1, ell: float = 
             lower = estimate / (1 + eps_prime)
             break
     theta = int(math.ceil(lam_star / lower))
-    check(theta, phase1.mean_set_size())  # the final sets are drawn like phase 1's: the same mean size
+    size = phase1.mean_set_size()
+    del phase1  # its sets only gave the lower bound; the final selection uses fresh ones (Chen 2018)
+    check(theta, size)  # the final sets are drawn like phase 1's: the same mean size
     final = _sampler(graph, model, [0 if seed is None else seed, 2], client, threads)
     final.extend(theta, check=check)
     nodes, gains = max_coverage(*final.sets(), n, k)

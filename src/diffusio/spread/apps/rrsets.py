@@ -101,16 +101,19 @@ START_ROOM = 8   # room for nodes per set in a new block's flat array (it double
 def rr_block(rev: tuple, kind: int, count: int, state_word: int) -> tuple[np.ndarray, np.ndarray]:
     """``count`` RR sets from one random stream: (set pointers, flat nodes), CSR style.
 
-    The flat array starts with room for START_ROOM nodes a set and doubles when a set does not fit; the per-node
-    work arrays come from a pool kept with the reverse graph (at 10^7 nodes, allocating them
-    for every block of sets cost far more than drawing the sets)."""
+    Nodes are int32 where the node count allows (half the memory of a pool that can reach 10^9
+    entries). The flat array starts with room for START_ROOM nodes a set and doubles when a set
+    does not fit, and is trimmed on return when the room left over is large; the per-node work
+    arrays come from a pool kept with the reverse graph (at 10^7 nodes, allocating them for every
+    block of sets cost far more than drawing the sets)."""
     n = rev[0].size - 1
+    dtype = node_index_dtype(n)
     state = np.array([state_word], np.uint64)
     set_ptr = np.zeros(count + 1, np.int64)
-    nodes = np.empty(max(START_ROOM * count, 1 << 12), np.int64)
+    nodes = np.empty(max(START_ROOM * count, 1 << 12), dtype)
 
     def make() -> tuple:
-        return stamps(n), np.empty(max(n, 1), node_index_dtype(n))
+        return stamps(n), np.empty(max(n, 1), dtype)
 
     with borrowed(rev[0], "rr-sets", make) as (stamp, queue):
         base = claim_marks(stamp, count)
@@ -120,8 +123,10 @@ def rr_block(rev: tuple, kind: int, count: int, state_word: int) -> tuple[np.nda
                                       base + done, carry)
             done += int(written)
             if done < count:  # the next set did not fit: double the room (at least enough for it)
-                nodes = np.concatenate([nodes, np.empty(max(nodes.size, int(carry)), np.int64)])
-    return set_ptr, nodes[: set_ptr[count]]
+                nodes = np.concatenate([nodes, np.empty(max(nodes.size, int(carry)), dtype)])
+    used = int(set_ptr[count])
+    # a view would keep the whole doubled room alive as long as the pool holds the block
+    return set_ptr, nodes[:used].copy() if nodes.size - used > max(used // 4, 1 << 12) else nodes[:used]
 
 
 class RRSampler:
@@ -149,9 +154,9 @@ class RRSampler:
         self.rev = reverse_edges(graph, edge_values)
         self.kind, self.client, self.threads = kind, client, max(1, int(threads))
         self.seed = np.random.SeedSequence(seed)
-        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self.blocks_drawn = 0
         self._shipped = None
-        self._pool = (np.zeros(1, np.int64), np.zeros(0, np.int64))
+        self._pool = (np.zeros(1, np.int64), np.zeros(0, node_index_dtype(self.n)))
 
     @property
     def size(self) -> int:
@@ -160,24 +165,30 @@ class RRSampler:
     def extend(self, count: int, check: Callable[[int, float], None] | None = None) -> None:
         """Add at least ``count`` more RR sets to the pool (whole blocks).  ``check(total sets, mean
         nodes per set)`` is called as blocks arrive (a few at a time), so that a memory check sees
-        the sizes really drawn: on a graph with hubs most sets hold one node and 1% hold 85,000."""
+        the sizes really drawn: on a graph with hubs most sets hold one node and 1% hold 85,000.
+        The new blocks are joined to the pool at the end and then dropped, so the sets are held
+        once (twice only while they are joined)."""
         if count <= 0:
             return
-        first, last = len(self.blocks), len(self.blocks) + -(-int(count) // RR_BLOCK)
+        first, last = self.blocks_drawn, self.blocks_drawn + -(-int(count) // RR_BLOCK)
         words = self.seed.generate_state(last, np.uint64)[first:last]
         step = len(words) if self.client is not None else 4 * self.threads
-        nodes_drawn = sum(nodes.size for _, nodes in self.blocks)  # running totals: no rescan per chunk
+        new: list[tuple[np.ndarray, np.ndarray]] = []
+        nodes_drawn = self._pool[1].size  # running total: no rescan per chunk
         for i in range(0, len(words), step):
-            new = self._draw(words[i:i + step])
-            self.blocks += new
-            nodes_drawn += sum(nodes.size for _, nodes in new)
+            chunk = self._draw(words[i:i + step])
+            new += chunk
+            nodes_drawn += sum(nodes.size for _, nodes in chunk)
             if check is not None:
-                check(last * RR_BLOCK, nodes_drawn / (len(self.blocks) * RR_BLOCK))
-        ptrs, offset = [np.zeros(1, np.int64)], 0
-        for ptr, _ in self.blocks:
-            ptrs.append(ptr[1:] + offset)
-            offset += int(ptr[-1])
-        self._pool = (np.concatenate(ptrs), np.concatenate([nodes for _, nodes in self.blocks]))
+                check(last * RR_BLOCK, nodes_drawn / ((first + len(new)) * RR_BLOCK))
+        ptr, flat = self._pool
+        ptrs, offset = [ptr], int(ptr[-1])
+        for block_ptr, _ in new:
+            ptrs.append(block_ptr[1:] + offset)
+            offset += int(block_ptr[-1])
+        flats = [flat] + [nodes for _, nodes in new]
+        self._pool = (np.concatenate(ptrs), np.concatenate(flats))
+        self.blocks_drawn = last
 
     def _draw(self, words: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         if self.client is not None:
@@ -209,7 +220,7 @@ class RRSampler:
 
 
 @njit(cache=True, nogil=True)
-def _max_coverage(set_ptr, nodes, n, k):
+def _max_coverage(set_ptr, nodes, n, k, node_sets):
     n_sets = set_ptr.size - 1
     degree = np.zeros(n, np.int64)
     for i in range(nodes.size):
@@ -219,7 +230,6 @@ def _max_coverage(set_ptr, nodes, n, k):
     for v in range(n):
         node_ptr[v + 1] = node_ptr[v] + degree[v]
     fill = node_ptr[:-1].copy()
-    node_sets = np.empty(nodes.size, np.int64)
     for s in range(n_sets):
         for i in range(set_ptr[s], set_ptr[s + 1]):
             v = nodes[i]
@@ -259,4 +269,6 @@ def max_coverage(set_ptr: np.ndarray, nodes: np.ndarray, n: int, k: int) -> tupl
     >>> [a.tolist() for a in max_coverage(ptr, flat, 4, 2)]
     [[1, 2], [2, 1]]
     """
-    return _max_coverage(set_ptr, nodes, int(n), int(k))
+    # the node -> sets index is as long as the pool: int32 set numbers where they fit
+    node_sets = np.empty(nodes.size, np.int32 if set_ptr.size <= np.iinfo(np.int32).max else np.int64)
+    return _max_coverage(set_ptr, nodes, int(n), int(k), node_sets)
