@@ -165,7 +165,15 @@ def test_synthesize_on_the_cluster_makes_the_same_bytes(client):
     from diffusio.generative import Generator
     from diffusio.generative.trust.synthesize import SHARD, synthesize
 
+    import torch
+
     gen = Generator.load("fashion-fast")
-    local = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5)  # 2 shards
-    remote = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5, client=client)
+    own, theirs = torch.get_num_threads(), client.run(torch.get_num_threads)
+    torch.set_num_threads(2 if 1 in theirs.values() else 1)  # not the workers' count: the bytes must not change
+    try:
+        local = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5)  # 2 shards
+        remote = synthesize(gen, SHARD // 2 + 3, classes=["Bag", "Coat"], steps=1, seed=5, client=client)
+    finally:
+        torch.set_num_threads(own)
+    assert client.run(torch.get_num_threads) == theirs  # the workers' own count is put back
     assert np.array_equal(local["images"], remote["images"]) and np.array_equal(local["labels"], remote["labels"])

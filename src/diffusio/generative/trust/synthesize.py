@@ -25,11 +25,23 @@ def shard_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, np.uint32)[0])
 
 
-def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, autoguidance=None, guide=None):
-    """One shard on a Dask worker; the worker loads the model once."""
-    return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps, sampler=sampler,
-                                                  guidance=guidance, seed=seed, watermark=watermark,
-                                                  autoguidance=autoguidance, guide=guide)
+def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, autoguidance=None, guide=None,
+                    threads=None):
+    """One shard on a Dask worker; the worker loads the model once.
+
+    ``threads``: torch's thread count in the client's process. The shard runs with it, because a
+    different count splits some sums differently and moves the odd pixel by one level (1 of 200,704
+    in a test); the worker's own count is put back afterwards."""
+    import torch
+
+    own = torch.get_num_threads()
+    torch.set_num_threads(int(threads or own))
+    try:
+        return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps, sampler=sampler,
+                                                      guidance=guidance, seed=seed, watermark=watermark,
+                                                      autoguidance=autoguidance, guide=guide)
+    finally:
+        torch.set_num_threads(own)
 
 
 @lru_cache(maxsize=2)
@@ -83,9 +95,11 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     labels = np.repeat(wanted, per_class)
     shards = [labels[i:i + SHARD] for i in range(0, len(labels), SHARD)]
     if client is not None:
+        import torch
+
         futures = [client.submit(_generate_shard, gen.model.path, part.tolist(), steps, sampler, guidance,
                                  shard_seed(seed, k), watermark, autoguidance, None if guide is None else str(guide),
-                                 pure=False, retries=2) for k, part in enumerate(shards)]
+                                 torch.get_num_threads(), pure=False, retries=2) for k, part in enumerate(shards)]
         images = np.concatenate(client.gather(futures))
     else:
         from tqdm.auto import tqdm
