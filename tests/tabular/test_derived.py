@@ -53,7 +53,7 @@ def test_sampled_rows_obey_the_rules_which_learned_columns_do_not(tmp_path):
     df, target = load_table("churn")
     df = df.sample(600, random_state=0).reset_index(drop=True)
     model = TableDiffusion(steps=40, width=32, depth=1).fit(df, target=target)
-    plain = TableDiffusion(steps=40, width=32, depth=1, derive=False).fit(df, target=target)
+    plain = TableDiffusion(steps=40, width=32, depth=1, derive=False, relate=False).fit(df, target=target)
     assert len(model.derived) == 4 and plain.derived == []
     synth = TableDiffusion.load(model.save(tmp_path / "m")).sample(300, seed=0)
     assert list(synth.columns) == list(df.columns) and (synth.dtypes == df.dtypes).all()

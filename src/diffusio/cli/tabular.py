@@ -40,6 +40,9 @@ def register_fit(sub) -> None:
     p.add_argument("--no-derive", action="store_true",
                    help="learn every column, even one that is an exact rule of another (default: such a column, "
                         "like a charge that is minutes times a tariff, is recomputed from its source)")
+    p.add_argument("--no-relate", action="store_true",
+                   help="learn every column as it is, even one that a law of others nearly gives (default: such a "
+                        "column, like a depth that is 100 z / mean(x, y), is learned as what the law leaves over)")
     add_cooldown_option(p)
     add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
@@ -50,9 +53,12 @@ def cmd_fit(args) -> int:
 
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
-                     cooldown=args.cooldown, derive=not args.no_derive, **({} if args.mix is None else {"mix": args.mix}))
+                     cooldown=args.cooldown, derive=not args.no_derive,
+                     relate=not args.no_relate, **({} if args.mix is None else {"mix": args.mix}))
     for rule in model.derived:
         print(f"recomputed from its source after sampling: {rule}")
+    for rel in model.relations:
+        print(f"learned as what a law leaves over: {rel}")
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
           f"{model.run.wall / 60:.1f} min; model in {args.out}")
     return 0
