@@ -93,3 +93,21 @@ def test_two_columns_that_give_each_other_make_one_law():
     df = pd.DataFrame({"minutes": minutes, "charge": (minutes * 0.25).round(2)})
     (rel,) = find_relations(df)   # one of the two is rebuilt from the other, never both
     assert {rel.name, *rel.sources} == {"minutes", "charge"}
+
+
+def test_a_config_whose_laws_name_unknown_columns_is_refused(tmp_path):
+    import json
+
+    from diffusio.errors import UsageError
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(1, 9, 400).round(2)
+    df = pd.DataFrame({"x": x, "y": (x * 3).round(1) + rng.choice([0, 0.1], 400)})
+    model = TableDiffusion(steps=2, width=8, depth=1).fit(df)
+    assert model.relations
+    path = model.save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    config["relations"][0]["sources"] = ["nope"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="incomplete"):
+        TableDiffusion.load(path)

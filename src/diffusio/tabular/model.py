@@ -354,6 +354,9 @@ class TableDiffusion:
             self.class_weights = config["class_weights"]
             self.derived = [DerivedColumn(**rule) for rule in config.get("derived", [])]
             self.relations = [Relation.from_json(rel) for rel in config.get("relations", [])]
+            unknown = {c for rel in self.relations for c in (rel.name, *rel.sources)} - set(self.columns)
+            if unknown:  # an edited or foreign config: fail here, not with a KeyError while sampling
+                raise KeyError(f"relations name columns the table does not have: {sorted(unknown)}")
             quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
             self.encoder = TableEncoder.from_json(config["encoder"], quantiles)
             self.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
