@@ -56,8 +56,9 @@ TAIL = 0.001           # sampled leftovers stay within the training leftovers' T
 class Relation:
     """``name`` = round(``scale`` x prod(max(source, floor) ** exponent), ``decimals``) + leftover.
 
-    ``floors``: each source's smallest positive training value, which stands in for a zero or
-    negative value (a data error on a handful of rows: its leftover then carries the real value).
+    ``floors``: each source's smallest positive value among the rows the search fitted on (at most
+    FIT_ROWS), which stands in for a zero or negative value (a data error on a handful of rows: its
+    leftover then carries the real value).
     ``spread``: the leftover's median absolute deviation over the column's, on the training rows.
     ``leftover_low``, ``leftover_high``: the training leftovers' :data:`TAIL` and 1 - TAIL quantiles,
     which sampled leftovers are kept within (see :func:`from_leftovers`)."""
