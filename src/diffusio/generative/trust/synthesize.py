@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,14 +35,18 @@ def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, au
     in a test); the worker's own count is put back afterwards."""
     import torch
 
-    own = torch.get_num_threads()
-    torch.set_num_threads(int(threads or own))
-    try:
-        return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps, sampler=sampler,
-                                                      guidance=guidance, seed=seed, watermark=watermark,
-                                                      autoguidance=autoguidance, guide=guide)
-    finally:
-        torch.set_num_threads(own)
+    with _SHARD_LOCK:  # the thread count is per process: a worker with several task threads runs shards in turn
+        own = torch.get_num_threads()
+        torch.set_num_threads(int(threads or own))
+        try:
+            return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps,
+                                                          sampler=sampler, guidance=guidance, seed=seed,
+                                                          watermark=watermark, autoguidance=autoguidance, guide=guide)
+        finally:
+            torch.set_num_threads(own)
+
+
+_SHARD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=2)
