@@ -119,7 +119,7 @@ def find_relations(df: pd.DataFrame, skip: set | frozenset = frozenset()) -> lis
         if _depends(name, sources, accepted):  # its best law would close a cycle: the best law without those
             allowed = [c for c in logs if not _depends(name, [c], accepted)]
             law = _law(name, {c: values[c] for c in allowed + [name]}, {c: logs[c] for c in allowed + [name]},
-                       decimals[name]) if name not in {rel.name for rel in accepted} else None
+                       decimals[name])
             if law is None:
                 continue
             sources, exponents, scale, (spread, _), name = law
@@ -233,10 +233,9 @@ def _fit(name: str, sources: list, values: dict, logs: dict, fit_rows: np.ndarra
 
 
 def _depends(name: str, sources, accepted: list[Relation]) -> bool:
-    """Would ``name`` from ``sources`` close a cycle (or rebuild a column twice)?"""
+    """Would ``name`` from ``sources`` close a cycle?  (Each column has one candidate law, so none is
+    rebuilt twice.)"""
     built = {rel.name: rel.sources for rel in accepted}
-    if name in built:
-        return True
     stack, seen = list(sources), set()
     while stack:
         column = stack.pop()
