@@ -22,6 +22,7 @@ import torch
 
 from diffusio.tabular import TableDiffusion, load_table
 from diffusio.tabular.metrics import evaluate_table
+from diffusio.tabular.model import default_steps
 
 SAMPLING = {"guidance", "sample_steps", "sampler", "bf16"}   # settings sample() reads: no refit needed
 
@@ -38,7 +39,7 @@ def parse_vary(text: str) -> tuple[str, list]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default="breast-cancer")
-    ap.add_argument("--steps", type=int, default=2700, help="training steps (bench/tabular.py's budget gave 2,687 on breast-cancer)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: TableDiffusion's, which grow with the rows)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--vary", default="mix=0,0.7,1", help="SETTING=V1,V2,...: the setting compared")
     args = ap.parse_args()
@@ -48,7 +49,8 @@ def main() -> None:
 
     df, target = load_table(args.table)
     train, test = train_test_split(df, test_size=0.2, random_state=0)
-    print(f"{args.table}: {len(train)} training rows, {args.steps} steps, varying {name}")
+    steps = args.steps or default_steps(len(train))
+    print(f"{args.table}: {len(train)} training rows, {steps} steps, varying {name}")
     print(f"| {name} | seed | ML eff. | quality | detect. | DCR synth / holdout | DCR | fit s |\n|---|---|---|---|---|---|---|---|")
     results: dict = {json.dumps(v): [] for v in values}
     for seed in (int(v) for v in args.seeds.split(",")):
@@ -56,7 +58,7 @@ def main() -> None:
         for value in values:
             if model is None or name not in SAMPLING:   # a sampling setting: one fit per seed serves every value
                 t = time.time()
-                model = TableDiffusion(steps=args.steps, seed=seed, **{name: value}).fit(train, target=target)
+                model = TableDiffusion(steps=steps, seed=seed, **{name: value}).fit(train, target=target)
                 fit_s = time.time() - t
             setattr(model, name, value)
             sc = evaluate_table(train, model.sample(len(train), seed=seed), holdout=test, target=target, seed=seed)

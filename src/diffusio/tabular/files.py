@@ -14,7 +14,7 @@ from diffusio.tabular.datasets import read_table
 from diffusio.tabular.model import TableDiffusion
 
 
-def fit_file(source: str, out: str | Path, *, target: str | None = None, steps: int = 6000,
+def fit_file(source: str, out: str | Path, *, target: str | None = None, steps: int | None = None,
              minutes: float | None = None, seed: int = 0, resume: bool = False, quiet: bool = False,
              **settings) -> TableDiffusion:
     """Fit a table (a CSV file or a bundled table's name) into the run folder ``out``.
