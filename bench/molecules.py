@@ -55,6 +55,8 @@ def main():
     ap.add_argument("--out", default="runs/bench/molecules")
     ap.add_argument("--bf16", choices=("off", "on", "both"), default="both",
                     help="sample in float32, bfloat16 or both (two rows, each timed)")
+    ap.add_argument("--sampler", choices=("confident", "random", "both"), default="confident",
+                    help="reveal order (diffusio.molecules.sampling); both: a row each")
     args = ap.parse_args()
     model = MoleculeDiffusion.load(resolve_model(args.model))
     reference = load_moses("test", limit=args.reference_size, seed=args.seed)
@@ -63,18 +65,20 @@ def main():
     rows = {"MOSES train sample (floor)": moses_metrics(load_moses("train", limit=args.n, seed=args.seed + 1),
                                                         reference, train, reference_stats=stats)}
     speeds = {}
-    for bf16 in (("off", "on") if args.bf16 == "both" else (args.bf16,)):
-        model.sample(100, seed=args.seed + 1, bf16=bf16)  # warm-up: oneDNN picks its kernels on the first call
-        t0 = time.perf_counter()
-        generated = model.sample(args.n, seed=args.seed, bf16=bf16)
-        name = "diffusio (ours)" if bf16 == "off" else "diffusio (ours, bf16)"
-        speeds[name] = args.n / (time.perf_counter() - t0)
-        rows[name] = moses_metrics(generated.smiles.tolist(), reference, train, reference_stats=stats)
+    samplers = ("confident", "random") if args.sampler == "both" else (args.sampler,)
+    for sampler in samplers:
+        for bf16 in (("off", "on") if args.bf16 == "both" else (args.bf16,)):
+            model.sample(100, seed=args.seed + 1, bf16=bf16, sampler=sampler)  # warm-up: oneDNN picks its kernels
+            t0 = time.perf_counter()
+            generated = model.sample(args.n, seed=args.seed, bf16=bf16, sampler=sampler)
+            name = f"diffusio (ours, {sampler}{', bf16' if bf16 == 'on' else ''})"
+            speeds[name] = args.n / (time.perf_counter() - t0)
+            rows[name] = moses_metrics(generated.smiles.tolist(), reference, train, reference_stats=stats)
     control = []
-    plain = model.sample(args.per_condition, seed=args.seed + 7)
+    plain = model.sample(args.per_condition, seed=args.seed + 7, sampler=samplers[0])
     for text in CONDITIONS:
         name, lo, hi = parse_condition(text)
-        cond = model.sample(args.per_condition, seed=args.seed + 7, condition=text)
+        cond = model.sample(args.per_condition, seed=args.seed + 7, condition=text, sampler=samplers[0])
         control.append({"condition": text, "unconditioned": float(plain[name].between(lo, hi).mean()),
                         "conditioned": float(cond[name].between(lo, hi).mean()),
                         "conditioned_valid_unique": float(cond.smiles.nunique() / len(cond))})

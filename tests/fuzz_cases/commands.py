@@ -236,7 +236,8 @@ def commands() -> dict[str, Command]:
             "--condition": st.one_of(fixed(V("qed>0.5", True), V("logp<3", True), V("250<weight<350", True)),
                                      fixed(V("qed>>1", False), V("nope<3", False), V("qed>nan", False), V("", False),
                                            V("3<weight<1", False), V("qed", False))),
-            "--model": choice(["moses-small"], ["nope", "@", ""]), "-o": out_path(".csv"), "--bf16": BF16}),
+            "--model": choice(["moses-small"], ["nope", "@", ""]), "-o": out_path(".csv"), "--bf16": BF16,
+            "--sampler": choice(["confident", "random"], ["nope", ""])}),
         "molecules evaluate": Command(["molecules", "evaluate", "@smi.txt", "--reference-size", "10", "--no-fcd"], {
             ":2": file_value("smi.txt", edge_lists()), "--reference-size": ints(1, 10, huge=True),
             "--seed": seeds(), "-o": out_path(".json", ["smi.txt"])},

@@ -118,3 +118,38 @@ def test_unconditional_sampling_feeds_the_no_condition_bins_it_was_trained_with(
     finally:
         del tiny.ema.forward
     assert seen and all(c is not None and not c.any() for c in seen)
+
+
+def test_the_confident_sampler_reveals_the_surest_positions_first():
+    """Position j allows j + 1 tokens, equally likely, so the network is surer the further left: with
+    no noise the sampler reveals a prefix, as many positions per step as the random order expects."""
+    from diffusio.molecules.sampling import confident_reveal_sampler
+
+    length, mask = 6, 7
+    seen = []
+
+    def net(x, cond):
+        seen.append(x != mask)
+        allowed = torch.arange(8)[None, :] <= torch.arange(length)[:, None]   # (position, token)
+        return torch.where(allowed, 0.0, -torch.inf).expand(len(x), length, 8).clone()
+
+    x = confident_reveal_sampler(net, 2, length, mask, 3, torch.Generator().manual_seed(0), noise=0.0)
+    assert (x != mask).all() and (x <= torch.arange(length)).all()
+    assert [s.sum(1).tolist() for s in seen] == [[0, 0], [2, 2], [4, 4]]
+    assert all((s == (torch.arange(length) < s.sum(1, keepdim=True))).all() for s in seen)
+    seen.clear()
+    confident_reveal_sampler(net, 2, length, mask, 3, torch.Generator().manual_seed(0), noise=5.0)
+    assert [s.sum(1).tolist() for s in seen] == [[0, 0], [2, 2], [4, 4]]
+
+
+def test_both_samplers_write_valid_molecules_and_follow_the_seed(tiny):
+    from rdkit import Chem
+
+    confident = tiny.sample(20, seed=3, sampler="confident")
+    assert all(Chem.MolFromSmiles(s) is not None for s in confident.smiles)
+    pd.testing.assert_frame_equal(confident, tiny.sample(20, seed=3, sampler="confident"))
+    assert not confident.equals(tiny.sample(20, seed=3, sampler="random"))
+    with pytest.raises(UsageError, match="sampler must be one of confident, random"):
+        tiny.sample(5, sampler="greedy")
+    with pytest.raises(UsageError, match="sampler must be"):
+        MoleculeDiffusion(sampler="greedy")

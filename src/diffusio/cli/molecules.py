@@ -63,6 +63,9 @@ def register_generate(sub) -> None:
     p.add_argument("--guidance", type=non_negative_float("--guidance", 20), default=None,
                    help="classifier-free guidance for --condition, in [0, 20]")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="reveal steps")
+    p.add_argument("--sampler", choices=("confident", "random"), default=None,
+                   help="which masked positions to reveal first: those the network is surest of, or any "
+                        "(default: the model's)")
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
                    help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)
@@ -76,7 +79,8 @@ def cmd_generate(args) -> int:
     from diffusio.molecules.files import generate_file
 
     table = generate_file(args.n, args.output, model=args.model, condition=args.condition, guidance=args.guidance,
-                          steps=args.steps, seed=args.seed, picture=args.picture, force=args.force, bf16=args.bf16)
+                          steps=args.steps, seed=args.seed, picture=args.picture, force=args.force, bf16=args.bf16,
+                          sampler=args.sampler)
     valid = (table.smiles != "").mean()
     print(f"wrote {len(table):,} molecules to {args.output} ({valid:.1%} valid, {table.smiles.nunique():,} distinct)")
     if args.condition:

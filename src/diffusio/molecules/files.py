@@ -69,7 +69,8 @@ def draw_grid(smiles: list[str], path: str | Path, per_row: int = 6, count: int 
 
 def generate_file(n: int, output: str | Path, *, model: str | Path | None = None, condition: str | None = None,
                   guidance: float | None = None, steps: int | None = None, seed: int = 0,
-                  picture: str | Path | None = None, force: bool = False, bf16: str | None = None) -> pd.DataFrame:
+                  picture: str | Path | None = None, force: bool = False, bf16: str | None = None,
+                  sampler: str | None = None) -> pd.DataFrame:
     """Generate ``n`` molecules into ``output`` (.csv: smiles, qed, logp, weight)."""
     path = check_output(output, suffixes=(".csv",), force=force)
     if path.exists() and not force:
@@ -78,7 +79,7 @@ def generate_file(n: int, output: str | Path, *, model: str | Path | None = None
         check_output(picture, suffixes=(".png",), flag="--picture")
     table = MoleculeDiffusion.load(resolve_model(model)).sample(n, seed=seed, condition=condition,
                                                                guidance=guidance, steps=steps, progress=True,
-                                                               bf16=bf16)
+                                                               bf16=bf16, sampler=sampler)
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     if picture is not None:

@@ -3,9 +3,10 @@
 Forward process: every token is replaced by [mask] independently with probability t (MDLM's linear
 schedule, Sahoo et al. 2024; Austin et al. 2021's absorbing state).  The network predicts the clean
 token at each masked position; the loss is the cross-entropy there weighted by 1/t, MDLM's
-continuous-time bound.  Sampling starts from all-[mask] and, stepping t down to 0, reveals each
-masked position with probability (t - s) / t, drawing its token from the prediction; a revealed
-token is never changed again.  SELFIES guarantees every finished sequence is a valid molecule.
+continuous-time bound.  Sampling starts from all-[mask] and, stepping t down to 0, reveals a
+(t - s) / t share of the masked positions, drawing each token from the prediction; a revealed token
+is never changed again.  Which positions: those the network is surest of (``sampler="confident"``)
+or any (``"random"``, MDLM's own); :mod:`.sampling`.  SELFIES guarantees every finished sequence is a valid molecule.
 Conditions on QED, logP or weight use classifier-free guidance over binned properties.
 
 >>> model = MoleculeDiffusion(steps=3, width=32, depth=1, heads=2, batch_size=8)
@@ -37,6 +38,7 @@ from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.schedule import check_cooldown, learning_rate, report_unfinished_cooldown
 from diffusio.molecules.net import TokenTransformer
 from diffusio.molecules.properties import NAMES, Bins, compute_properties, parse_condition
+from diffusio.molecules.sampling import SAMPLERS
 from diffusio.molecules.tokens import Vocabulary, to_selfies
 
 KIND = "molecules"
@@ -51,8 +53,9 @@ class MoleculeDiffusion:
 
     ``length``: the longest SELFIES (tokens) the model writes (default: the longest in the training
     set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
-    steps; ``cooldown``: the last fraction of ``steps`` over which the learning rate falls linearly to
-    zero (0: constant after warm-up); ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
+    steps; ``sampler``: the reveal order, ``confident`` or ``random`` (:mod:`.sampling`);
+    ``cooldown``: the last fraction of ``steps`` over which the learning rate falls linearly to zero
+    (0: constant after warm-up); ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
     ``bf16``: run the network in bfloat16 when sampling (``on``; ``auto``: where the CPU computes
     bfloat16 natively, see :mod:`diffusio._precision`): 2.8x faster on 2 cores there; the same seed on
     the same machine gives the same molecules, but not the float32 ones.
@@ -71,6 +74,7 @@ class MoleculeDiffusion:
     bins: int = 5
     cond_dropout: float = 0.3
     sample_steps: int = 16
+    sampler: str = "confident"
     guidance: float = 2.0
     seed: int = 0
     quiet: bool = True
@@ -100,6 +104,7 @@ class MoleculeDiffusion:
         if not (isinstance(self.guidance, (int, float)) and 0 <= self.guidance <= 20):
             raise UsageError(f"guidance must be in [0, 20], got {self.guidance!r}")
         use_bf16(self.bf16)
+        check_sampler(self.sampler)
         self.vocab: Vocabulary | None = None
         self.property_bins: Bins | None = None
         self._init: dict | None = None  # the model this one was continued from (fit's init)
@@ -214,13 +219,14 @@ class MoleculeDiffusion:
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: str | None = None, guidance: float | None = None,
                steps: int | None = None, batch_size: int = 500, progress: bool = False,
-               bf16: str | None = None) -> pd.DataFrame:
+               bf16: str | None = None, sampler: str | None = None) -> pd.DataFrame:
         """``n`` molecules as a DataFrame: canonical ``smiles`` and their ``qed``, ``logp``, ``weight``.
 
         ``condition``: e.g. ``"qed>0.8"``, ``"logp<3"``, ``"250<weight<350"``; ``guidance``: scale
         (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``);
         ``progress``: a progress bar over batches of ``batch_size``; ``bf16``: ``auto``, ``on`` or
-        ``off`` (default: the model's).
+        ``off``; ``sampler``: the order in which positions are revealed, ``confident`` or ``random``
+        (:mod:`.sampling`; default: the model's).
         """
         if self.vocab is None:
             raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
@@ -233,14 +239,15 @@ class MoleculeDiffusion:
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise UsageError(f"steps must be a positive whole number, got {steps!r}")
         scale = self.guidance if guidance is None else guidance
+        reveal = SAMPLERS[check_sampler(self.sampler if sampler is None else sampler)]
         fast = use_bf16(self.bf16 if bf16 is None else bf16)
         gen = torch.Generator().manual_seed(int(seed))
         cond = self._condition_bins(condition, n, gen)
         smiles = []
         for start in tqdm(range(0, n, batch_size), desc="generate", unit="batch", disable=not progress or n <= batch_size):
             with bf16_autocast(fast):
-                ids = reveal_sampler(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
-                                     cond=cond[start:start + batch_size], guidance=scale if condition else 1.0)
+                ids = reveal(self.ema, min(batch_size, n - start), self.length, self.vocab.mask, steps, gen,
+                             cond=cond[start:start + batch_size], guidance=scale if condition else 1.0)
             smiles += self.vocab.decode(ids.numpy())
         props = compute_properties(smiles)
         return pd.DataFrame({"smiles": smiles, **{name: props[:, i] for i, name in enumerate(NAMES)}})
@@ -321,33 +328,7 @@ def masked_diffusion_loss(net, x0: torch.Tensor, cond: torch.Tensor, gen: torch.
     return (nll * weights).sum() / (b * length)
 
 
-def _log_probs(net, x, cond, guidance: float, mask_id: int) -> torch.Tensor:
-    if cond is None or guidance == 1.0:
-        logits = net(x, cond).log_softmax(-1)
-    else:
-        both = net(torch.cat([x, x]), torch.cat([cond, torch.zeros_like(cond)])).log_softmax(-1)
-        conditional, plain = both.chunk(2)
-        logits = plain + guidance * (conditional - plain)
-    logits[..., mask_id] = -math.inf
-    return logits
-
-
-def reveal_sampler(net, n: int, length: int, mask_id: int, steps: int, gen: torch.Generator, *,
-                   cond: torch.Tensor | None = None, guidance: float = 1.0) -> torch.Tensor:
-    """MDLM's ancestral sampler with carry-over: from all-[mask], at each step from t to s reveal every
-    masked position with probability (t - s) / t, its token drawn (Gumbel-max, seeded) from the
-    network's prediction."""
-    x = torch.full((n, length), mask_id, dtype=torch.long)
-    times = torch.linspace(1.0, 0.0, steps + 1)
-    for k in range(steps):
-        t, s = float(times[k]), float(times[k + 1])
-        still = x == mask_id
-        reveal = still & (torch.rand((n, length), generator=gen) < (t - s) / t)
-        if k == steps - 1:
-            reveal = still
-        if not reveal.any():
-            continue
-        logp = _log_probs(net, x, cond, guidance, mask_id)
-        gumbel = -torch.log(-torch.log(torch.rand(logp.shape, generator=gen).clamp_min(1e-20)))
-        x = torch.where(reveal, (logp + gumbel).argmax(-1), x)
-    return x
+def check_sampler(name: str) -> str:
+    if name not in SAMPLERS:
+        raise UsageError(f"sampler must be one of {', '.join(SAMPLERS)}; got {name!r}")
+    return name

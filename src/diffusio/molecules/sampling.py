@@ -1,0 +1,87 @@
+"""Samplers of the masked diffusion model: which masked positions to reveal at each step.
+
+Both take ``(net, n, length, mask_id, steps, gen, *, cond, guidance)`` and return ``(n, length)``
+token ids with nothing masked.  They differ only in the order of revealing:
+
+* :func:`reveal_sampler` (MDLM's ancestral sampler, Sahoo et al. 2024): from t to s every masked
+  position is revealed with probability (t - s) / t, wherever it is.
+* :func:`confident_reveal_sampler`: the same number of positions per step, but those whose drawn
+  token the network is surest of, with Gumbel noise on that confidence so the order stays random
+  (MaskGIT, Chang et al. 2022; the low-confidence remasking of LLaDA, Nie et al. 2025).  A token
+  written early fixes what its neighbours may be, so writing the certain ones first keeps a small
+  network from committing to a ring closure or branch it cannot complete well.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def gumbel(shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+    """Standard Gumbel noise, seeded: argmax(logp + gumbel) draws from softmax(logp)."""
+    return -torch.log(-torch.log(torch.rand(shape, generator=gen).clamp_min(1e-20)))
+
+
+def log_probs(net, x: torch.Tensor, cond: torch.Tensor | None, guidance: float, mask_id: int) -> torch.Tensor:
+    """The network's log-probabilities of the clean token at every position, with classifier-free
+    guidance on ``cond`` (the unconditional pass has every bin at 0) and [mask] never predicted."""
+    if cond is None or guidance == 1.0:
+        logits = net(x, cond).log_softmax(-1)
+    else:
+        both = net(torch.cat([x, x]), torch.cat([cond, torch.zeros_like(cond)])).log_softmax(-1)
+        conditional, plain = both.chunk(2)
+        logits = plain + guidance * (conditional - plain)
+    logits[..., mask_id] = -math.inf
+    return logits
+
+
+def reveal_sampler(net, n: int, length: int, mask_id: int, steps: int, gen: torch.Generator, *,
+                   cond: torch.Tensor | None = None, guidance: float = 1.0) -> torch.Tensor:
+    """MDLM's ancestral sampler with carry-over: from all-[mask], at each step from t to s reveal every
+    masked position with probability (t - s) / t, its token drawn (Gumbel-max, seeded) from the
+    network's prediction."""
+    x = torch.full((n, length), mask_id, dtype=torch.long)
+    times = torch.linspace(1.0, 0.0, steps + 1)
+    for k in range(steps):
+        t, s = float(times[k]), float(times[k + 1])
+        still = x == mask_id
+        reveal = still & (torch.rand((n, length), generator=gen) < (t - s) / t)
+        if k == steps - 1:
+            reveal = still
+        if not reveal.any():
+            continue
+        logp = log_probs(net, x, cond, guidance, mask_id)
+        x = torch.where(reveal, (logp + gumbel(logp.shape, gen)).argmax(-1), x)
+    return x
+
+
+CONFIDENCE_NOISE = 1.0   # FCD at n = 2,000 on moses-small: 25.99 at 0 (too alike), 20.82 at 0.5, 18.58 at 1, 19.51 at 2
+
+
+def confident_reveal_sampler(net, n: int, length: int, mask_id: int, steps: int, gen: torch.Generator, *,
+                             cond: torch.Tensor | None = None, guidance: float = 1.0,
+                             noise: float = CONFIDENCE_NOISE) -> torch.Tensor:
+    """Reveal, from t to s, the expected number of masked positions of each row, ceil(masked (t - s)
+    / t), choosing those whose drawn token has the highest log-probability plus ``noise`` times
+    Gumbel noise (0: strictly surest first).  Every token is still drawn from the prediction."""
+    x = torch.full((n, length), mask_id, dtype=torch.long)
+    times = torch.linspace(1.0, 0.0, steps + 1)
+    for k in range(steps):
+        t, s = float(times[k]), float(times[k + 1])
+        still = x == mask_id
+        if not still.any():
+            break
+        logp = log_probs(net, x, cond, guidance, mask_id)
+        drawn = (logp + gumbel(logp.shape, gen)).argmax(-1)
+        masked = still.sum(1, keepdim=True)
+        quota = masked if k == steps - 1 else torch.ceil(masked * (t - s) / t - 1e-4)   # 1e-4: float dust
+        confidence = logp.gather(-1, drawn[..., None])[..., 0] + noise * gumbel(drawn.shape, gen)
+        confidence = confidence.masked_fill(~still, -math.inf)
+        rank = confidence.argsort(-1, descending=True).argsort(-1)   # 0 = the surest masked position
+        x = torch.where(still & (rank < quota), drawn, x)
+    return x
+
+
+SAMPLERS = {"confident": confident_reveal_sampler, "random": reveal_sampler}
