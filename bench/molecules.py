@@ -22,6 +22,7 @@ import torch
 
 from diffusio.molecules import MoleculeDiffusion, load_moses
 from diffusio.molecules.files import resolve_model
+from diffusio.molecules.sampling import SAMPLERS
 from diffusio.molecules.metrics import chemnet_stats, moses_metrics
 from diffusio.molecules.properties import parse_condition
 
@@ -55,7 +56,7 @@ def main():
     ap.add_argument("--out", default="runs/bench/molecules")
     ap.add_argument("--bf16", choices=("off", "on", "both"), default="both",
                     help="sample in float32, bfloat16 or both (two rows, each timed)")
-    ap.add_argument("--sampler", choices=("confident", "random", "both"), default="confident",
+    ap.add_argument("--sampler", choices=(*SAMPLERS, "both"), default="confident",
                     help="reveal order (diffusio.molecules.sampling); both: a row each")
     args = ap.parse_args()
     model = MoleculeDiffusion.load(resolve_model(args.model))
@@ -65,7 +66,7 @@ def main():
     rows = {"MOSES train sample (floor)": moses_metrics(load_moses("train", limit=args.n, seed=args.seed + 1),
                                                         reference, train, reference_stats=stats)}
     speeds = {}
-    samplers = ("confident", "random") if args.sampler == "both" else (args.sampler,)
+    samplers = tuple(SAMPLERS) if args.sampler == "both" else (args.sampler,)
     for sampler in samplers:
         for bf16 in (("off", "on") if args.bf16 == "both" else (args.bf16,)):
             model.sample(100, seed=args.seed + 1, bf16=bf16, sampler=sampler)  # warm-up: oneDNN picks its kernels
