@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from diffusio.cli.main import main
@@ -31,7 +32,7 @@ def shipped(collection):
 def test_fashion_ships_a_head_for_its_weights_and_indexes_use_it(shipped):
     head, meta = shipped_head(shipped.features, 10)
     assert shipped.head_info["source"] == "shipped" and np.array_equal(shipped.head, head)
-    assert meta["per_class"] >= 1000 and meta["samples_made_with"]["autoguidance"] == 2.0
+    assert meta["per_class"] >= 2000 and all(made["autoguidance"] == 2.0 for made in meta["samples_made_with"])
     assert shipped.header()["class_head"]["per_class"] == meta["per_class"]
 
 
@@ -57,7 +58,7 @@ def test_a_bare_class_name_means_that_class(shipped):
 def test_posteriors_read_back_from_the_stored_vectors(shipped, collection):
     from diffusio.search.files import to_float
 
-    direct = posterior(shipped.features.embed(to_float(shipped.thumbs)), shipped.head)
+    direct = posterior(shipped.features.embed_with_block(to_float(shipped.thumbs))[1], shipped.head)
     assert np.allclose(shipped.posteriors(), direct, atol=1e-4)
     assert np.allclose(shipped.posteriors().sum(1), 1, atol=1e-4)
 
@@ -84,14 +85,33 @@ def test_fit_from_samples_writes_a_head_the_index_finds(run_copy, tmp_path):
     assert path == run_copy / HEAD_FILE and meta["per_class"] == 20 and meta["accuracy_on_samples"] > 0.8
     fx = DiffusionFeatures.load(run_copy)
     head, read = shipped_head(fx, 10)
-    assert read == meta and head.shape == (10, fx.dim + 1)
+    assert read == meta and head.shape == (10, fx.block_dim + 1)
     index = ImageIndex.empty(run_copy)
     assert index.head_info["source"] == "shipped" and np.array_equal(index.head, head)
 
 
+def test_several_sample_files_are_pooled(tmp_path):
+    both = labelled_npz(tmp_path / "both.npz", 6)
+    with np.load(both) as z:   # the same images split in two files, as two synthesize runs write them
+        first, second = z["labels"] < 5, z["labels"] >= 5
+        for name, keep in (("a.npz", first), ("b.npz", second)):
+            np.savez(tmp_path / name, images=z["images"][keep], labels=z["labels"][keep], class_names=z["class_names"])
+    one, meta_one = fit_head_from_samples("fashion", both, tmp_path / "one.safetensors")
+    two, meta_two = fit_head_from_samples("fashion", [tmp_path / "a.npz", tmp_path / "b.npz"],
+                                          tmp_path / "two.safetensors")
+    fx = DiffusionFeatures.load("fashion")
+    with safe_open(str(one), "numpy") as f1, safe_open(str(two), "numpy") as f2:
+        assert np.allclose(f1.get_tensor("head"), f2.get_tensor("head"), atol=1e-4)
+    assert meta_two["samples"] == ["a.npz", "b.npz"] and meta_two["per_class"] == 6
+    assert meta_two["accuracy_on_samples"] == meta_one["accuracy_on_samples"]
+    with pytest.raises(UsageError, match="at least one"):
+        fit_head_from_samples("fashion", [], tmp_path / "h.safetensors")
+    assert fx.block_dim == 96 * 7 * 7
+
+
 def test_a_head_of_other_weights_is_ignored_and_a_broken_one_refused(run_copy, tmp_path):
     fx = DiffusionFeatures.load(run_copy)
-    head = np.zeros((10, fx.dim + 1), np.float32)
+    head = np.zeros((10, fx.block_dim + 1), np.float32)
     meta = {"model_sha256": "0" * 64, "features": None}
     save_file({"head": head}, str(run_copy / HEAD_FILE), metadata={"format": "diffusio-search-head",
                                                                   "meta": json.dumps(meta)})
@@ -120,5 +140,7 @@ def test_cli_head(tmp_path, capsys):
     out = tmp_path / "head.safetensors"
     assert main(["search", "head", "fashion", "--samples", str(samples), "-o", str(out), "--c", "3"]) == 0
     assert "3+ samples per class" in capsys.readouterr().out and out.is_file()
+    assert main(["search", "head", "fashion", "--samples", str(samples), str(samples), "-o", str(out)]) == 0
+    assert "6+ samples per class" in capsys.readouterr().out
     assert main(["search", "head", "fashion", "--samples", str(tmp_path / "missing.npz"), "-o", str(out)]) == 2
     assert "cannot read" in capsys.readouterr().err

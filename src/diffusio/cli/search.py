@@ -88,7 +88,8 @@ def register_head(sub) -> None:
                        epilog="Example: diffusio synthesize runs/mine --per-class 1000 -o samples.npz && "
                               "diffusio search head runs/mine --samples samples.npz")
     p.add_argument("model", help="shipped model or run folder (a model trained with class names)")
-    p.add_argument("--samples", required=True, help="a labelled .npz of the model's samples (diffusio synthesize)")
+    p.add_argument("--samples", required=True, nargs="+", metavar="NPZ",
+                   help="labelled .npz files of the model's samples (diffusio synthesize; several are pooled)")
     p.add_argument("-o", "--output", default=None,
                    help="where to write the head (default: search-head.safetensors in the model's folder, where "
                         "'diffusio search index' finds it)")

@@ -1,8 +1,9 @@
 """The class head of an index: a linear classifier of a model's classes in feature space, learnt
 from images the model generated (no label of any real image of the collection).
 
-It gives every stored vector its class posterior and ranks text queries by the probability of
-the prompt's classes.  A model may ship a precomputed head beside its weights
+It reads the block before pooling (:meth:`DiffusionFeatures.embed_with_block`), gives every
+stored vector its class posterior and ranks text queries by the probability of the prompt's
+classes.  A model may ship a precomputed head beside its weights
 (``search-head.safetensors``, tied to the weights by their sha256): a large, varied bank of samples
 is too slow to draw at a user's first index, so :func:`fit_head_from_samples` fits it once from a
 set written by ``diffusio synthesize``.  Without one, :func:`class_head` draws a small bank.
@@ -69,12 +70,12 @@ def class_head(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.n
     cached = cache_dir().parent / "search" / f"head-{key}.npy"
     try:
         head = np.load(cached, allow_pickle=False)
-        if head.shape == (len(conds), fx.dim + 1):
+        if head.shape == (len(conds), fx.block_dim + 1):
             return head
     except (OSError, ValueError):
         pass
     rows = torch.repeat_interleave(conds, per_class, dim=0)
-    feats = fx.embed(fx.generate(rows, len(rows), steps, seed=0))
+    feats = fx.embed_with_block(fx.generate(rows, len(rows), steps, seed=0))[1]
     head = fit_class_head(feats, np.repeat(np.arange(len(conds)), per_class), len(conds))
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -85,38 +86,44 @@ def class_head(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.n
     return head
 
 
-def fit_head_from_samples(model: str | Path, samples: str | Path, output: str | Path | None = None,
+def fit_head_from_samples(model: str | Path, samples: str | Path | list, output: str | Path | None = None,
                           c: float | None = None) -> tuple[Path, dict]:
-    """Fit a model's class head to a labelled set of its own samples (a ``.npz`` written by
-    ``diffusio synthesize MODEL``) and write it to ``output`` (default: ``search-head.safetensors``
-    in the model's folder), where ``ImageIndex`` finds it; ``c``: the logistic regression's inverse
-    L2 strength (default ``SAMPLES_C``).  Returns the path and its metadata."""
+    """Fit a model's class head to labelled sets of its own samples (``.npz`` files written by
+    ``diffusio synthesize MODEL``; one path or a list, pooled) and write it to ``output`` (default:
+    ``search-head.safetensors`` in the model's folder), where ``ImageIndex`` finds it; ``c``: the
+    logistic regression's inverse L2 strength (default ``SAMPLES_C``).  Returns the path and its
+    metadata."""
     from diffusio._io import check_output
     from diffusio.generative.data.datasets import load_npz
 
     if output is not None:  # a bad -o fails before a minute of embedding, not after
         check_output(output, suffixes=(".safetensors",), flag="-o")
+    files = [samples] if isinstance(samples, (str, Path)) else list(samples)
+    if not files:
+        raise UsageError("samples: give at least one .npz of the model's samples")
+    c = SAMPLES_C if c is None else c
+    if isinstance(c, bool) or not isinstance(c, (int, float)) or not np.isfinite(c) or c <= 0:
+        raise UsageError(f"c must be a positive number, got {c!r}")
     fx = DiffusionFeatures.load(model)
     known = fx.class_conditions()
     if known is None:
         raise UsageError(f"model {model} has no classes; a class head needs a model trained with class names")
     names = known[0]
-    data = load_npz(samples)
-    if data.class_names != names or data.labels is None:
-        raise UsageError(f"{samples} is labelled with {data.class_names}, not with {model}'s classes {names}; "
-                         f"make it with: diffusio synthesize {model} --per-class 1000 -o samples.npz")
-    if data.images.shape[1:] != fx.image_shape:
-        raise UsageError(f"{samples} holds images of shape {data.images.shape[1:]}, the model makes {fx.image_shape}")
-    c = SAMPLES_C if c is None else c
-    if isinstance(c, bool) or not isinstance(c, (int, float)) or not np.isfinite(c) or c <= 0:
-        raise UsageError(f"c must be a positive number, got {c!r}")
-    feats = fx.embed(data.images)
-    head = fit_class_head(feats, data.labels, len(names), c)
-    counts = np.bincount(data.labels, minlength=len(names))
+    sets = [load_npz(f) for f in files]   # every file is checked before the first is embedded
+    for f, data in zip(files, sets):
+        if data.class_names != names or data.labels is None:
+            raise UsageError(f"{f} is labelled with {data.class_names}, not with {model}'s classes {names}; "
+                             f"make it with: diffusio synthesize {model} --per-class 1000 -o samples.npz")
+        if data.images.shape[1:] != fx.image_shape:
+            raise UsageError(f"{f} holds images of shape {data.images.shape[1:]}, the model makes {fx.image_shape}")
+    feats = np.concatenate([fx.embed_with_block(data.images)[1] for data in sets])
+    labels = np.concatenate([data.labels for data in sets])
+    head = fit_class_head(feats, labels, len(names), c)
+    counts = np.bincount(labels, minlength=len(names))
     meta = {"model": str(model), "model_sha256": fx.digest, "features": recipe(), "classes": names,
-            "samples": Path(samples).name, "samples_made_with": _synthesis_settings(samples),
+            "samples": [Path(f).name for f in files], "samples_made_with": [_synthesis_settings(f) for f in files],
             "per_class": int(counts.min()), "c": float(c),
-            "accuracy_on_samples": round(float((posterior(feats, head).argmax(1) == data.labels).mean()), 4)}
+            "accuracy_on_samples": round(float((posterior(feats, head).argmax(1) == labels).mean()), 4)}
     return save_head(head, meta, output or Path(fx.model.path) / HEAD_FILE), meta
 
 
@@ -160,9 +167,12 @@ def shipped_head(fx: DiffusionFeatures, n_classes: int) -> tuple[np.ndarray, dic
     except (SafetensorError, OSError, ValueError, KeyError) as err:
         raise UsageError(f"cannot read the class head {path} ({err}); delete it or make it again with "
                          f"diffusio search head {fx.name} --samples SAMPLES.npz") from None
-    if not ok or head.shape != (n_classes, fx.dim + 1):
-        raise UsageError(f"{path} is not a class head of {fx.name} ({n_classes} classes, {fx.dim} features); "
-                         f"make it again with diffusio search head {fx.name} --samples SAMPLES.npz")
+    again = f"make it again with diffusio search head {fx.name} --samples SAMPLES.npz"
+    if not ok:
+        raise UsageError(f"{path} is not a class head ({file_meta.get('format')!r}); {again}")
     if meta.get("model_sha256") != fx.digest or meta.get("features") != recipe():
-        return None
+        return None  # other weights, or an older recipe's head: the index draws a bank instead
+    if head.shape != (n_classes, fx.block_dim + 1):
+        raise UsageError(f"{path} is not a class head of {fx.name} ({n_classes} classes, {fx.block_dim} "
+                         f"features); {again}")
     return head, meta

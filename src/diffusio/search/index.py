@@ -196,12 +196,11 @@ class ImageIndex:
 
     def encode(self, images: np.ndarray, progress=None) -> np.ndarray:
         """The stored vector of each image: its diffusion features and, for a model with classes,
-        ``POSTERIOR * sqrt(p(class | features))`` from the classifier learnt on generated images,
+        ``POSTERIOR * sqrt(p(class | block))`` from the classifier learnt on generated images,
         scaled to unit length (the features and the root posterior are unit vectors each)."""
-        x = self.features.embed(images, progress=progress)
         if self.head is None:
-            return x
-        p = posterior(x, self.head)
+            return self.features.embed(images, progress=progress)
+        x, p = self.features.embed_with_block(images, progress, block_map=lambda block: posterior(block, self.head))
         return (np.concatenate([x, POSTERIOR * np.sqrt(p)], 1) / np.sqrt(1 + POSTERIOR ** 2)).astype(np.float32)
 
     def vectors(self) -> np.ndarray:
