@@ -115,7 +115,8 @@ def test_a_head_of_other_weights_is_ignored_and_a_broken_one_refused(run_copy, t
     meta = {"model_sha256": "0" * 64, "features": None}
     save_file({"head": head}, str(run_copy / HEAD_FILE), metadata={"format": "diffusio-search-head",
                                                                   "meta": json.dumps(meta)})
-    assert shipped_head(fx, 10) is None  # retrained weights: the index draws a bank instead
+    with pytest.warns(UserWarning, match="not used.*diffusio search head"):
+        assert shipped_head(fx, 10) is None  # retrained weights: the index draws a bank instead
     (run_copy / HEAD_FILE).write_bytes(b"not safetensors")
     with pytest.raises(UsageError, match="cannot read the class head"):
         ImageIndex.empty(run_copy)

@@ -171,7 +171,11 @@ def shipped_head(fx: DiffusionFeatures, n_classes: int) -> tuple[np.ndarray, dic
     if not ok:
         raise UsageError(f"{path} is not a class head ({file_meta.get('format')!r}); {again}")
     if meta.get("model_sha256") != fx.digest or meta.get("features") != recipe():
-        return None  # other weights, or an older recipe's head: the index draws a bank instead
+        import warnings  # other weights, or an older recipe's head: the index draws a bank instead
+
+        warnings.warn(f"{path} was fitted for other weights or an older feature recipe, so it is not used; "
+                      f"a small bank of generated images is drawn instead; {again}", stacklevel=2)
+        return None
     if head.shape != (n_classes, fx.block_dim + 1):
         raise UsageError(f"{path} is not a class head of {fx.name} ({n_classes} classes, {fx.block_dim} "
                          f"features); {again}")
