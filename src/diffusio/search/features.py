@@ -116,14 +116,18 @@ class DiffusionFeatures:
 
         ``progress``: called with the number of images done after every batch.
         """
-        return self.embed_with_block(images, progress, block_map=False)[0]
+        return self._forward(images, progress, None)[0]
 
     def embed_with_block(self, images: np.ndarray, progress=None, *, block_map=None
-                         ) -> tuple[np.ndarray, np.ndarray | None]:
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """The features of :meth:`embed` and, from the same pass, the block before pooling as float32
         ``[N, block_dim]`` unit rows (what the class head reads).  ``block_map``: a function applied
         to each batch's block rows, whose outputs are returned stacked instead (the index keeps only
-        the class posterior, not 4,704 numbers an image); False: no block (None is returned)."""
+        the class posterior, not 4,704 numbers an image)."""
+        return self._forward(images, progress, block_map or (lambda rows: rows))
+
+    def _forward(self, images: np.ndarray, progress, block_map) -> tuple[np.ndarray, np.ndarray | None]:
+        """One pass in batches: pooled unit features, and ``block_map`` of the unit block rows (None: skipped)."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4 or images.shape[1:] != self.image_shape:
             raise UsageError(f"images must be [N, {', '.join(map(str, self.image_shape))}], got {images.shape}")
@@ -134,14 +138,13 @@ class DiffusionFeatures:
                 activations = self._block(x)
                 pooled = F.adaptive_avg_pool2d(activations, POOL).flatten(1)
                 out[start:start + len(x)] = F.normalize(pooled, dim=1).numpy()
-                if block_map is not False:
-                    rows = F.normalize(activations.flatten(1), dim=1).numpy()
-                    mapped.append(rows if block_map is None else block_map(rows))
+                if block_map is not None:
+                    mapped.append(block_map(F.normalize(activations.flatten(1), dim=1).numpy()))
                 if progress is not None:
                     progress(len(x))
-        if block_map is False:
+        if block_map is None:
             return out, None
-        return out, (np.concatenate(mapped) if mapped else np.zeros((0, self.block_dim), np.float32))
+        return out, np.concatenate(mapped) if mapped else block_map(np.zeros((0, self.block_dim), np.float32))
 
     # ---------------------------------------------------------- text
     def text_condition(self, prompt: str) -> torch.Tensor:
