@@ -1,7 +1,9 @@
 """diffusio.search against the goals of issue 24, beside no-diffusion baselines, in one run.
 
     OMP_NUM_THREADS=1 python bench/search.py                 # the 10,000 Fashion-MNIST test images
+    python bench/search.py --threads 2                       # ... with both cores, as a user's process runs
     OMP_NUM_THREADS=1 python bench/search.py --split val --n 5000 --weights 0,0.5,1,2,inf   # tuning, on training images
+    python bench/search.py --split val --reranks 8,12,16,24,48 --examples 10    # how many hits to rerank
 
 1. Indexing: the collection written as PNG files, then ``ImageIndex.empty`` (the class prototypes:
    generated images, timed apart; the disk cache is a fresh folder so nothing is reused) and
@@ -105,10 +107,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--examples", type=int, default=1000, help="query-by-example queries")
     ap.add_argument("--weights", default=None, help="also rank with these rerank weights (tuning), e.g. 0,1,inf")
+    ap.add_argument("--reranks", default=None, help="also rank with these rerank depths (tuning), e.g. 8,12,24")
     ap.add_argument("--temperatures", default=None, help="also rank with these class temperatures (tuning)")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the conservative figure; a user's "
+                                                           "process gets one per core)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     os.environ["DIFFUSIO_CACHE"] = tempfile.mkdtemp(prefix="search-bench-cache-")  # nothing reused
 
     from diffusio.generative.conditioning.captions import FASHION_SYNONYMS, class_captions
@@ -152,6 +157,7 @@ def main() -> None:
     class_text /= np.linalg.norm(class_text, axis=1, keepdims=True)
     weights = [float(w) for w in args.weights.split(",")] if args.weights else []
     temps = [float(t) for t in args.temperatures.split(",")] if args.temperatures else []
+    depths = [int(r) for r in args.reranks.split(",")] if args.reranks else []
     rows = []
     for text, cls in queries:
         c = names.index(cls)
@@ -166,6 +172,9 @@ def main() -> None:
         for w in weights:
             r = index.query(text, k=n, rerank_weight=w if np.isfinite(w) else 1e6)
             row[f"w={w:g}"] = rank_scores(-np.argsort(np.array([h.id for h in r.hits])).astype(float), labels, c)
+        for r in depths:
+            ranked_r = index.query(text, k=n, rerank=r)
+            row[f"r={r}"] = rank_scores(-np.argsort(np.array([h.id for h in ranked_r.hits])).astype(float), labels, c)
         for t in temps:
             keep, index_mod.TEMPERATURE = index_mod.TEMPERATURE, t
             r = index.query(text, k=n, rerank=0)
@@ -177,7 +186,8 @@ def main() -> None:
             w_text = np.eye(len(names))[names.index(row["mapped"])]
         row["baseline"] = rank_scores(probs @ (w_text / w_text.sum()), labels, c)
         rows.append(row)
-    methods = ["plain", "rerank", "baseline"] + [f"w={w:g}" for w in weights] + [f"T={t:g}" for t in temps]
+    methods = (["plain", "rerank", "baseline"] + [f"w={w:g}" for w in weights] + [f"r={r}" for r in depths]
+               + [f"T={t:g}" for t in temps])
     print("## Text queries (precision@10 / mAP; a hit = the queried class)\n")
     print("| queries | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods))
     summary = {}

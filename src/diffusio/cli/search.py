@@ -58,7 +58,7 @@ def register_query(sub) -> None:
     p.add_argument("--image", default=None, help="query by example: an image file (converted to the model's size)")
     p.add_argument("-k", type=int, default=20, help="how many hits (default 20)")  # k <= 0: the API's message
     p.add_argument("--rerank", type=int, default=None,
-                   help="re-sort this many first hits by the text-conditioned denoising error (default 24; 0: none)")
+                   help="re-sort this many first hits by the text-conditioned denoising error (default 12; 0: none)")
     p.add_argument("--model", default=None, help="refuse unless the index was built by this model")
     p.add_argument("-o", "--output", default=None, help="write a picture of the hits with their scores (.png)")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")

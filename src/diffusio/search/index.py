@@ -36,7 +36,7 @@ from diffusio.search.files import image_files, read_image, to_float, to_model_pi
 FORMAT = "diffusio-search-index"
 FORMAT_VERSION = 1
 TEMPERATURE = 0.02  # softmax temperature of prompt-to-class similarities (cosine of MiniLM embeddings)
-RERANK = 24         # hits re-sorted by the text-conditioned denoising error, by default
+RERANK = 12         # hits re-sorted by the text-conditioned denoising error, by default (covers precision@10)
 MAX_RERANK = 256
 RERANK_WEIGHT = 0.3  # re-sorted by similarity + RERANK_WEIGHT * text score (chosen on training images)
 BANK, BANK_STEPS = 32, 8  # generated images per class, and their sampling steps, for the class directions
@@ -289,7 +289,7 @@ class ImageIndex:
         Text, for a model with classes: the prompt's weights over the classes (a class it names
         exactly, else the MiniLM similarity of the prompt to each class) times each image's class
         posterior rank the collection (``Hit.similarity`` is that probability); then the first
-        ``rerank`` hits (default 24; 0 or False: none) are re-sorted by the text-conditioned
+        ``rerank`` hits (default 12; 0 or False: none) are re-sorted by the text-conditioned
         denoising error.  Examples, and text for a model without classes: cosine in the faiss index.
         """
         started = time.perf_counter()

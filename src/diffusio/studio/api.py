@@ -91,7 +91,7 @@ class SearchRequest(Strict):
     text: str | None = Field(None, max_length=300, description="what to look for, e.g. running shoes")
     image: str | None = Field(None, description="or an example image: base64 PNG/JPEG (data: URL accepted)")
     k: int = Field(20, ge=1, le=200)
-    rerank: int | None = Field(None, ge=0, le=64, description="hits re-sorted by the text score (default 24)")
+    rerank: int | None = Field(None, ge=0, le=64, description="hits re-sorted by the text score (default 12)")
 
 
 # ---------------------------------------------------------------- helpers
