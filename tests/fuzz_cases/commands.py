@@ -213,7 +213,8 @@ def commands() -> dict[str, Command]:
             "--no-relate": fixed(V(None, True), V("", True))}),
         "tabular sample": Command(["tabular", "sample", "@tab", "-n", "5", "-o", "@out.csv"], {
             "-n": ints(1, 5, huge=True), "--condition": anything(["class=1", "class=99", "nope=1", "class"]),
-            "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv"), "--bf16": BF16},
+            "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv"), "--bf16": BF16,
+            "--guidance-interval": st.one_of(fixed(V("all", True), V("1,10", True)), fixed(V("1,0", False), V("x", False)))},
             files={"tab": "model:tabular"}),
         "tabular report": Command(["tabular", "report", "@tab", "--real", "wine", "-n", "20", "-o", "@out.html"], {
             "-n": st.one_of(st.integers(20, 30).map(lambda v: V(v, True)), fixed(V("0", False), V("-1", False), V("x", False),

@@ -236,3 +236,12 @@ def test_guidance_sharpens_what_tells_the_classes_apart():
     assert model.sample(50, seed=2).equals(model.sample(50, seed=2, guidance=model.guidance))
     with pytest.raises(UsageError, match="guidance"):
         model.sample(5, guidance=-1)
+    # guidance in an interval of noise levels: one spanning every level is plain guidance, one above
+    # them all (sampling starts at sigma 10) is the conditional model, the same rows bit for bit
+    guided, plain = model.sample(50, seed=2, guidance=3.0), model.sample(50, seed=2, guidance=1.0)
+    assert model.sample(50, seed=2, guidance=3.0, guidance_interval=(0, float("inf"))).equals(guided)
+    assert model.sample(50, seed=2, guidance=3.0, guidance_interval=(20, 30)).equals(plain)
+    between = model.sample(50, seed=2, guidance=3.0, guidance_interval=(1, 10))
+    assert not between.equals(guided) and not between.equals(plain)
+    with pytest.raises(UsageError, match="guidance interval"):
+        model.sample(5, guidance=3.0, guidance_interval=(5, 1))

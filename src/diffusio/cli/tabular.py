@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from diffusio._precision import BF16_CHOICES
-from diffusio.cli.args import (add_cooldown_option, add_run_options, guidance_float, non_negative_float, positive_int,
-                               seed_int)
+from diffusio.cli.args import (add_cooldown_option, add_run_options, guidance_float, interval, non_negative_float,
+                               positive_int, seed_int)
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -74,6 +74,8 @@ def register_sample(sub) -> None:
     p.add_argument("--condition", default=None, help="COLUMN=VALUE every row takes (a categorical column)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance on the target's "
                    "class (default: the model's, 1 = plain conditional)")
+    p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
+                   help="guide only at noise levels in (LO, HI], plain conditional elsewhere (e.g. 1,10)")
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
                    help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)
@@ -85,7 +87,7 @@ def cmd_sample(args) -> int:
     from diffusio.tabular.files import sample_file
 
     rows = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed, force=args.force,
-                       guidance=args.guidance, bf16=args.bf16)
+                       guidance=args.guidance, guidance_interval=args.guidance_interval, bf16=args.bf16)
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
     return 0
 

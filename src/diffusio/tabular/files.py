@@ -40,14 +40,14 @@ def parse_condition(text: str | None) -> dict | None:
 
 def sample_file(model_dir: str | Path, n: int, output: str | Path, *, condition: str | dict | None = None,
                 seed: int = 0, force: bool = False, guidance: float | None = None,
-                bf16: str | None = None) -> pd.DataFrame:
+                guidance_interval: tuple[float, float] | None = None, bf16: str | None = None) -> pd.DataFrame:
     """Sample ``n`` rows from a fitted model and write them to ``output`` (.csv)."""
     path = check_output(output, suffixes=(".csv",), force=force)
     if path.exists() and not force:
         raise UsageError(f"-o {path} exists; add --force to overwrite it, or choose another -o")
     model = TableDiffusion.load(model_dir)
     rows = model.sample(n, seed=seed, condition=parse_condition(condition) if isinstance(condition, str) else condition,
-                        guidance=guidance, bf16=bf16)
+                        guidance=guidance, guidance_interval=guidance_interval, bf16=bf16)
     with atomic_path(path) as tmp:
         rows.to_csv(tmp, index=False)
     return rows
