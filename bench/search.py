@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--reranks", default=None, help="also rank with these rerank depths (tuning), e.g. 8,12,24")
     ap.add_argument("--temperatures", default=None, help="also rank with these class temperatures (tuning)")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the conservative figure; a user's "
+    ap.add_argument("--threads", type=int, choices=range(1, 257), metavar="N", default=1, help="torch threads (1: the conservative figure; a user's "
                                                            "process gets one per core)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -172,9 +172,9 @@ def main() -> None:
         for w in weights:
             r = index.query(text, k=n, rerank_weight=w if np.isfinite(w) else 1e6)
             row[f"w={w:g}"] = rank_scores(-np.argsort(np.array([h.id for h in r.hits])).astype(float), labels, c)
-        for r in depths:
-            ranked_r = index.query(text, k=n, rerank=r)
-            row[f"r={r}"] = rank_scores(-np.argsort(np.array([h.id for h in ranked_r.hits])).astype(float), labels, c)
+        for depth in depths:
+            r = index.query(text, k=n, rerank=depth)
+            row[f"r={depth}"] = rank_scores(-np.argsort(np.array([h.id for h in r.hits])).astype(float), labels, c)
         for t in temps:
             keep, index_mod.TEMPERATURE = index_mod.TEMPERATURE, t
             r = index.query(text, k=n, rerank=0)

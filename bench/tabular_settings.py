@@ -38,7 +38,10 @@ def parse_vary(text: str, option: str = "--vary") -> tuple[str, list]:
     fields = {f.name for f in dataclasses.fields(TableDiffusion)}
     if name not in fields or not values:
         raise SystemExit(f"{option} must be SETTING=V1,V2 with a TableDiffusion setting; known: {', '.join(sorted(fields))}")
-    return name, [json.loads(v) for v in re.findall(r"\[[^\]]*\]|[^,]+", values)]
+    try:
+        return name, [json.loads(v) for v in re.findall(r"\[[^\]]*\]|[^,]+", values)]
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"{option}: values are JSON (0.7, true, null, [1,10]); {err} in {values!r}") from None
 
 
 def main() -> None:
@@ -53,6 +56,8 @@ def main() -> None:
     fixed = {}
     for text in args.set:
         key, vals = parse_vary(text, "--set")
+        if len(vals) != 1:
+            raise SystemExit(f"--set takes one value (SETTING=VALUE), got {text!r}; compare values with --vary")
         fixed[key] = vals[0]
     torch.set_num_threads(1)
     from sklearn.model_selection import train_test_split

@@ -59,7 +59,7 @@ def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lams", default="1,0.1,0.01", help="whitening regularisers to try")
+    ap.add_argument("--lams", default="1,0.1,0.01", help="whitening regularisers to try (each > 0)")
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
 
@@ -74,7 +74,10 @@ def main() -> None:
         print(f"| {name} | {(read(e_test) == y_test).mean():.3f} | {(read(e_train) == y_train).mean():.3f} |")
 
     row("nearest centroid, raw embedding", lambda e: nearest_centroid(e_train, y_train, e))
-    for lam in (float(v) for v in args.lams.split(",")):
+    lams = [float(v) for v in args.lams.split(",")]
+    if min(lams) <= 0:
+        raise SystemExit(f"--lams must be positive (0 divides by the covariance's zero eigenvalues), got {args.lams}")
+    for lam in lams:
         f = whitener(e_train, lam)
         row(f"nearest centroid, whitened (lam {lam:g})", lambda e, f=f: nearest_centroid(f(e_train), y_train, f(e)))
     best = None

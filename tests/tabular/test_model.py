@@ -1,6 +1,8 @@
 """TableDiffusion on tiny tables with known structure: it learns the dependency, obeys conditions,
 and the same seed gives the same rows, resumed or not."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,7 +214,7 @@ def test_missing_values_come_back_at_their_rate():
     assert abs(rows.v.isna().mean() - df.v.isna().mean()) < 0.04
 
 
-def test_guidance_sharpens_what_tells_the_classes_apart():
+def test_guidance_sharpens_what_tells_the_classes_apart(tmp_path):
     """Classifier-free guidance on the target: a classifier trained on the real rows is surer of
     the class each synthetic row was drawn for at guidance 3 than at 1 (wine, 300 steps: mean
     probability 0.945 -> 0.996); guidance 1 is the plain conditional model, and a bad scale is
@@ -245,3 +247,10 @@ def test_guidance_sharpens_what_tells_the_classes_apart():
     assert not between.equals(guided) and not between.equals(plain)
     with pytest.raises(UsageError, match="guidance interval"):
         model.sample(5, guidance=3.0, guidance_interval=(5, 1))
+    # the model's own interval is saved as plain JSON and comes back as it was; (0, inf) is "every level"
+    model.guidance, model.guidance_interval = 3.0, (1.0, 10.0)
+    model.save(tmp_path / "m")
+    json.loads((tmp_path / "m" / "config.json").read_text(), parse_constant=pytest.fail)  # no Infinity/NaN
+    again = TableDiffusion.load(tmp_path / "m")
+    assert again.guidance_interval == (1.0, 10.0) and again.sample(50, seed=2).equals(between)
+    assert TableDiffusion(guidance_interval=(0, float("inf"))).guidance_interval is None

@@ -75,7 +75,8 @@ def register_sample(sub) -> None:
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance on the target's "
                    "class (default: the model's, 1 = plain conditional)")
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
-                   help="guide only at noise levels in (LO, HI], plain conditional elsewhere (e.g. 1,10)")
+                   help="guide only at noise levels in (LO, HI], plain conditional elsewhere (e.g. 1,10; all: "
+                        "every level); default: the model's")
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
                    help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)

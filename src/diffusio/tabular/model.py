@@ -90,7 +90,7 @@ class TableDiffusion:
     conditional; above 1 sharpens what tells the classes apart), learned by dropping the class with
     probability ``cond_dropout`` in training; ``guidance_interval``: ``(lo, hi)`` noise levels where
     the guidance applies, plain conditional elsewhere (Kynkaanniemi et al. 2024; None: every level):
-    on churn, guidance 2 in ``(1, 10)`` kept two thirds of its gain in ML efficacy and, unlike plain
+    on churn, guidance 2 in ``(1, 10]`` kept two thirds of its gain in ML efficacy and, unlike plain
     guidance, passed the DCR check on four fits of four with detection at chance
     (docs/benchmarks-tabular.md); ``seed`` fixes the initial weights and every batch, so the same
     seed and the same ``steps`` give the same model.  ``bf16``: run the network in bfloat16 when sampling (``on``;
@@ -158,7 +158,7 @@ class TableDiffusion:
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
                 raise UsageError(f"{name} must be in [0, 1], got {value!r}")
         check_scale(self.guidance)
-        self.guidance_interval = check_interval(self.guidance_interval)  # a saved config's list -> tuple
+        self.guidance_interval = _every_level_is_none(check_interval(self.guidance_interval))
         use_bf16(self.bf16)
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
@@ -268,8 +268,8 @@ class TableDiffusion:
     # --------------------------------------------------------------- sample
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: dict | None = None,
-               guidance: float | None = None, bf16: str | None = None,
-               guidance_interval: tuple[float, float] | None = None) -> pd.DataFrame:
+               guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
+               bf16: str | None = None) -> pd.DataFrame:
         """``n`` new rows as a DataFrame with the training table's columns and dtypes.
 
         ``condition``: ``{column: value}`` -- every row takes that value.  On a categorical target
@@ -291,10 +291,10 @@ class TableDiffusion:
         check_memory(1024.0 * n, f"n={n:,} rows", "sample fewer rows")
         column, value = self._check_condition(condition)
         if column is None or column == self.target_name:
-            return self._draw(n, seed, value, (scale, interval), fast)
+            return self._draw(n, seed, value, scale, interval, fast)
         rows, drawn, gen_seed = [], 0, seed
         for _ in range(MAX_REJECTION_DRAWS):
-            batch = self._draw(max(n, 1024), gen_seed, None, (scale, interval), fast)
+            batch = self._draw(max(n, 1024), gen_seed, None, scale, interval, fast)
             gen_seed += 1_000_003
             drawn += len(batch)
             rows.append(batch[batch[column].map(lambda v: _same(v, value))])
@@ -324,9 +324,10 @@ class TableDiffusion:
                              f"{', '.join(map(repr, col.categories[:20]))}")
         return column, match[0]
 
-    def _draw(self, n: int, seed: int, value, guidance: tuple, bf16: bool) -> pd.DataFrame:
+    def _draw(self, n: int, seed: int, value, guidance: float, interval: tuple[float, float] | None,
+              bf16: bool) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
-        drawn from the training frequencies); ``guidance``: (scale, interval)."""
+        drawn from the training frequencies)."""
         gen = torch.Generator().manual_seed(int(seed))
         codes = None
         if self.target is not None:
@@ -337,8 +338,7 @@ class TableDiffusion:
                 codes = torch.full((n,), self.target.categories.index(value), dtype=torch.long)
         sigmas = get_sigmas_karras(self.sample_steps, self.ema.sigma_min, SIGMA_MAX)
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
-        scale, interval = guidance
-        denoiser = self.ema if codes is None else CFGDenoiser(self.ema, scale, interval=interval)
+        denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance, interval=interval)
         with bf16_autocast(bf16):
             x = get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
                                           generator=gen)
@@ -419,3 +419,9 @@ def _same(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a == b or str(a) == str(b)
+
+
+def _every_level_is_none(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``(0, inf)`` (the CLI's ``all``) guides at every level, as None does; None keeps config.json
+    standard JSON (no ``Infinity``)."""
+    return None if interval is not None and interval[0] == 0 and math.isinf(interval[1]) else interval

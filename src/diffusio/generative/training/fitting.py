@@ -17,7 +17,7 @@ from diffusio.generative.training.losses import ema_decay_at, ema_update, optimi
 
 # settings a resumed run may change: how long it runs, when its learning rate cools down (a run at a
 # constant rate may be annealed later: that is the point of warmup-stable-decay) and how it samples
-FREE_SETTINGS = ("steps", "minutes", "every", "cooldown", "guidance", "sample_steps", "sampler")
+FREE_SETTINGS = ("steps", "minutes", "every", "cooldown", "guidance", "guidance_interval", "sample_steps", "sampler")
 
 
 @dataclass
