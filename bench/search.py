@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusio.cli.args import positive_int
+
 # query -> class; none of these appears among the training captions (checked below)
 FREE_TEXT = {
     "a basic cotton tee": "T-shirt/top", "a v-neck tee": "T-shirt/top", "a sleeveless tank top": "T-shirt/top",
@@ -110,8 +112,8 @@ def main() -> None:
     ap.add_argument("--reranks", default=None, help="also rank with these rerank depths (tuning), e.g. 8,12,24")
     ap.add_argument("--temperatures", default=None, help="also rank with these class temperatures (tuning)")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
-    ap.add_argument("--threads", type=int, choices=range(1, 257), metavar="N", default=1, help="torch threads (1: the conservative figure; a user's "
-                                                           "process gets one per core)")
+    ap.add_argument("--threads", type=positive_int("--threads"), default=1,
+                    help="torch threads (1: the conservative figure; a user's process gets one per core)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.environ["DIFFUSIO_CACHE"] = tempfile.mkdtemp(prefix="search-bench-cache-")  # nothing reused
