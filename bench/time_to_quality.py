@@ -55,7 +55,7 @@ DIFFUSERS_OWN = ["ddim", "dpmsolver++2m"]  # diffusers' own scheduler loops (DDI
 # ----------------------------------------------------------------------------- training
 
 
-def train_ours(out: Path, checkpoints: list[float], seed: int) -> None:
+def train_ours(out: Path, checkpoints: list[float], seed: int, bf16: str = "auto") -> None:
     """diffusio's default recipe, stopped and kept at every checkpoint minute."""
     from diffusio.generative.training.trainer import TrainConfig, train
 
@@ -64,7 +64,7 @@ def train_ours(out: Path, checkpoints: list[float], seed: int) -> None:
         done = _ours_minutes(run)
         if done < minutes:
             cfg = TrainConfig(data="fashion-mnist", out=str(run), steps=10**7, seed=seed, minutes=minutes - done,
-                              every=1000, threads=1, quiet=True,
+                              every=1000, threads=1, quiet=True, bf16=bf16,
                               extra={"command": "bench/time_to_quality.py (diffusio train defaults)"})
             train(cfg, resume=(run / "train_state.json").exists())
         keep = out / "ours" / f"at-{minutes:g}min"
@@ -95,6 +95,7 @@ def run_both(args, phases: tuple[str, str]) -> None:
     """Two phases as two processes at once, one thread each (the trainings: the same minutes on the
     same machine)."""
     common = ["--out", args.out, "--checkpoints", *[f"{m:g}" for m in args.checkpoints], "--seed", str(args.seed),
+              "--ours-bf16", args.ours_bf16,
               "-n", str(args.n), "--per-prompt", str(args.per_prompt)]
     for flag, keep in (("--ours-settings", args.ours_settings), ("--diffusers-settings", args.diffusers_settings)):
         if keep is not None:
@@ -223,6 +224,9 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ours-settings", type=int, nargs="+", default=None,
                    help="indices into OURS_SETTINGS to score (default: all)")
+    p.add_argument("--ours-bf16", choices=["auto", "on", "off"], default="auto",
+                   help="ours' bfloat16 autocast in training (auto, its default: where the CPU has AMX or "
+                        "AVX-512 BF16; the 2026-12-02 table was float32 on such a CPU, from before the option)")
     p.add_argument("--diffusers-settings", type=int, nargs="+", default=None,
                    help="indices into DIFFUSERS_SETTINGS + DIFFUSERS_OWN to score (default: all)")
     args = p.parse_args(argv)
@@ -235,7 +239,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     if args.phase == "train-ours":
-        return train_ours(out, args.checkpoints, args.seed)
+        return train_ours(out, args.checkpoints, args.seed, args.ours_bf16)
     if args.phase == "train-diffusers":
         return train_diffusers(out, args.checkpoints, args.seed)
     if args.phase in ("all", "train"):

@@ -35,6 +35,14 @@ def test_same_seed_same_bytes(tmp_path, capsys):
     assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
 
 
+def test_generate_bf16_matches_the_python_api(tmp_path, capsys, shipped):
+    """--bf16 on reaches Generator.sample; the same seed gives the same bytes as the API's bf16='on'."""
+    code, out, _ = run(capsys, "generate", "a bag", "-n", "2", "--steps", "4", "--seed", "1", "--bf16", "on",
+                       "-o", str(tmp_path / "bags.npy"))
+    assert code == 0 and "wrote 2 images" in out
+    assert np.array_equal(np.load(tmp_path / "bags.npy"), shipped.generate("a bag", n=2, steps=4, seed=1, bf16="on"))
+
+
 @pytest.mark.slow  # 25-160 s on the shared cores (make test-fast leaves it out)
 def test_label_and_unconditional(tmp_path, capsys):
     assert run(capsys, "generate", "--label", "Bag", "-n", "2", "--steps", "4", "-o", str(tmp_path / "l.npy"))[0] == 0

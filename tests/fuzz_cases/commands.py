@@ -117,6 +117,7 @@ def commands() -> dict[str, Command]:
             "-o": out_path(".png"), "--scale": ints(1, 2, huge=True),
             "--latent": file_value("z.npy", npy_latents()),
             "--backend": choice(["torch"]), "--onnx": file_value("m.onnx", st.binary(max_size=100).map(lambda b: (b, False))),
+            "--bf16": BF16,
         }),
         "demo": Command(["demo", "-n", "1", "--prompt", "a bag", "-o", "@out.png"], {
             "-n": ints(1, 1, huge=True), "--prompt": text_prompt(), "--seed": seeds(), "-o": out_path(".png"),
@@ -152,6 +153,7 @@ def commands() -> dict[str, Command]:
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "-n": ints(5, 1, huge=True),
             "--per-prompt": ints(1, 1, huge=True), "--guidance": floats(0, 100), "--seed": seeds(),
             "--steps": ints(1, 1), "--json": out_path(".json"), "--sampler": choice(SAMPLERS), **AUTOGUIDE,
+            "--bf16": BF16,
             "--guidance-interval": st.one_of(fixed(V("all", True), V("0.3,5", True)), fixed(V("1,0", False), V("x", False)))},
             heavy=True),
         "classifier": Command(["classifier", "--data", "digits", "--out", "@cls", "--epochs", "1"], {
@@ -163,7 +165,7 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 2), "--batch-size": ints(1, 3, huge=True), "--lr": floats(0, 1, lo_open=True),
             "--ema-decay": floats(0, 1, hi_open=True), "--cond-dropout": floats(0, 1),
             "--cooldown": floats(0, 1), "--attr-dropout": floats(0, 1), "--seed": seeds(), "--threads": ints(0, 2),
-            "--base": ints(1, 8, huge=True), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
+            "--bf16": BF16, "--base": ints(1, 8, huge=True), "--mults": st.one_of(fixed(V("1", True), V("1,2", True)),
                                                                 fixed(V("0", False), V("1,-2", False), V("", False),
                                                                       V("x", False), V("1,99999", False))),
             "--blocks": ints(1, 1, huge=True), "--every": ints(0, 2), "--minutes": minutes(zero_ok=True),
@@ -252,7 +254,8 @@ def commands() -> dict[str, Command]:
                                                             fixed(V("0", False), V("1,-1", False), V("", False))),
             # the base sets --base and --mults, which --init refuses; no oracle beyond a clean end
             "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None)),
-            "--frame-cond": fixed(V(None, True), V("", True)), "--noise-shift": floats(0, 4)},
+            "--frame-cond": fixed(V(None, True), V("", True)),
+            "--noise-shift": floats(0, 4)},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
                                    "--scale", "1", "-o", "@out.gif"], {

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import guidance_float, interval, non_negative_int, positive_int_at_most, seed_int
 from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
@@ -57,6 +58,9 @@ def register(sub) -> None:
                    help="where the network trains: cpu, cuda (under torchrun one GPU per process, NCCL "
                         "between them) or auto (a GPU when PyTorch sees one); batches and noise are drawn "
                         "on the CPU, so they are the same on any device")
+    p.add_argument("--bf16", choices=BF16_CHOICES, default="auto",
+                   help="bfloat16 autocast for the forward and backward passes (auto: where the CPU has AMX or "
+                        "AVX-512 BF16, about 1.7x faster there; weights, optimiser and EMA stay float32)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -76,7 +80,7 @@ def cmd_train(args) -> int:
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
                       ema_decay=args.ema_decay, posthoc_ema=args.posthoc_ema, attributes=args.attributes, attr_dropout=args.attr_dropout,
                       init=args.init, every=args.every, minutes=args.minutes,
-                      threads=args.threads, device=args.device, quiet=args.quiet,
+                      threads=args.threads, device=args.device, bf16=args.bf16, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)
     from diffusio.generative.training.distributed import world_from_env
@@ -191,7 +195,14 @@ def register_generate(sub) -> None:
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network with torch or onnxruntime (exported and cached on first use)")
     p.add_argument("--onnx", default=None, help="an .onnx file from 'diffusio export' (implies --backend onnxruntime)")
+    add_sampling_bf16_option(p)
     p.set_defaults(func=cmd_generate)
+
+
+def add_sampling_bf16_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
+                   help="the network in bfloat16 (auto: where the CPU has AMX or AVX-512 BF16, about 1.8x faster "
+                        "there; other pixels than float32 for the same seed; default: the model's, else off)")
 
 
 def cmd_generate(args) -> int:
@@ -222,7 +233,8 @@ def cmd_generate(args) -> int:
                       guidance=args.guidance, schedule=args.schedule, seed=args.seed,
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
-                      guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide)
+                      guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
+                      bf16=args.bf16)
     images = made.uint8()
     key = resolve_key(watermark)
     path = save_images(images, args.output, scale=args.scale, finish=saving_finish(key, warn=_note))
@@ -264,6 +276,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--data", default=None,
                    help="dataset to compare with, for a model that does not name it (a diffusers folder)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    add_sampling_bf16_option(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -275,7 +288,8 @@ def cmd_evaluate(args) -> int:
         check_output(args.json_out)
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
-                      progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide)
+                      progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide,
+                      bf16=args.bf16)
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)

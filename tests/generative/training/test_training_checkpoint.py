@@ -25,20 +25,24 @@ def held_out_loss(trainer, seed=123):
         return float(edm_loss(trainer.denoiser, x0, trainer.cond.class_embeddings[labels], gen))
 
 
-def test_tiny_training_lowers_the_loss(tmp_path):
-    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=150, **TINY))
+@pytest.mark.parametrize("bf16", ["off", "on"])  # "on" runs emulated where the CPU lacks bfloat16: slow, but right
+def test_tiny_training_lowers_the_loss(tmp_path, bf16):
+    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), steps=150, bf16=bf16, **TINY))
     before = held_out_loss(trainer)
     trainer.run()
     after = held_out_loss(trainer)
     assert after < 0.8 * before
+    assert load_config(tmp_path / "run")["training"]["bf16_used"] == (bf16 == "on")
     assert (tmp_path / "run" / "samples.png").stat().st_size > 0
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0
 
 
-def test_resume_equals_uninterrupted_run_and_same_seed_same_bytes(tmp_path):
-    train(TrainConfig(out=str(tmp_path / "a"), steps=20, **TINY))
-    train(TrainConfig(out=str(tmp_path / "a"), steps=40, **TINY), resume=True)
-    train(TrainConfig(out=str(tmp_path / "b"), steps=40, **TINY))
+@pytest.mark.parametrize("bf16", ["off", "on"])
+def test_resume_equals_uninterrupted_run_and_same_seed_same_bytes(tmp_path, bf16):
+    tiny = dict(TINY, bf16=bf16)
+    train(TrainConfig(out=str(tmp_path / "a"), steps=20, **tiny))
+    train(TrainConfig(out=str(tmp_path / "a"), steps=40, **tiny), resume=True)
+    train(TrainConfig(out=str(tmp_path / "b"), steps=40, **tiny))
     a = (tmp_path / "a" / "model.safetensors").read_bytes()
     b = (tmp_path / "b" / "model.safetensors").read_bytes()
     assert a == b
@@ -107,6 +111,9 @@ def test_bad_training_arguments(tmp_path):
         Trainer(TrainConfig(out=str(tmp_path / "x"), steps=1, **{**TINY, "data": "imagenet"}))
     with pytest.raises(UsageError, match="--steps"):
         Trainer(TrainConfig(out=str(tmp_path / "x"), steps=0, **TINY))
+    with pytest.raises(UsageError, match="--bf16 must be auto, on or off"):
+        Trainer(TrainConfig(out=str(tmp_path / "x"), steps=1, **{**TINY, "bf16": "fast"}))
+    assert not (tmp_path / "x").exists()
 
 
 def test_run_state_is_one_verified_unit(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusio._precision import bf16_autocast, use_bf16
 from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
@@ -57,6 +58,7 @@ class TrainConfig:
     minutes: float = 0.0          # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
     device: str = "cpu"           # cpu | cuda | auto (random draws stay on the CPU: same batches anywhere)
+    bf16: str = "auto"            # auto | on | off: bfloat16 autocast (auto: where the CPU has AMX or AVX-512 BF16)
     quiet: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -86,6 +88,7 @@ class TrainConfig:
         if self.attributes:
             check_names(self.attributes)
         distributed.resolve_device(self.device)
+        use_bf16(self.bf16, "--bf16")
 
 
 # ---------------------------------------------------------------- conditioning
@@ -214,6 +217,8 @@ class Trainer:
                      f"batch_size={cfg.batch_size}", "lower --batch-size (or --base)")
         parent = self._parent() if cfg.init else None  # also before --out: a bad --init leaves nothing
         self.device = distributed.resolve_device(cfg.device)
+        # matrix products in bfloat16, weights, optimiser and EMA in float32 (autocast); a GPU run is unaffected
+        self.bf16 = use_bf16(cfg.bf16, "--bf16") and self.device.type == "cpu"
         self.rank, self.world = distributed.setup(cfg.batch_size, self.device)
         self._prepare_out(resume)
         self.images = torch.from_numpy(ds.images)
@@ -327,7 +332,7 @@ class Trainer:
         if self.cond.class_embeddings is not None:
             tensors["cond.class_embeddings"] = self.cond.class_embeddings
         config = dict(self.config, training={**asdict(self.cfg), "steps_done": self.step,
-                                              "wall_seconds": round(self.wall, 1)})
+                                              "wall_seconds": round(self.wall, 1), "bf16_used": self.bf16})
         ckpt.save_model(self.out, config, tensors)
         if self.phema is not None:
             self.phema.snapshot(self.out, self.step)
@@ -350,7 +355,8 @@ class Trainer:
         x0, cond = x0.to(self.device), None if cond is None else cond.to(self.device)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
-        loss = self.loss_fn(self.trained, x0, cond, self.gen, part=self.part)
+        with bf16_autocast(self.bf16):
+            loss = self.loss_fn(self.trained, x0, cond, self.gen, part=self.part).float()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
         torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), 1.0)
