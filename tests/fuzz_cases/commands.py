@@ -254,7 +254,7 @@ def commands() -> dict[str, Command]:
                                                             fixed(V("0", False), V("1,-1", False), V("", False))),
             # the base sets --base and --mults, which --init refuses; no oracle beyond a clean end
             "--init": st.sampled_from(["moving-fashion", "nope", "", "@vid"]).map(lambda v: V(v, None)),
-            "--frame-cond": fixed(V(None, True), V("", True)),
+            "--frame-cond": fixed(V(None, True), V("", True)), "--whiten-cond": fixed(V(None, True), V("", True)),
             "--noise-shift": floats(0, 4)},
             heavy=True),
         "video generate": Command(["video", "generate", "a coat moving up", "--frames", "2", "--steps", "1",
@@ -389,7 +389,7 @@ def _set(argv: list[str], flag: str, text: str | None) -> None:
         del argv[i:i + 2]
     if text is None:
         return
-    if text == "" and flag in ("--no-watermark", "--json", "--frame-cond", "--no-derive", "--no-relate"):  # a switch
+    if text == "" and flag in ("--no-watermark", "--json", "--frame-cond", "--whiten-cond", "--no-derive", "--no-relate"):  # a switch
         argv.append(flag)
     elif flag.startswith("--"):
         argv.append(f"{flag}={text}")

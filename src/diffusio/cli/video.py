@@ -55,6 +55,9 @@ def register_train(sub) -> None:
     p.add_argument("--frame-cond", action="store_true",
                    help="also give every frame the caption beside its position, the path on which text steers "
                         "motion (with --init: added to the parent's network at zero, so nothing is lost)")
+    p.add_argument("--whiten-cond", action="store_true",
+                   help="also give the network the caption whitened on the training captions, where the motion "
+                        "weighs as much as the object (with --init: added at zero, like --frame-cond)")
     p.add_argument("--noise-shift", type=non_negative_float("--noise-shift", 4.0), default=0.0,
                    help="train clips this much higher in log sigma than still frames (default 0; "
                         "0.5 ln(frames) treats the frames as copies: docs/benchmarks-video.md)")
@@ -75,7 +78,8 @@ def cmd_train(args) -> int:
                       objects=args.objects, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                       lr=args.lr, base=args.base or 16, mults=args.mults or (1, 2, 4), bf16=args.bf16,
                       every=args.every, seed=args.seed, resume=args.resume, init=args.init,
-                      frame_cond=args.frame_cond, noise_shift=args.noise_shift, quiet=args.quiet)
+                      frame_cond=args.frame_cond, noise_shift=args.noise_shift,
+                      whiten_cond=args.whiten_cond, quiet=args.quiet)
     trained = gen.config["trained"]
     since = f" on top of {args.init}'s {gen.config['init']['steps']:,} steps" if args.init is not None else ""
     print(f"trained {trained['steps']:,} steps ({trained['wall_seconds'] / 60:.1f} min){since}; model in {args.out}")

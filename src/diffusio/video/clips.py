@@ -223,6 +223,27 @@ def _phrase(class_name: str, motion: str, source: str, word: int, phrase: int, p
     return f"{_article(w)}{w} {table[motion][phrase % len(table[motion])]}"
 
 
+def all_captions(source: str = "fashion-mnist", phrases: str = "train") -> tuple[list[str], list[str]]:
+    """Every single-object caption of one phrase table (every class, motion, object word, phrasing
+    and template), and the motion each names.
+
+    >>> texts, motions = all_captions()
+    >>> len(texts), texts[0], motions[0]
+    (8640, 'a t-shirt moving to the left', 'left')
+    """
+    table = HELD_OUT_PHRASES if phrases == "held-out" else MOTION_PHRASES
+    names = [str(d) for d in range(10)] if source == "mnist5k" else list(FASHION_SYNONYMS)
+    texts, motions = [], []
+    for name in names:
+        for motion in MOTIONS:
+            for w in range(len(object_words(name, source))):
+                for p in range(len(table[motion])):
+                    for t in range(len(TEMPLATES)):
+                        texts.append(caption_for(name, motion, source, word=w, phrase=p, template=t, phrases=phrases))
+                        motions.append(motion)
+    return texts, motions
+
+
 def image_captions(class_name: str, source: str = "fashion-mnist") -> list[str]:
     """Captions of still frames (the joint image training of Ho et al. 2022): the image captions."""
     if source == "mnist5k":

@@ -34,7 +34,7 @@ from diffusio.generative.training.fitting import (Progress, check_run_folder, ch
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import EDM_P_MEAN, edm_loss
 from diffusio.generative.training.schedule import learning_rate
-from diffusio.video.clips import moving_clips, still_frames
+from diffusio.video.clips import all_captions, moving_clips, still_frames
 from diffusio.video.generator import KIND, VideoGenerator, build_denoiser, check_count, to_tensor
 
 BUILTIN = {"moving-fashion": "fashion-mnist", "moving-mnist": "mnist5k"}
@@ -93,7 +93,7 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
                 base: int = 16, mults: tuple[int, ...] = (1, 2, 4), time_attn_levels: tuple[int, ...] | None = None,
                 seed: int = 0, every: int = 250, resume: bool = False, bf16: str = "auto",
                 init: str | Path | None = None, frame_cond: bool = False, noise_shift: float = 0.0,
-                quiet: bool = False) -> VideoGenerator:
+                whiten_cond: bool = False, quiet: bool = False) -> VideoGenerator:
     """Train into folder ``out`` (it receives ``config.json``, ``model.safetensors`` and a resumable
     training state); ``data``: ``moving-fashion``, ``moving-mnist`` or a folder of GIF/MP4 clips
     (``captions``: a CSV of ``file,caption``).  ``resume`` continues the run in ``out``.
@@ -106,6 +106,10 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     ``frame_cond``: also give every frame the caption beside its position
     (:class:`~diffusio.video.net.FrameCondition`), the path on which text can steer motion.  With
     ``init`` it is added to the parent's network at zero, so training starts from the parent exactly.
+
+    ``whiten_cond``: also give the network the caption whitened on the training captions
+    (:class:`~diffusio.video.net.CaptionWhitening`), where the motion weighs as much as the object.
+    With ``init`` it is added to the parent's network at zero, like ``frame_cond``.
 
     ``noise_shift``: clips draw their training noise level ``noise_shift`` higher in log sigma than
     still frames do (EDM's log-normal, whose mean suits single images).  A clip holds ``frames``
@@ -128,8 +132,10 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
     if noise_shift:  # recorded only when used, so runs from before the option still resume
         settings["noise_shift"] = noise_shift
     config = _config(source, settings, base, mults, time_attn_levels, frame_cond)
+    if whiten_cond:
+        config["net"]["whiten_cond"] = True
     if parent is not None:
-        _adopt(config, parent, init, frame_cond)
+        _adopt(config, parent, init, frame_cond, whiten_cond)
         if started:
             config["init"] = started  # the parent as it was when the run began
     with torch.random.fork_rng(devices=[]):
@@ -137,6 +143,8 @@ def train_video(out: str | Path, data: str = "moving-fashion", *, captions: str 
         denoiser = build_denoiser(config)
     if parent is not None:
         _load_parent(denoiser.net, parent)
+    if whiten_cond and not resume and not (parent is not None and parent.config["net"].get("whiten_cond")):
+        denoiser.net.whiten_embed[0].fit(_embed(_whitening_captions(source), {}, 0).float())
     ema = build_denoiser(config)
     ema.load_state_dict(denoiser.state_dict())
     ema.requires_grad_(False).eval()
@@ -196,7 +204,7 @@ def _check_settings(*, frames: int, size: int, steps: int, batch_size: int, base
     use_bf16(bf16)
 
 
-def _adopt(config: dict, parent: VideoGenerator, init: str | Path, frame_cond: bool) -> None:
+def _adopt(config: dict, parent: VideoGenerator, init: str | Path, frame_cond: bool, whiten_cond: bool) -> None:
     """Make ``config`` continue ``parent``: its network (plus the frame condition when asked for),
     preconditioning and sampling defaults."""
     mine, theirs = config["clip"], parent.config["clip"]
@@ -208,6 +216,8 @@ def _adopt(config: dict, parent: VideoGenerator, init: str | Path, frame_cond: b
         config[key] = dict(parent.config[key])
     if frame_cond:
         config["net"]["frame_cond"] = True
+    if whiten_cond:
+        config["net"]["whiten_cond"] = True
     trained = parent.config.get("trained", {})
     config["init"] = {"model": str(init), "steps": trained.get("steps"), "wall_seconds": trained.get("wall_seconds")}
 
@@ -221,9 +231,9 @@ def _check_same_net(out: Path, net: dict) -> None:
 
 
 def _load_parent(net: torch.nn.Module, parent: VideoGenerator) -> None:
-    """The parent's weights; a frame condition it lacks stays as built (at zero: no change)."""
+    """The parent's weights; a frame condition or whitened path it lacks stays as built (at zero: no change)."""
     missing, unexpected = net.load_state_dict(parent.denoiser.net.state_dict(), strict=False)
-    if unexpected or any(not key.startswith("frame_embed.") for key in missing):
+    if unexpected or any(not key.startswith(("frame_embed.", "whiten_embed.")) for key in missing):
         raise UsageError(f"the parent's weights do not fit its own network (missing {missing[:3]}, unexpected "
                          f"{unexpected[:3]}); the parent model is damaged or from another version")
 
@@ -254,6 +264,18 @@ def _data(data: str, captions, frames: int, size: int, object_size: int, objects
 
     array, texts, _ = load_clip_folder(data, frames=frames, size=(size, size), channels=1, captions=captions)
     return FolderData(array, texts, Path(data).name)
+
+
+def _whitening_captions(source) -> list[str]:
+    """The captions the whitening is fitted on: every motion caption of the built-in clips, or the
+    distinct captions of a folder's."""
+    if isinstance(source, MovingData):
+        return all_captions(source.source)[0]
+    texts = sorted(set(source.captions or []))
+    if len(texts) < 2:
+        raise UsageError("whiten_cond (--whiten-cond) fits the whitening on the training captions, and this folder "
+                         f"has {len(texts)} distinct caption(s); add a captions CSV or train without it")
+    return texts
 
 
 def _embed(texts: list[str] | None, cache: dict[str, np.ndarray], n: int) -> torch.Tensor:
