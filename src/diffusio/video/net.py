@@ -138,7 +138,7 @@ class SpaceTimeUNet(nn.Module):
                  cond_dim: int = 0, dropout: float = 0.0, frame_cond: bool = False, whiten_cond: bool = False):
         super().__init__()
         if (frame_cond or whiten_cond) and not cond_dim:
-            raise ValueError("frame_cond and whiten_cond need a condition (cond_dim > 0)")
+            raise ValueError("frame_cond or whiten_cond needs a condition (cond_dim > 0)")
         self.config = dict(channels=channels, base=base, mults=list(mults), blocks=blocks,
                            attn_levels=list(attn_levels), time_attn_levels=list(time_attn_levels),
                            cond_dim=cond_dim, dropout=dropout, frame_cond=bool(frame_cond))
