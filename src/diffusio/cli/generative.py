@@ -201,7 +201,7 @@ def register_generate(sub) -> None:
 
 def add_sampling_bf16_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
-                   help="the network in bfloat16 (auto: where the CPU has AMX or AVX-512 BF16, about 1.8x faster "
+                   help="the network in bfloat16 (auto: where the CPU has AMX or AVX-512 BF16, 1.6-1.8x faster "
                         "there; other pixels than float32 for the same seed; default: the model's, else off)")
 
 

@@ -215,7 +215,7 @@ class Generator:
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
         it natively, see :mod:`diffusio._precision`; default: the model's ``bf16``, else ``off``):
-        about 1.8x faster there, other pixels than float32 for the same seed (docs/benchmarks.md).
+        1.6-1.8x faster there, other pixels than float32 for the same seed (docs/benchmarks.md).
         """
         started = time.perf_counter()
         steps = self.defaults["steps"] if steps is None else steps
