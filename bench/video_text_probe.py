@@ -24,32 +24,27 @@ import argparse
 
 import numpy as np
 
-from diffusio.generative.conditioning.captions import FASHION_SYNONYMS
+import torch
+
 from diffusio.generative.conditioning.text import encode
-from diffusio.video.clips import HELD_OUT_PHRASES, MOTION_PHRASES, MOTIONS, TEMPLATES, caption_for, object_words
+from diffusio.video.clips import HELD_OUT_PHRASES, MOTION_PHRASES, MOTIONS, all_captions
+from diffusio.video.net import CaptionWhitening
 
 
 def captions(phrases: str) -> tuple[list[str], np.ndarray, list[str]]:
     """Every single-object caption of one phrase table: texts, motion index, and the phrase used."""
     table = HELD_OUT_PHRASES if phrases == "held-out" else MOTION_PHRASES
-    texts, motions, used = [], [], []
-    for name in FASHION_SYNONYMS:  # the Fashion-MNIST classes
-        for m, motion in enumerate(MOTIONS):
-            for w in range(len(object_words(name, "fashion-mnist"))):
-                for p, phrase in enumerate(table[motion]):
-                    for t in range(len(TEMPLATES)):
-                        texts.append(caption_for(name, motion, word=w, phrase=p, template=t, phrases=phrases))
-                        motions.append(m)
-                        used.append(phrase)
-    return texts, np.array(motions), used
+    texts, motions = all_captions(phrases=phrases)
+    # the phrase is the longest of its motion's phrasings that the caption contains
+    used = [max((p for p in table[m] if p in t), key=len) for t, m in zip(texts, motions)]
+    return texts, np.array([MOTIONS.index(m) for m in motions]), used
 
 
 def whitener(train: np.ndarray, lam: float):
-    """``e -> (e - mean) @ (cov + lam * mean eigenvalue * I)^-1/2`` fitted on ``train``."""
-    mean = train.mean(0)
-    evals, evecs = np.linalg.eigh(np.cov((train - mean).T))
-    w = evecs @ np.diag(1 / np.sqrt(evals + lam * evals.mean())) @ evecs.T
-    return lambda e: (e - mean) @ w
+    """The video model's own whitening (``--whiten-cond``) fitted on ``train``."""
+    layer = CaptionWhitening(train.shape[1])
+    layer.fit(torch.from_numpy(train), lam)
+    return lambda e: layer(torch.from_numpy(e).double()).numpy()
 
 
 def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
