@@ -16,6 +16,8 @@ from typing import Iterator
 from diffusio.errors import UsageError
 
 CONNECT_TIMEOUT = 15  # seconds to wait for a scheduler before saying it cannot be reached
+WORKERLESS_TIMEOUT = 60.0  # seconds a run waits on a cluster without workers before it says so
+POLL = 5.0  # seconds between looks at the cluster while a run waits
 
 
 def _dask():
@@ -87,3 +89,50 @@ def check_workers(client) -> int:
         raise UsageError(f"worker {worker} runs diffusio {version}, this client {__version__}; install the same "
                          "version everywhere, or results could differ")
     return len(versions)
+
+
+def as_finished(client, futures, what: str) -> Iterator:
+    """The ``futures`` as they finish.  Dask reruns a lost task on another worker, so a run outlives
+    any worker but the last; if the cluster has had no worker at all for :data:`WORKERLESS_TIMEOUT`
+    seconds, the unfinished tasks are cancelled and a UsageError says what ``what`` waited for,
+    instead of waiting forever."""
+    import time
+
+    finished = _dask().as_completed(futures)
+    left, total, looked, since = len(futures), len(futures), time.monotonic(), None
+    try:
+        while left:
+            if finished.has_ready():
+                for future in finished.next_batch(block=False):
+                    left -= 1
+                    yield future
+                since = None
+                continue
+            time.sleep(0.005)
+            if time.monotonic() - looked < POLL:
+                continue
+            looked = time.monotonic()
+            try:
+                workers = client.scheduler_info().get("workers")
+            except OSError as err:  # CommClosedError: the scheduler itself is gone
+                raise UsageError(f"{what}: lost the Dask scheduler ({type(err).__name__}: {err}); start it again "
+                                 "and run it again") from None
+            if workers:
+                since = None
+            elif since is None:
+                since = looked
+            elif looked - since >= WORKERLESS_TIMEOUT:
+                raise UsageError(f"{what}: the Dask cluster has had no workers for {WORKERLESS_TIMEOUT:g} s, so "
+                                 f"{left} of {total} tasks cannot run; start workers with `dask worker "
+                                 "SCHEDULER_ADDRESS` and run it again")
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+
+
+def gather(client, futures, what: str) -> list:
+    """The futures' results in their order, waiting as :func:`as_finished` does."""
+    for _ in as_finished(client, futures, what):
+        pass
+    return [future.result() for future in futures]

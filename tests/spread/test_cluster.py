@@ -126,6 +126,14 @@ def test_workers_must_run_this_version():
         cluster.check_workers(FakeClient(error=OSError("scheduler gone")))
 
 
+def test_influence_methods_that_cannot_use_a_cluster_refuse_one(capsys):
+    """CELF and the degree heuristics run locally: asking for a cluster is refused, not ignored."""
+    with pytest.raises(UsageError, match="method='celf' runs on this machine only"):
+        spread.influence_maximization("karate", spread.IndependentCascade(p=0.1), 2, method="celf", client=object())
+    assert main(["spread", "influence", "--graph", "karate", "-k", "2", "--method", "degree", "--workers", "1"]) == 2
+    assert "method='degree' runs on this machine only" in capsys.readouterr().err
+
+
 def test_connect_needs_one_of_scheduler_or_workers():
     for kwargs in ({}, {"scheduler": "tcp://x:1", "workers": 2}):
         with pytest.raises(UsageError, match="either scheduler"):
@@ -177,3 +185,71 @@ def test_synthesize_on_the_cluster_makes_the_same_bytes(client):
         torch.set_num_threads(own)
     assert client.run(torch.get_num_threads) == theirs  # the workers' own count is put back
     assert np.array_equal(local["images"], remote["images"]) and np.array_equal(local["labels"], remote["labels"])
+
+
+@pytest.mark.slow
+def test_synthesize_marks_with_the_clients_key_not_the_workers(client, monkeypatch):
+    """$DIFFUSIO_WATERMARK_KEY set where the user runs synthesize, not on the workers: the shards are
+    marked with the user's key, as a local run marks them."""
+    from diffusio.generative import Generator
+    from diffusio.generative.trust.synthesize import synthesize
+    from diffusio.generative.trust.watermark import KEY_ENV
+
+    assert not any(client.run(lambda: os.environ.get(KEY_ENV)).values())
+    gen = Generator.load("fashion-fast")
+    public = synthesize(gen, 3, classes=["Bag"], steps=1, seed=2)
+    monkeypatch.setenv(KEY_ENV, "a private key")
+    local = synthesize(gen, 3, classes=["Bag"], steps=1, seed=2)
+    remote = synthesize(gen, 3, classes=["Bag"], steps=1, seed=2, client=client)
+    assert not np.array_equal(local["images"], public["images"])
+    assert np.array_equal(local["images"], remote["images"])
+
+
+def _pretend_version(version):
+    import diffusio
+
+    diffusio.__version__ = version
+
+
+@pytest.mark.slow
+def test_real_workers_of_another_version_are_refused_by_every_entry_point(client):
+    """Workers that run another diffusio are named before any work is sent, also when the user passes
+    a client of their own to IMM or synthesize (not only through simulate's graph shipping)."""
+    import diffusio
+    from diffusio.generative import Generator
+    from diffusio.generative.trust.synthesize import synthesize
+
+    ours = diffusio.__version__
+    client.run(_pretend_version, "0.0.1")
+    try:
+        graph = nx.path_graph(30)  # a graph this cluster has not been sent yet
+        calls = [lambda: spread.simulate(graph, spread.IndependentCascade(p=0.3), trials=4, seed=0, client=client),
+                 lambda: spread.imm(graph, spread.IndependentCascade(p=0.3), 2, epsilon=0.5, client=client),
+                 lambda: synthesize(Generator.load("fashion-fast"), 1, classes=["Bag"], steps=1, client=client)]
+        for call in calls:
+            with pytest.raises(UsageError, match="runs diffusio 0.0.1, this client"):
+                call()
+    finally:
+        client.run(_pretend_version, ours)
+    assert set(client.run(cluster._version).values()) == {ours}
+
+
+def test_a_run_on_a_cluster_without_workers_says_so_instead_of_waiting_forever(monkeypatch):
+    """Every worker gone mid-run (here: none ever started): the tasks wait; after WORKERLESS_TIMEOUT
+    seconds the run is cancelled with a message naming what it waited for."""
+    monkeypatch.setattr(cluster, "WORKERLESS_TIMEOUT", 0.5)
+    monkeypatch.setattr(cluster, "POLL", 0.1)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty, \
+            distributed.Client(empty) as c:
+        futures = [c.submit(sum, [i, 1], pure=False) for i in range(3)]
+        start = time.time()
+        with pytest.raises(UsageError, match="RR sets on the cluster: the Dask cluster has had no workers for 0.5 s, "
+                                             "so 3 of 3 tasks cannot run"):
+            cluster.gather(c, futures, "RR sets on the cluster")
+        assert time.time() - start < 10
+        assert all(f.cancelled() for f in futures)
+
+
+def test_results_arrive_in_order_through_the_watch(client):
+    futures = [client.submit(pow, 2, i, pure=False) for i in range(6)]
+    assert cluster.gather(client, futures, "a test") == [1, 2, 4, 8, 16, 32]

@@ -114,3 +114,23 @@ def test_integer_labels_are_found_without_a_table_of_every_node():
             g.index_of([bad])
     plain = spread.as_graph(nx.path_graph(4))
     assert plain.index_of([3, 0]).tolist() == [3, 0] and plain._index == {"range": True}
+
+
+def test_the_cli_reads_every_graph_file_kind_alike(tmp_path, edges, capsys):
+    """`spread simulate --graph` takes a CSV, an .npz and a .parquet file of the same edges and gives
+    the same run."""
+    import json
+
+    from diffusio.cli.main import main
+
+    pytest.importorskip("pyarrow")
+    edges.to_csv(tmp_path / "e.csv", index=False)
+    np.savez(tmp_path / "e.npz", source=edges.source.to_numpy(), target=edges.target.to_numpy())
+    edges.to_parquet(tmp_path / "e.parquet", row_group_size=200)
+    runs = []
+    for name in ("e.csv", "e.npz", "e.parquet"):
+        assert main(["spread", "simulate", "--graph", str(tmp_path / name), "--directed", "--model", "ic",
+                     "--p", "0.2", "--seeds", "7,8", "--trials", "30", "--seed", "1", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        runs.append({k: v for k, v in report.items() if k not in ("seconds", "graph")})
+    assert runs[0] == runs[1] == runs[2] and runs[0]["nodes"] == 300

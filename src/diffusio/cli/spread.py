@@ -10,7 +10,7 @@ import time
 from diffusio.cli.args import optional_output, seed_int
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.cli.cluster import add_cluster_options, cluster
-from diffusio.cli.spread_apps import register_applications
+from diffusio.cli.spread_apps import GRAPH_HELP, register_applications
 from diffusio.errors import UsageError
 from diffusio.spread.registry import NAMES as MODELS
 
@@ -91,7 +91,7 @@ def _register_sweep(commands, fmt) -> None:
                     "mean final count of each state and its 95%% confidence interval.",
         epilog="Example:\n  diffusio spread sweep --graph karate --model sir --grid beta=0.02,0.05,0.1 "
                "--grid gamma=0.1,0.2 --seeds 0 --trials 500 -o sweep.csv")
-    w.add_argument("--graph", required=True, help="dataset name or CSV/TSV edge list")
+    w.add_argument("--graph", required=True, help=GRAPH_HELP)
     w.add_argument("--directed", action="store_true")
     w.add_argument("--model", required=True, choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
     w.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2,...",
@@ -189,7 +189,7 @@ def register(sub) -> None:
                "  diffusio spread simulate --graph edges.csv --model ic --p 0.1 --seeds a,b --json\n"
                "  diffusio spread simulate --graph barabasi-albert:n=10000,m=3,seed=0 --model lt --trials 200\n"
                f"Models: {', '.join(MODELS)}")
-    p.add_argument("--graph", required=True, help="dataset name (see 'diffusio spread datasets') or CSV/TSV edge list")
+    p.add_argument("--graph", required=True, help=GRAPH_HELP)
     p.add_argument("--directed", action="store_true", help="read an edge list as one-way edges")
     p.add_argument("--model", required=True, choices=list(MODELS), metavar="MODEL",
                    help=f"one of: {', '.join(MODELS)} (-ct: continuous time)")

@@ -11,6 +11,9 @@ from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.cli.args import positive_int as _positive_int
 from diffusio.errors import UsageError
 
+GRAPH_HELP = ("dataset name (see 'diffusio spread datasets'), a generator such as barabasi-albert:n=10000,m=3, "
+              "or a graph file: a CSV/TSV edge list, .npz (CSR arrays or edge columns) or .parquet (read in chunks)")
+
 
 def _emit(args, report: dict, lines: list[str]) -> int:
     if args.json:
@@ -187,7 +190,7 @@ def _register_influence(commands, fmt) -> None:
                             description="Influence maximisation (IMM, CELF, degree discount, degree).",
                             epilog="Example:\n  diffusio spread influence --graph karate --model ic --p 0.05 -k 5 "
                                    "--method imm")
-    c.add_argument("--graph", required=True)
+    c.add_argument("--graph", required=True, help=GRAPH_HELP)
     c.add_argument("--directed", action="store_true")
     c.add_argument("--model", choices=["ic", "lt"], default="ic")
     c.add_argument("--p", type=float, help="ic: activation probability (default 0.1)")

@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 from tqdm.auto import tqdm
 
-from diffusio.cluster import _dask, check_workers
+from diffusio.cluster import as_finished, check_workers
 
 BLOCKS_PER_WORKER = 4  # enough tasks to balance uneven blocks and to lose little when a worker dies
 
@@ -65,7 +65,6 @@ class ClusterRunner:
 
     def run(self, seed_matrix: np.ndarray, rng_states: np.ndarray, horizon: int, record_final: bool,
             n_final: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        distributed = _dask()
         n = len(rng_states)
         size = max(1, -(-n // (self.workers * BLOCKS_PER_WORKER)))
         bounds = list(range(0, n, size)) + [n]
@@ -81,7 +80,7 @@ class ClusterRunner:
         cut = np.zeros(n, dtype=np.bool_)
         bar = tqdm(total=n, desc="trials on the cluster", unit="trial", disable=not self.progress)
         try:
-            for future in distributed.as_completed(futures):
+            for future in as_finished(self.client, list(futures), "simulate on the cluster"):
                 lo, hi = futures.pop(future)
                 part, part_steps, part_final, part_cut = future.result()
                 counts[lo:hi, : part.shape[1]] = part

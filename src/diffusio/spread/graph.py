@@ -266,7 +266,8 @@ def as_graph(obj: Any, *, directed: bool | None = None, weight: str | None = "we
     ----------
     obj : Graph, networkx graph, scipy.sparse matrix, 2-D numpy array, or str / path
         A string is a built-in dataset name (see :func:`diffusio.spread.datasets`)
-        or the path of a CSV/TSV edge list.
+        or the path of a graph file: a CSV/TSV edge list, ``.npz`` or ``.parquet``
+        (:func:`diffusio.spread.files.read_edge_list`).
     directed : bool, optional
         For matrices: ``None`` detects symmetry.  For edge lists: default undirected.
         networkx graphs keep their own direction.

@@ -8,7 +8,8 @@ from diffusio.generative import Generator
 from diffusio.generative.evaluation.classifier import fit_classifier, load_classifier
 from diffusio.generative.data.datasets import load_dataset
 from diffusio.errors import UsageError
-from diffusio.generative.trust.synthesize import check, save_npz, shard_seed, synthesis_settings, synthesize
+from diffusio.generative.trust.synthesize import (check, portable_model, save_npz, shard_seed, synthesis_settings,
+                                                  synthesize)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,17 @@ def test_uniform_mix_and_labels_a_classifier_agrees_with(student):
     assert report["label_agreement"] >= 0.9 and report["p_value"] > 0.01
     subset = synthesize(student, 3, classes=["Bag", "7"], steps=1)
     assert sorted(set(subset["labels"].tolist())) == [7, 8]
+
+
+def test_workers_get_a_shipped_model_by_name_and_a_run_folder_by_path(student, tmp_path):
+    """A worker on another machine has the package in another folder: it must load a shipped model
+    by its name, never by the client's install path; a run folder keeps its path."""
+    assert portable_model(student.model.path) == "fashion-fast"
+    assert portable_model("fashion-guide") == "fashion-guide"
+    run = tmp_path / "fashion-fast"  # a run folder that happens to share a shipped name
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    assert portable_model(run) == str(run)
 
 
 def test_autoguidance_reaches_the_sampler_and_fashion_synthesises_with_it_alone(tmp_path):

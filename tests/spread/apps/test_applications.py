@@ -201,6 +201,32 @@ def test_imm_matches_celf_on_karate(model):
     assert spread.imm(graph, model, 4, epsilon=0.3, seed=0)[0].tolist() == imm_nodes.tolist()
 
 
+def test_monte_carlo_spread_runs_every_cascade_to_its_end():
+    """A cascade longer than the oracle's first horizon (2,000 steps) is replayed to its end, not cut:
+    on a 3,000-node path with p = 1 every trial reaches all 3,000 nodes (it stopped at 2,001)."""
+    import warnings
+
+    from diffusio.spread.apps.influence import SpreadOracle
+    from diffusio.spread.simulate import TruncationWarning
+
+    path = nx.path_graph(3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncationWarning)
+        assert spread.expected_spread(path, spread.IndependentCascade(p=1.0), [0], trials=3)["mean"] == 3000
+        table = spread.influence_maximization(path, spread.IndependentCascade(p=1.0), 1, method="degree",
+                                              eval_trials=2)
+    assert table.spread.iloc[-1] == 3000
+    # p = 0.9995: about a third of the trials outlive the first horizon; replayed, they end where one
+    # long run of the same streams ends, to the node
+    model = spread.IndependentCascade(p=0.9995)
+    replayed = SpreadOracle(path, model, trials=60, seed=3).samples(np.array([0]))
+    one_run = SpreadOracle(path, model, trials=60, seed=3, max_steps=3001).samples(np.array([0]))
+    assert np.array_equal(replayed, one_run) and 5 < (replayed > 2001).sum() < 55
+    cut = SpreadOracle(path, spread.IndependentCascade(p=1.0), trials=2, seed=0, max_steps=100)
+    with pytest.warns(TruncationWarning, match="2 of 2 trials were still spreading at max_steps=100"):
+        assert cut.samples(np.array([0])).tolist() == [101.0, 101.0]
+
+
 def test_influence_rejects_k_larger_than_graph():
     with pytest.raises(UsageError, match="k must be"):
         spread.influence_maximization("karate", spread.IndependentCascade(p=0.1), 35)

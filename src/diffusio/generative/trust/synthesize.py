@@ -56,6 +56,17 @@ def _worker_generator(model: str):
     return Generator.load(model)
 
 
+def portable_model(model: str | Path) -> str:
+    """How a worker on another machine finds ``model``: a shipped model by its name (the package may be
+    installed in another folder there), a run folder by its path (on a file system the workers share)."""
+    from diffusio.generative.checkpoint.models import WEIGHTS_DIR
+
+    path = Path(model)
+    if path.parent.resolve() == WEIGHTS_DIR.resolve() and (path / "config.json").is_file():
+        return path.name
+    return str(model)
+
+
 SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide")
 
 
@@ -81,8 +92,9 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     Returns ``images`` (uint8), ``labels`` (index into the model's classes) and ``class_names``.
     The class mix is uniform by construction; :func:`check` measures what a classifier sees.
     Images are made in shards of :data:`SHARD`, shard ``k`` from :func:`shard_seed` ``(seed, k)``;
-    with a Dask ``client`` the shards are made on its workers (which load the model from the same
-    name or path, so a run folder must be on a file system they share) and the bytes are the same.
+    with a Dask ``client`` the shards are made on its workers and the bytes are the same: they load a
+    shipped model by its name and a run folder by its path (so it must be on a file system they
+    share), and mark with the key resolved here, not with their own $DIFFUSIO_WATERMARK_KEY.
     ``steps``, ``sampler``, ``guidance``, ``autoguidance`` and ``guide`` default to the model's
     :func:`synthesis_settings`.
     """
@@ -102,10 +114,16 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     if client is not None:
         import torch
 
-        futures = [client.submit(_generate_shard, gen.model.path, part.tolist(), steps, sampler, guidance,
-                                 shard_seed(seed, k), watermark, autoguidance, None if guide is None else str(guide),
-                                 torch.get_num_threads(), pure=False, retries=2) for k, part in enumerate(shards)]
-        images = np.concatenate(client.gather(futures))
+        from diffusio.cluster import check_workers, gather
+        from diffusio.generative.trust.watermark import resolve_key
+
+        check_workers(client)
+        key = resolve_key(watermark)  # here, not on the workers: their $DIFFUSIO_WATERMARK_KEY may differ
+        futures = [client.submit(_generate_shard, portable_model(gen.model.path), part.tolist(), steps, sampler,
+                                 guidance, shard_seed(seed, k), False if key is None else key, autoguidance,
+                                 None if guide is None else portable_model(guide), torch.get_num_threads(),
+                                 pure=False, retries=2) for k, part in enumerate(shards)]
+        images = np.concatenate(gather(client, futures, "synthesize on the cluster"))
     else:
         from tqdm.auto import tqdm
 

@@ -56,7 +56,10 @@ class SpreadOracle:
     """Mean final spread of seed sets, estimated with fixed trial streams (common random numbers).
 
     Every call reuses the same ``trials`` streams, so differences between seed
-    sets are not blurred by independent noise.
+    sets are not blurred by independent noise.  Every trial runs to its end: trials still
+    running after the first horizon (2,000 steps) are replayed from their own streams with room
+    for all ``n`` steps a cascade can take.  A ``max_steps`` given here cuts them instead, and
+    says so with a :class:`~diffusio.spread.simulate.TruncationWarning`.
 
     Examples
     --------
@@ -74,6 +77,7 @@ class SpreadOracle:
             raise UsageError(f"trials must be a positive integer, got {trials!r}")
         self.prepared = model.prepare(self.graph)
         self.states = trial_states(seed, int(trials))
+        self.to_the_end = max_steps is None
         self.max_steps = int(max_steps or min(self.graph.n_nodes, 2000))
         self.counts = np.empty((int(trials), self.max_steps + 1, model.n_codes), np.int32)
         self.steps = np.zeros(int(trials), np.int64)
@@ -88,7 +92,39 @@ class SpreadOracle:
         self.model.run(self.graph, self.prepared, matrix, self.states, self.max_steps, self.counts, self.steps,
                        self.final, False, self.cut_short)
         self.evaluations += 1
-        return self.counts[np.arange(self.states.size), self.steps, 1].astype(np.float64)
+        finals = self.counts[np.arange(self.states.size), self.steps, 1].astype(np.float64)
+        running = np.flatnonzero(self.steps >= self.max_steps)
+        if running.size and self.to_the_end:
+            finals[running] = self._run_to_the_end(matrix[running], self.states[running])
+        elif running.size:
+            import warnings
+
+            from diffusio.spread.simulate import TruncationWarning
+
+            warnings.warn(f"{running.size} of {self.states.size} trials were still spreading at max_steps="
+                          f"{self.max_steps} and were cut there, so the spread is underestimated; leave max_steps "
+                          "unset to run every trial to its end", TruncationWarning, stacklevel=2)
+        return finals
+
+    def _run_to_the_end(self, matrix: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """Final active counts of trials replayed with room for every step a cascade on n nodes can
+        take, in chunks that keep the count buffer under AUTO_MEMORY."""
+        from diffusio.spread.simulate import AUTO_MEMORY
+
+        horizon = self.graph.n_nodes * self.model.step_bound + 1
+        per_trial = (horizon + 1) * self.model.n_codes * 4
+        chunk = max(1, AUTO_MEMORY // per_trial)
+        out = np.empty(len(states))
+        for lo in range(0, len(states), chunk):
+            rows = slice(lo, lo + chunk)
+            m = len(states[rows])
+            counts = np.empty((m, horizon + 1, self.model.n_codes), np.int32)
+            steps = np.zeros(m, np.int64)
+            self.model.run(self.graph, self.prepared, np.ascontiguousarray(matrix[rows]),
+                           np.ascontiguousarray(states[rows]), horizon, counts, steps, self.final[:m],
+                           False, np.zeros(m, np.bool_))
+            out[rows] = counts[np.arange(m), steps, 1]
+        return out
 
     def mean(self, seeds) -> float:
         """Mean spread of the seed labels ``seeds``."""
@@ -278,7 +314,8 @@ def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "i
         for IMM, NaN for degree heuristics) and ``spread`` (an independent Monte
         Carlo estimate of the final seed set, only in the last row; ``eval_trials``
         trials, 0 to skip).  With a Dask ``client``, IMM draws its RR sets on the cluster
-        (same seeds chosen as locally; see :mod:`diffusio.spread.cluster`).
+        (same seeds chosen as locally; see :mod:`diffusio.spread.cluster`); the final Monte
+        Carlo check runs here.  Only IMM takes a ``client``.
 
     Examples
     --------
@@ -291,6 +328,9 @@ def influence_maximization(graph: Any, model: Model, k: int, *, method: str = "i
     graph = as_graph(graph)
     model = _check_model(model)
     k = _check_k(graph, k)
+    if client is not None and method != "imm":
+        raise UsageError(f"method={method!r} runs on this machine only; a cluster (client, --workers, --scheduler) "
+                         "serves method='imm', whose RR sets are drawn on the workers")
     if method == "imm":
         nodes, estimate, _ = imm(graph, model, k, epsilon=epsilon, seed=seed, client=client)
     elif method == "celf":

@@ -192,11 +192,14 @@ class RRSampler:
 
     def _draw(self, words: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         if self.client is not None:
+            from diffusio.cluster import check_workers, gather
+
             if self._shipped is None:
+                check_workers(self.client)
                 self._shipped = self.client.scatter([self.rev], broadcast=True, hash=False)[0]
             futures = self.client.map(rr_block, [self._shipped] * len(words), [self.kind] * len(words),
                                       [RR_BLOCK] * len(words), [int(w) for w in words], pure=False, retries=2)
-            return self.client.gather(futures)
+            return gather(self.client, futures, "RR sets on the cluster")
         if self.threads > 1 and len(words) > 1:  # the kernel releases the GIL
             from concurrent.futures import ThreadPoolExecutor
 
