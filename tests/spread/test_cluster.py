@@ -253,3 +253,31 @@ def test_a_run_on_a_cluster_without_workers_says_so_instead_of_waiting_forever(m
 def test_results_arrive_in_order_through_the_watch(client):
     futures = [client.submit(pow, 2, i, pure=False) for i in range(6)]
     assert cluster.gather(client, futures, "a test") == [1, 2, 4, 8, 16, 32]
+
+
+@pytest.mark.slow
+def test_the_cli_on_a_local_cluster_prints_what_it_prints_locally(tmp_path, capsys):
+    """`--workers 2` on spread simulate, sweep and influence, and on synthesize: the same output as
+    the local run (but the seconds)."""
+    import json
+
+    def run(args):
+        assert main(args) == 0
+        return capsys.readouterr().out
+
+    sim = ["spread", "simulate", "--graph", "karate", "--model", "sir", "--beta", "0.1", "--gamma", "0.2",
+           "--trials", "40", "--seed", "3", "--json"]
+    local, remote = (json.loads(run(sim + extra)) for extra in ([], ["--workers", "2"]))
+    assert {k: v for k, v in local.items() if k != "seconds"} == {k: v for k, v in remote.items() if k != "seconds"}
+    sweep = ["spread", "sweep", "--graph", "karate", "--model", "ic", "--grid", "p=0.05,0.2", "--trials", "30"]
+    run(sweep + ["-o", str(tmp_path / "a.csv")])
+    run(sweep + ["-o", str(tmp_path / "b.csv"), "--workers", "2"])
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    imm = ["spread", "influence", "--graph", "karate", "-k", "3", "--epsilon", "0.5", "--eval-trials", "50", "--json"]
+    local, remote = (json.loads(run(imm + extra)) for extra in ([], ["--workers", "2"]))
+    assert local["seeds"] == remote["seeds"] and local["expected_spread"] == remote["expected_spread"]
+    syn = ["synthesize", "fashion-fast", "--per-class", "2", "--classes", "Bag,Coat", "--steps", "1"]
+    run(syn + ["-o", str(tmp_path / "a.npz")])
+    run(syn + ["-o", str(tmp_path / "b.npz"), "--workers", "2"])
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])

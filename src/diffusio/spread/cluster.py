@@ -47,6 +47,8 @@ _SHIPPED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def ship_graph(client, graph):
     """The graph scattered to every worker of ``client``, once per (graph, cluster)."""
     per_client = _SHIPPED.setdefault(graph, {})
+    if client.id in per_client and per_client[client.id][0].status != "finished":
+        del per_client[client.id]  # lost with every copy (a restarted cluster): send it again
     if client.id not in per_client:
         workers = check_workers(client)
         # random keys (hash=False): equal data of another call must not share, and so lose, this one's key
