@@ -61,6 +61,11 @@ def test_sweep_on_the_cluster_equals_local(client):
     local = spread.sweep("karate", spread.SIR, grid, [0], trials=100, seed=3, progress=False)
     remote = spread.sweep("karate", spread.SIR, grid, [0], trials=100, seed=3, client=client, progress=False)
     assert local.equals(remote) and len(local) == 4
+    # 6 points on 2 workers: whole points run as tasks, one round trip for the sweep; the same table
+    grid = {"beta": [0.02, 0.1, 0.3], "gamma": [0.1, 0.3]}
+    local = spread.sweep("karate", spread.SIR, grid, [0], trials=60, seed=4, progress=False)
+    remote = spread.sweep("karate", spread.SIR, grid, [0], trials=60, seed=4, client=client, progress=False)
+    assert local.equals(remote) and len(local) == 6
 
 
 @pytest.mark.slow

@@ -56,19 +56,52 @@ def sweep(graph: Any, model_factory: Callable[..., Model], grid: Mapping[str, It
     if not 0 < confidence < 1:
         raise UsageError(f"confidence must be in (0, 1), got {confidence}")
     graph = as_graph(graph)
-    points = list(itertools.product(*values))
+    points = [dict(zip(names, point)) for point in itertools.product(*values)]
+    models = [_build(model_factory, params) for params in points]
+    if client is not None:
+        from diffusio.spread.cluster import ship_graph
+
+        shipped, cluster_workers = ship_graph(client, graph)
+        if len(points) >= POINTS_PER_WORKER * cluster_workers:
+            return _sweep_points_on_cluster(client, shipped, points, models, seeds, trials, seed, max_steps,
+                                            confidence, progress)
     rows = []
-    for point in tqdm(points, desc="sweep", unit="point", disable=not progress):
-        params = dict(zip(names, point))
-        try:
-            model = model_factory(**params)
-        except TypeError as err:
-            raise UsageError(f"the model does not take these parameters {params} ({err}); name its own "
-                             "parameters in the grid") from None
+    for params, model in zip(tqdm(points, desc="sweep", unit="point", disable=not progress), models):
         result = simulate(graph, model, seeds, trials=trials, seed=seed, max_steps=max_steps, workers=workers,
                           client=client)
         rows.append({**params, **_final_summary(result, confidence)})
     return pd.DataFrame(rows)
+
+
+# with at least this many grid points per worker, a cluster runs whole points as tasks (one round trip
+# for the sweep) instead of splitting each point's trials over the workers (a round trip per point)
+POINTS_PER_WORKER = 2
+
+
+def _build(model_factory, params: dict) -> Model:
+    try:
+        return model_factory(**params)
+    except TypeError as err:
+        raise UsageError(f"the model does not take these parameters {params} ({err}); name its own "
+                         "parameters in the grid") from None
+
+
+def _point_summary(graph, model, seeds, trials, seed, max_steps, confidence) -> dict:
+    """One grid point on a worker: the local run (trial i on stream i, so the same numbers)."""
+    return _final_summary(simulate(graph, model, seeds, trials=trials, seed=seed, max_steps=max_steps, workers=1),
+                          confidence)
+
+
+def _sweep_points_on_cluster(client, shipped, points, models, seeds, trials, seed, max_steps, confidence,
+                             progress) -> pd.DataFrame:
+    from diffusio.cluster import as_finished
+
+    futures = [client.submit(_point_summary, shipped, model, seeds, trials, seed, max_steps, confidence,
+                             pure=False, retries=2) for model in models]
+    with tqdm(total=len(futures), desc="sweep on the cluster", unit="point", disable=not progress) as bar:
+        for _ in as_finished(client, futures, "sweep on the cluster"):
+            bar.update(1)
+    return pd.DataFrame([{**params, **future.result()} for params, future in zip(points, futures)])
 
 
 def _final_summary(result, confidence: float) -> dict:
