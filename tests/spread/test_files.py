@@ -36,6 +36,29 @@ def test_the_graph_is_lean_int32_indices_and_no_memory_for_unit_weights():
     assert not weighted.unweighted and weighted.weights.tolist() == [0.5, 0.5]
 
 
+def test_weights_are_float32_where_that_is_exact_and_the_results_do_not_change():
+    """Weights that float32 stores exactly (here quarters) take 4 bytes an edge; others (0.1 is not a
+    float32) stay float64, so no probability, rate or exposure loses a digit.  The same simulation
+    either way, to the bit, and `p="weight"` reads the graph's array without a per-call copy."""
+    g = nx.gnm_random_graph(400, 2000, seed=2, directed=True)
+    rng = np.random.default_rng(0)
+    for u, v in g.edges:
+        g.edges[u, v]["weight"] = rng.choice([0.25, 0.5, 0.75])
+    quarters = spread.as_graph(g)
+    assert quarters.weights.dtype == np.float32 and quarters.nbytes == 8 * 401 + 4 * 2000 + 4 * 2000
+    m = nx.to_scipy_sparse_array(g, nodelist=range(400)).astype(np.float64)
+    wide = spread.Graph(indptr=m.indptr.astype(np.int64), indices=m.indices.astype(np.int32), weights=m.data,
+                        labels=np.arange(400), directed=True)  # the same weights held as float64
+    model = spread.IndependentCascade(p="weight")
+    a = spread.simulate(quarters, model, seeds=[0, 1], trials=40, seed=5, workers=1)
+    b = spread.simulate(wide, model, seeds=[0, 1], trials=40, seed=5, workers=1)
+    pd.testing.assert_frame_equal(a.curves, b.curves)
+    assert model.prepare(quarters)[0] is quarters.weights  # no copy per call
+    for u, v in g.edges:
+        g.edges[u, v]["weight"] = 0.1
+    assert spread.as_graph(g).weights.dtype == np.float64
+
+
 def test_lean_graph_gives_the_same_simulation_as_networkx_input():
     g = nx.powerlaw_cluster_graph(2000, 3, 0.1, seed=1)
     ours = spread.as_graph(g)

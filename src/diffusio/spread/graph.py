@@ -231,15 +231,19 @@ def _ones(size: int) -> np.ndarray:
 def csr_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None, *, labels: np.ndarray,
               directed: bool, name: str = "") -> Graph:
     """A :class:`Graph` in the lean dtypes: int64 ``indptr``, int32 ``indices`` where the node count
-    fits (4 bytes per edge instead of 8), and float64 weights, held as a zero-memory view when every
-    weight is 1 (the common unweighted case).  The arrays are taken as they are (sorted rows, no
-    duplicates); copies are made only where a dtype changes."""
+    fits (4 bytes per edge instead of 8), and weights held as a zero-memory view when every weight is
+    1 (the common unweighted case), as float32 where that stores every weight exactly (counts,
+    halves, quarters: 4 bytes per edge), else float64: a weight may be an exposure or a rate whose
+    digits matter, and no result may change with the storage.  The arrays are taken as they are
+    (sorted rows, no duplicates); copies are made only where a dtype changes."""
     n = len(indptr) - 1
     index_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
     if weights is None or (weights.size and weights.min() == 1 and weights.max() == 1):
         weights = _ones(len(indices))
     else:
-        weights = np.asarray(weights).astype(np.float64, copy=False)
+        weights = np.asarray(weights)
+        narrow = weights.astype(np.float32)
+        weights = narrow if np.array_equal(narrow, weights) else weights.astype(np.float64, copy=False)
     return Graph(indptr=np.asarray(indptr).astype(np.int64, copy=False),
                  indices=np.asarray(indices).astype(index_dtype, copy=False), weights=weights, labels=labels,
                  directed=bool(directed), name=name)

@@ -60,7 +60,9 @@ NO_EDGE_VALUES = np.zeros(0)  # stands in for a per-edge array that a uniform va
 def edge_array(graph: Graph, name: str, value, high: float = np.inf) -> np.ndarray:
     """One value per CSR entry.  Edges missing from a mapping get 0."""
     if isinstance(value, str):
-        values = graph.weights.copy()
+        # the graph's own array: every model only reads it, so no per-call copy (the unit-weight view
+        # of one number is spelled out: kernels take contiguous arrays)
+        values = graph.weights.copy() if graph.unweighted else graph.weights
         if values.size and values.max() > high:
             raise UsageError(f"{name}='weight' needs edge weights <= {high:g}, the largest is {values.max():g}; "
                              f"rescale the weights or pass a number")
