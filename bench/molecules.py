@@ -56,8 +56,8 @@ def main():
     ap.add_argument("--out", default="runs/bench/molecules")
     ap.add_argument("--bf16", choices=("off", "on", "both"), default="both",
                     help="sample in float32, bfloat16 or both (two rows, each timed)")
-    ap.add_argument("--sampler", choices=(*SAMPLERS, "both"), default="confident",
-                    help="reveal order (diffusio.molecules.sampling); both: a row each")
+    ap.add_argument("--sampler", choices=(*SAMPLERS, "all"), default=None,
+                    help="sampler (diffusio.molecules.sampling; default: the model's); all: a row each")
     args = ap.parse_args()
     model = MoleculeDiffusion.load(resolve_model(args.model))
     reference = load_moses("test", limit=args.reference_size, seed=args.seed)
@@ -66,7 +66,7 @@ def main():
     rows = {"MOSES train sample (floor)": moses_metrics(load_moses("train", limit=args.n, seed=args.seed + 1),
                                                         reference, train, reference_stats=stats)}
     speeds = {}
-    samplers = tuple(SAMPLERS) if args.sampler == "both" else (args.sampler,)
+    samplers = tuple(SAMPLERS) if args.sampler == "all" else (args.sampler or model.sampler,)
     for sampler in samplers:
         for bf16 in (("off", "on") if args.bf16 == "both" else (args.bf16,)):
             model.sample(100, seed=args.seed + 1, bf16=bf16, sampler=sampler)  # warm-up: oneDNN picks its kernels

@@ -240,7 +240,7 @@ def commands() -> dict[str, Command]:
                                      fixed(V("qed>>1", False), V("nope<3", False), V("qed>nan", False), V("", False),
                                            V("3<weight<1", False), V("qed", False))),
             "--model": choice(["moses-small"], ["nope", "@", ""]), "-o": out_path(".csv"), "--bf16": BF16,
-            "--sampler": choice(["confident", "random"], ["nope", ""])}),
+            "--sampler": choice(["confident", "random", "remask"], ["nope", ""])}),
         "molecules evaluate": Command(["molecules", "evaluate", "@smi.txt", "--reference-size", "10", "--no-fcd"], {
             ":2": file_value("smi.txt", edge_lists()), "--reference-size": ints(1, 10, huge=True),
             "--seed": seeds(), "-o": out_path(".json", ["smi.txt"])},

@@ -63,9 +63,9 @@ def register_generate(sub) -> None:
     p.add_argument("--guidance", type=non_negative_float("--guidance", 20), default=None,
                    help="classifier-free guidance for --condition, in [0, 20]")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="reveal steps")
-    p.add_argument("--sampler", choices=("confident", "random"), default=None,
-                   help="which masked positions to reveal first: those the network is surest of, or any "
-                        "(default: the model's)")
+    p.add_argument("--sampler", choices=("confident", "random", "remask"), default=None,
+                   help="which masked positions to reveal first: those the network is surest of, or any; "
+                        "remask: surest first, then redraw the least sure (default: the model's)")
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
                    help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
     p.add_argument("--seed", type=seed_int, default=0)

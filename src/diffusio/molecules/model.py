@@ -5,8 +5,9 @@ schedule, Sahoo et al. 2024; Austin et al. 2021's absorbing state).  The network
 token at each masked position; the loss is the cross-entropy there weighted by 1/t, MDLM's
 continuous-time bound.  Sampling starts from all-[mask] and, stepping t down to 0, reveals a
 (t - s) / t share of the masked positions, drawing each token from the prediction; a revealed token
-is never changed again.  Which positions: those the network is surest of (``sampler="confident"``)
-or any (``"random"``, MDLM's own); :mod:`.sampling`.  SELFIES guarantees every finished sequence is a valid molecule.
+is never changed again, except by the remasking sampler's correction rounds.  Which positions: those
+the network is surest of (``sampler="confident"``) or any (``"random"``, MDLM's own); ``"remask"``
+writes surest first in half the steps, then redraws the least sure tokens; :mod:`.sampling`.  SELFIES guarantees every finished sequence is a valid molecule.
 Conditions on QED, logP or weight use classifier-free guidance over binned properties.
 
 >>> model = MoleculeDiffusion(steps=3, width=32, depth=1, heads=2, batch_size=8)
@@ -53,7 +54,7 @@ class MoleculeDiffusion:
 
     ``length``: the longest SELFIES (tokens) the model writes (default: the longest in the training
     set, at most 72; longer training molecules are left out and counted); ``sample_steps``: reveal
-    steps; ``sampler``: the reveal order, ``confident`` or ``random`` (:mod:`.sampling`);
+    steps (network passes); ``sampler``: ``confident``, ``random`` or ``remask`` (:mod:`.sampling`);
     ``cooldown``: the last fraction of ``steps`` over which the learning rate falls linearly to zero
     (0: constant after warm-up); ``guidance``: classifier-free guidance scale for conditions (1: plain conditional);
     ``bf16``: run the network in bfloat16 when sampling (``on``; ``auto``: where the CPU computes
@@ -74,7 +75,7 @@ class MoleculeDiffusion:
     bins: int = 5
     cond_dropout: float = 0.3
     sample_steps: int = 16
-    sampler: str = "confident"
+    sampler: str = "remask"
     guidance: float = 2.0
     seed: int = 0
     quiet: bool = True
@@ -225,8 +226,8 @@ class MoleculeDiffusion:
         ``condition``: e.g. ``"qed>0.8"``, ``"logp<3"``, ``"250<weight<350"``; ``guidance``: scale
         (default the model's); ``steps``: reveal steps (default the model's ``sample_steps``);
         ``progress``: a progress bar over batches of ``batch_size``; ``bf16``: ``auto``, ``on`` or
-        ``off``; ``sampler``: the order in which positions are revealed, ``confident`` or ``random``
-        (:mod:`.sampling`; default: the model's).
+        ``off``; ``sampler``: the order in which positions are revealed, ``confident``, ``random`` or
+        ``remask`` (:mod:`.sampling`; default: the model's).
         """
         if self.vocab is None:
             raise UsageError("the model is not fitted; call fit(smiles) or MoleculeDiffusion.load(path) first")
