@@ -113,15 +113,19 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench/video")
+    ap.add_argument("--sampler", default=None, help="sampler for generation (default: the model's)")
     ap.add_argument("--fidelity-only", action="store_true",
                     help="only the text-fidelity table (both phrasings): the comparison of two trainings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     gen = VideoGenerator.load(args.model)
+    if args.sampler:
+        gen.config["sampling"]["sampler"] = args.sampler
     obj, clip_judge = object_classifier(), load_clip_classifier()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"model": str(args.model), "trained": gen.config.get("trained"), "per_prompt": args.per_prompt}
+    result = {"model": str(args.model), "trained": gen.config.get("trained"), "per_prompt": args.per_prompt,
+              "sampler": gen.sampling("sampler")}
 
     t = time.perf_counter()
     gen.generate("a coat moving up", seed=0)

@@ -261,7 +261,8 @@ def commands() -> dict[str, Command]:
                                    "--scale", "1", "-o", "@out.gif"], {
             ":2": text_prompt(), "-n": ints(1, 1, huge=True), "--frames": ints(1, 2, huge=True), "--steps": ints(1, 1),
             "--guidance": floats(0, 100), "--seed": seeds(), "--fps": floats(0, 100, lo_open=True),
-            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL}),
+            "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL,
+            "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""])}),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},

@@ -36,6 +36,10 @@ def test_generate_writes_gif_mp4_and_a_strip(model, tmp_path, capsys):
                  "-n", "2", "-o", str(mp4)]) == 0
     assert read_video(mp4).shape[:3] == (4, 32, 65)  # two clips side by side with a 1-pixel gap
     assert "wrote 2 clip(s)" in capsys.readouterr().out
+    fresh = tmp_path / "fresh.gif"
+    assert main(["video", "generate", "a coat moving up", "--model", model, "--frames", "5", "--steps", "2",
+                 "--sampler", "ddpm", "-o", str(fresh)]) == 0
+    assert not np.array_equal(read_video(fresh), read_video(gif))
 
 
 def test_fill_denoise_extend_round_trip(model, clip_file, tmp_path):

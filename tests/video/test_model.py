@@ -226,6 +226,17 @@ def test_clips_of_the_wrong_shape_or_type_are_refused(tiny, clip, message):
         tiny.denoise(clip)
 
 
+def test_the_sampler_is_a_choice_and_keeps_the_seed(tiny):
+    """ddpm adds fresh noise at every step: another clip than the default, the same one again with the seed."""
+    plain = tiny.generate("a bag moving up", frames=4, steps=3, seed=1)
+    fresh = tiny.generate("a bag moving up", frames=4, steps=3, seed=1, sampler="ddpm")
+    assert not np.array_equal(plain, fresh)
+    assert np.array_equal(fresh, tiny.generate("a bag moving up", frames=4, steps=3, seed=1, sampler="ddpm"))
+    for bad in ("adaptive", "consistency", "nope"):
+        with pytest.raises(UsageError, match="sampler must be one of euler, heun, dpmpp-2m"):
+            tiny.generate("a bag", frames=2, steps=2, sampler=bad)
+
+
 def test_generate_refuses_bad_counts(tiny):
     with pytest.raises(UsageError, match="frames"):
         tiny.generate("a bag", frames=0)

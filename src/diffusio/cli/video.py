@@ -87,12 +87,16 @@ def cmd_train(args) -> int:
 
 
 def register_generate(sub) -> None:
+    from diffusio.generative.core.samplers import PLAIN_SAMPLERS
+
     p = sub.add_parser("generate", help="a clip from a text prompt")
     p.add_argument("prompt", nargs="?", default=None, help='what moves and how, e.g. "a coat moving up"')
     p.add_argument("-n", type=positive_int_at_most("-n", 256), default=1, help="clips, side by side (default 1, at most 256)")
     p.add_argument("--frames", type=positive_int("--frames"), default=None, help="frames (default: the model's, 16)")
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
+    p.add_argument("--sampler", choices=PLAIN_SAMPLERS, default=None,
+                   help="sampler (default: the model's, dpmpp-2m); ddpm follows the prompted motion more often")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
@@ -104,7 +108,7 @@ def cmd_generate(args) -> int:
 
     clips = generate_file(args.prompt, args.output, model=args.model, n=args.n, frames=args.frames, steps=args.steps,
                           guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
-                          force=args.force)
+                          force=args.force, sampler=args.sampler)
     print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
           + (f" and {args.strip}" if args.strip else ""))
     return 0

@@ -33,7 +33,7 @@ from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser, check_interval, check_scale
-from diffusio.generative.core.samplers import SAMPLERS, get_sampler
+from diffusio.generative.core.samplers import PLAIN_SAMPLERS, get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
 from diffusio.generative.training.schedule import check_cooldown, learning_rate, report_unfinished_cooldown
@@ -85,7 +85,7 @@ class TableDiffusion:
     row's class apart is settled at the larger noise levels, which -1.2 seldom trains (sigma in [1, 3]
     on 13 % of the steps, against 35 % at 0.5); churn's ML efficacy rose from 0.69 to 0.75-0.80 with
     it (docs/benchmarks-tabular.md);
-    ``sample_steps`` and ``sampler`` (any of :data:`~diffusio.generative.core.samplers.SAMPLERS`)
+    ``sample_steps`` and ``sampler`` (any of :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS`)
     for sampling; ``guidance``: classifier-free guidance on the target's class (1: plain
     conditional; above 1 sharpens what tells the classes apart), learned by dropping the class with
     probability ``cond_dropout`` in training; ``guidance_interval``: ``(lo, hi)`` noise levels where
@@ -162,8 +162,8 @@ class TableDiffusion:
         use_bf16(self.bf16)
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if self.sampler not in SAMPLERS or self.sampler in ("adaptive", "consistency"):
-            raise UsageError(f"sampler must be one of euler, heun, dpmpp-2m, ddim, ddpm, unipc; got {self.sampler!r}")
+        if self.sampler not in PLAIN_SAMPLERS:
+            raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {self.sampler!r}")
         self.encoder: TableEncoder | None = None
         self.derived: list[DerivedColumn] = []
         self.relations: list[Relation] = []

@@ -25,7 +25,7 @@ from diffusio.generative.checkpoint.models import resolve_model_dir
 from diffusio.generative.conditioning.text import EMBED_DIM, encode
 from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser, check_scale
-from diffusio.generative.core.samplers import get_sampler
+from diffusio.generative.core.samplers import PLAIN_SAMPLERS, get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.video.net import SpaceTimeUNet
 
@@ -112,8 +112,13 @@ class VideoGenerator:
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
                  seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
-        long (default: the training length), as uint8 (N, T, H, W, C).  The same seed gives the same
-        bytes."""
+        long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
+        :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's); ``ddpm``,
+        which adds fresh noise at every step, follows the prompted motion more often on the shipped
+        model at some cost in FD (docs/benchmarks-video.md).  The same seed gives the same bytes."""
+        sampler = self.sampling("sampler") if sampler is None else sampler
+        if sampler not in PLAIN_SAMPLERS:
+            raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {sampler!r}")
         prompts = prompt if isinstance(prompt, list) else [prompt]
         frames = self.frames if frames is None else frames
         check_count("n", n)
@@ -123,7 +128,7 @@ class VideoGenerator:
         sigmas = self.sigmas(steps)
         noise = torch.randn((len(prompts) * n, self.channels, frames, self.size, self.size), generator=gen)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
-        x = get_sampler(sampler or self.sampling("sampler"))(
+        x = get_sampler(sampler)(
             self.guided(guidance), noise * sigmas[0], sigmas, cond=cond, generator=gen,
             callback=lambda info: bar.update(1))
         bar.close()

@@ -302,6 +302,10 @@ SAMPLERS: dict[str, tuple[Sampler, str]] = {
 }
 
 
+# The samplers for a model as trained on a fixed list of sigmas: what tables and clips may use.
+PLAIN_SAMPLERS = tuple(name for name in SAMPLERS if name not in ("consistency", "adaptive"))
+
+
 def get_sampler(name: str) -> Sampler:
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
