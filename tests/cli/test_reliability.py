@@ -159,6 +159,7 @@ def model_copy(tmp_path_factory):
 @given(target=st.sampled_from(["model.safetensors", "config.json"]), cut=st.floats(0, 1),
        junk=st.binary(max_size=64))
 @example(target="model.safetensors", cut=0.9999999999999999, junk=b"\x00")  # CI, 2026-12-03
+@example(target="config.json", cut=0.0, junk=b"0")  # CI, 2026-12-05: a config that is JSON but not an object
 def test_damaged_checkpoints(tmp_path, capsys, model_copy, target, cut, junk):
     damaged = tmp_path / "damaged"
     if damaged.exists():

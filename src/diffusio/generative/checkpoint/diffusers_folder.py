@@ -48,9 +48,10 @@ def is_diffusers_folder(path) -> bool:
     if not config.is_file():
         return False
     try:
-        return "_diffusers_version" in json.loads(config.read_text())
+        data = json.loads(config.read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(data, dict) and "_diffusers_version" in data   # found by the fuzz: a config of "0"
 
 
 def _parts(path: Path) -> tuple[Path, Path]:
