@@ -7,7 +7,8 @@ continuous-time bound.  Sampling starts from all-[mask] and, stepping t down to 
 (t - s) / t share of the masked positions, drawing each token from the prediction; a revealed token
 is never changed again, except by the remasking sampler's correction rounds.  Which positions: those
 the network is surest of (``sampler="confident"``) or any (``"random"``, MDLM's own); ``"remask"``
-writes surest first in half the steps, then redraws the least sure tokens; :mod:`.sampling`.  SELFIES guarantees every finished sequence is a valid molecule.
+writes surest first in half the steps, then redraws the least sure tokens; :mod:`.sampling`.
+SELFIES guarantees every finished sequence is a valid molecule.
 Conditions on QED, logP or weight use classifier-free guidance over binned properties.
 
 >>> model = MoleculeDiffusion(steps=3, width=32, depth=1, heads=2, batch_size=8)

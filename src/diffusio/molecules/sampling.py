@@ -120,7 +120,7 @@ def remasking_sampler(net, n: int, length: int, mask_id: int, steps: int, gen: t
     A token written early was drawn knowing little of its neighbours; redrawing the least sure ones
     once the molecule around them exists repairs what parallel drawing got wrong (the remasking of
     ReMDM, Wang et al. 2025, with MaskGIT's confidence as the choice of what to redraw).  Same cost
-    as ``steps`` steps of the other samplers; one step or fewer than two leaves nothing to correct."""
+    as ``steps`` steps of the other samplers; with ``steps=1`` there is no correction round."""
     first = steps - steps // 2
     x = torch.full((n, length), mask_id, dtype=torch.long)
     x, written = reveal_surest(net, x, torch.zeros((n, length)), mask_id, first, gen, cond, guidance, noise)
