@@ -114,8 +114,8 @@ class VideoGenerator:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
         :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's); ``ddpm``,
-        which adds fresh noise at every step, follows the prompted motion more often on the shipped
-        model at some cost in FD (docs/benchmarks-video.md).  The same seed gives the same bytes."""
+        which adds fresh noise at every step, keeps the object one garment through the clip more
+        often on the shipped model, at a higher FD (docs/benchmarks-video.md).  The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
         if sampler not in PLAIN_SAMPLERS:
             raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {sampler!r}")
