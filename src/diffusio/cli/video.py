@@ -96,7 +96,8 @@ def register_generate(sub) -> None:
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
     p.add_argument("--sampler", choices=PLAIN_SAMPLERS, default=None,
-                   help="sampler (default: the model's, dpmpp-2m); ddpm keeps the object one garment more often, at a higher FD")
+                   help="sampler (default: the model's, dpmpp-2m); ddpm keeps the object one garment more often, "
+                        "at a higher FD")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
