@@ -33,12 +33,13 @@ from diffusio.video.evaluation import frechet_to_real, judge, prompt_grid, psnr,
 from diffusio.video.generator import VideoGenerator
 
 
-def fidelity(gen, obj, per_prompt: int, phrases: str, seed: int, batch: int = 30) -> tuple[dict, np.ndarray]:
+def fidelity(gen, obj, per_prompt: int, phrases: str, seed: int, batch: int = 30,
+             motion_guidance: float | None = None) -> tuple[dict, np.ndarray]:
     prompts, classes, motions = prompt_grid(gen.config["data"].get("classes") or obj.class_names, per_prompt, phrases)
     clips = []
     for i in range(0, len(prompts), batch):
         part = prompts[i:i + batch]
-        clips.append(gen.generate(part, seed=seed + i))
+        clips.append(gen.generate(part, seed=seed + i, motion_guidance=motion_guidance))
     clips = np.concatenate(clips)
     scores = judge(clips, classes, motions, obj)
     scores.pop("motions_seen")
@@ -114,8 +115,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/bench/video")
     ap.add_argument("--sampler", default=None, help="sampler for generation (default: the model's)")
+    ap.add_argument("--motion-guidance", type=float, default=None,
+                    help="motion guidance for generation (default: the model's; 0: off)")
     ap.add_argument("--fidelity-only", action="store_true",
-                    help="only the text-fidelity table (both phrasings): the comparison of two trainings")
+                    help="only the text-fidelity table (both phrasings) and the FD: the comparison of two trainings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     gen = VideoGenerator.load(args.model)
@@ -124,29 +127,32 @@ def main():
     obj, clip_judge = object_classifier(), load_clip_classifier()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    guidance = args.motion_guidance
     result = {"model": str(args.model), "trained": gen.config.get("trained"), "per_prompt": args.per_prompt,
-              "sampler": gen.sampling("sampler")}
+              "sampler": gen.sampling("sampler"),
+              "motion_guidance": gen.config.get("motion_guide", {}).get("scale", 0.0) if guidance is None else guidance}
 
     t = time.perf_counter()
-    gen.generate("a coat moving up", seed=0)
+    gen.generate("a coat moving up", seed=0, motion_guidance=guidance)
     result["seconds_per_clip"] = time.perf_counter() - t
-    train, clips = fidelity(gen, obj, args.per_prompt, "train", args.seed)
-    held, _ = fidelity(gen, obj, args.per_prompt, "held-out", args.seed + 100_000)
+    train, clips = fidelity(gen, obj, args.per_prompt, "train", args.seed, motion_guidance=guidance)
+    held, _ = fidelity(gen, obj, args.per_prompt, "held-out", args.seed + 100_000, motion_guidance=guidance)
     floor = real_floor(len(clips), obj)
     floor.pop("motions_seen")
     result["fidelity"] = {"real test clips": floor, "ours, training phrasings": train, "ours, held-out phrasings": held}
+    result["fd"] = frechet_to_real(clips, clip_judge)
+    np.save(out / "clips-training-phrasings.npy", clips)
     if args.fidelity_only:
         (out / "video.json").write_text(json.dumps(result, indent=2))
-        return print_fidelity(args.model, result)
-    result["fd"] = frechet_to_real(clips, clip_judge)
+        print_fidelity(args.model, result)
+        return print_fd(result["fd"])
     result["denoise"] = denoising(gen, args.enhance_n)
     result["fill"], fills = filling(gen, args.enhance_n, args.fill_strength)
     fill_picture(fills, out / "fill.png")
     (out / "video.json").write_text(json.dumps(result, indent=2))
 
     print_fidelity(args.model, result)
-    fd = result["fd"]
-    print(f"\nFD (space-time classifier features, n={fd['n']}): ours {fd['fd']:.2f}, real-vs-real floor {fd['floor']:.2f}\n")
+    print_fd(result["fd"])
     print("| noise sigma | noisy | ours (space-time) | ours (frame by frame) | OpenCV NLM multi |\n|---|---|---|---|---|")
     for r in result["denoise"]:
         print(f"| {r['sigma']} | {r['noisy']:.2f} | {r['ours (space-time)']:.2f} | {r['ours (frame by frame)']:.2f} | "
@@ -157,8 +163,13 @@ def main():
         print(f"  {name}: PSNR {f[name]['psnr']:.2f}, SSIM {f[name]['ssim']:.3f}")
 
 
+def print_fd(fd: dict) -> None:
+    print(f"\nFD (space-time classifier features, n={fd['n']}): ours {fd['fd']:.2f}, real-vs-real floor {fd['floor']:.2f}\n")
+
+
 def print_fidelity(model: str, result: dict) -> None:
-    print(f"model {model}: {result['trained']}; one 16-frame clip in {result['seconds_per_clip']:.2f} s\n")
+    print(f"model {model}: {result['trained']}; sampler {result['sampler']}, motion guidance "
+          f"{result['motion_guidance']:g}; one 16-frame clip in {result['seconds_per_clip']:.2f} s\n")
     print("| clips | n | frames naming the garment | motion as prompted | one class throughout |\n|---|---|---|---|---|")
     for name, s in result["fidelity"].items():
         print(f"| {name} | {s['n']} | {s['frame_accuracy']:.3f} | {s['motion_accuracy']:.3f} | {s['consistency']:.3f} |")

@@ -22,6 +22,7 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     wheel, = dist.glob("diffusio-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for weights in ("generative/weights/fashion/model.safetensors", "video/weights/moving-fashion/model.safetensors",
+                    "video/weights/moving-fashion/motion_guide.safetensors",
                     "molecules/weights/moses-small/model.safetensors", "studio/static/index.html"):
         assert f"diffusio/{weights}" in names, weights
     venv = tmp_path / "venv"

@@ -262,7 +262,11 @@ def commands() -> dict[str, Command]:
             ":2": text_prompt(), "-n": ints(1, 1, huge=True), "--frames": ints(1, 2, huge=True), "--steps": ints(1, 1),
             "--guidance": floats(0, 100), "--seed": seeds(), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL,
-            "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""])}),
+            "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""]), "--motion-guidance": floats(0, 100)}),
+        # a guide needs a video run folder, which no case's workspace holds: every case is refused cleanly
+        "video motion-guide": Command(["video", "motion-guide", "@missing", "--steps", "1", "--quiet"], {
+            ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
+            "--steps": ints(1, 1, huge=True), "--scale": floats(0, 100), "--seed": seeds()}, never_valid=True),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},

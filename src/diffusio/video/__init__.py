@@ -9,6 +9,8 @@ training loop and checkpoints as the images.  The pieces:
 * :mod:`.generator`: :class:`VideoGenerator`, the friendly API (``generate``, ``denoise``, ``fill``,
   ``extend``); :mod:`.editing` holds the enhancement functions it calls;
 * :mod:`.training`: ``train_video`` (built-in clips or a folder);
+* :mod:`.motion`: motion guidance, a noise-aware motion classifier and a reader of the caption's
+  motion that steer sampling toward the motion the prompt names (``attach_motion_guide``);
 * :mod:`.evaluation` and :mod:`.classifier`: the judges (object class per frame, motion from the
   centroid path, consistency, a Fréchet distance on a space-time classifier's features);
 * :mod:`.files`: the file-level tasks behind ``diffusio video``.

@@ -51,8 +51,9 @@ class VideoGenerator:
     trained on and its sampling defaults (``steps``, ``guidance``, ``sampler``).
     """
 
-    def __init__(self, denoiser: EDMDenoiser, config: dict, path: Path | None = None):
+    def __init__(self, denoiser: EDMDenoiser, config: dict, path: Path | None = None, motion_guide=None):
         self.denoiser, self.config, self.path = denoiser.eval(), config, path
+        self.motion_guide = motion_guide  # a diffusio.video.motion.MotionGuide, or None
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -65,10 +66,16 @@ class VideoGenerator:
                              "give a folder written by `diffusio video train`")
         denoiser = build_denoiser(config)
         ckpt.load_state_into(denoiser.net, ckpt.load_tensors(path / "model.safetensors"), "net.", path)
-        return cls(denoiser, config, path)
+        from diffusio.video.motion import load_motion_guide
+
+        return cls(denoiser, config, path, load_motion_guide(path, config))
 
     def save(self, path: str | Path) -> Path:
         ckpt.save_model(path, self.config, {f"net.{k}": v for k, v in self.denoiser.net.state_dict().items()})
+        if self.motion_guide is not None:
+            from diffusio.video.motion import save_motion_guide
+
+            save_motion_guide(self.motion_guide, path, self.config["motion_guide"]["scale"])
         return Path(path)
 
     # ------------------------------------------------------------------ shape
@@ -100,6 +107,26 @@ class VideoGenerator:
         scale = check_scale(self.sampling("guidance") if guidance is None else guidance)
         return CFGDenoiser(self.denoiser, scale)
 
+    def motion_guided(self, denoiser: torch.nn.Module, cond: torch.Tensor | None,
+                      scale: float | None) -> torch.nn.Module:
+        """``denoiser`` steered toward the motion each caption names (:mod:`diffusio.video.motion`), at
+        ``scale`` (default: the model's; 0: not steered).  Unconditional rows are never steered."""
+        if scale is None:
+            scale = self.config.get("motion_guide", {}).get("scale", 0.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 100:
+            raise UsageError(f"motion_guidance must be a number in [0, 100] (0: off), got {scale!r}")
+        if scale == 0 or cond is None:
+            return denoiser
+        if self.motion_guide is None:
+            raise UsageError(f"motion_guidance {scale:g} needs a motion guide, and {self.path or 'this model'} has none; "
+                             "train one with `diffusio video motion-guide`, or pass 0")
+        from diffusio.video.motion import MotionGuidance
+
+        wishes = self.motion_guide.read(cond)
+        silent = ~cond.any(dim=1)  # the all-zero condition of an unconditional row names no motion
+        wishes[silent] = torch.eye(wishes.shape[1])[-1]
+        return MotionGuidance(denoiser, self.motion_guide, wishes, float(scale))
+
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
@@ -110,12 +137,14 @@ class VideoGenerator:
     @torch.no_grad()
     def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
-                 seed: int = 0, progress: bool = False) -> np.ndarray:
+                 motion_guidance: float | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
         :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's); ``ddpm``,
         which adds fresh noise at every step, keeps the object one garment through the clip more
-        often on the shipped model, at a higher FD (docs/benchmarks-video.md).  The same seed gives the same bytes."""
+        often on the shipped model, at a higher FD (docs/benchmarks-video.md).  ``motion_guidance``: how
+        hard the motion guide steers toward the motion the prompt names (default: the model's; 0: off;
+        :meth:`motion_guided`).  The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
         if sampler not in PLAIN_SAMPLERS:
             raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {sampler!r}")
@@ -127,10 +156,10 @@ class VideoGenerator:
         gen = torch.Generator().manual_seed(int(seed))
         sigmas = self.sigmas(steps)
         noise = torch.randn((len(prompts) * n, self.channels, frames, self.size, self.size), generator=gen)
+        denoiser = self.motion_guided(self.guided(guidance), cond, motion_guidance)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
-        x = get_sampler(sampler)(
-            self.guided(guidance), noise * sigmas[0], sigmas, cond=cond, generator=gen,
-            callback=lambda info: bar.update(1))
+        x = get_sampler(sampler)(denoiser, noise * sigmas[0], sigmas, cond=cond, generator=gen,
+                                 callback=lambda info: bar.update(1))
         bar.close()
         return to_pixels(x)
 

@@ -1,0 +1,251 @@
+"""Motion guidance: classifier guidance (Dhariwal & Nichol 2021) toward the motion a caption names.
+
+The text-to-video model picks the garment from the caption, but the motion mostly follows the
+starting noise: MiniLM's sentence embedding hardly tells "left" from "right" (cosine 0.97), and
+training has not yet taught the network to read it (docs/benchmarks-video.md).  Two small parts,
+trained on real clips and captions only, steer the sampler instead:
+
+* :class:`MotionNet`, a noise-aware classifier ``p(motion | x_sigma, sigma)`` of noisy clips (3-D
+  convolutions over the EDM-scaled clip and a log-sigma plane), trained on Moving Fashion-MNIST
+  at noise levels from 0.02 to 80;
+* a **caption reader**: two logistic regressions on the MiniLM embedding, one for which of the six
+  motions a caption names (fitted on the training captions) and one for whether it names one at
+  all (``none``: still-image captions, and two objects, whose motions one clip-level label cannot
+  hold); together ``r = p(motion or none | caption)``.  Two readers, because folding ``none`` into
+  the multinomial one costs it held-out phrasings (0.838 against 0.875 read right).
+
+:class:`MotionGuidance` wraps any denoiser (the CFG one, usually), and adds the gradient of the
+log-probability of the motions the caption names, as the score of ``p(motion | x)``:
+
+``D'(x, sigma) = D(x, sigma) + w (1 - r_none) sigma^2 grad_x log sum_m r_m p(m | x, sigma)``
+
+so a caption the reader is unsure of ("a bag bouncing": sideways or up and down) is steered toward
+either, and one that names no motion is not steered at all.  The sampler does not change.
+
+>>> guide = MotionGuide(MotionNet(), torch.zeros(len(MOTIONS) + 1, 384), torch.zeros(len(MOTIONS) + 1))
+>>> guide.read(torch.zeros(2, 384)).shape        # p(motion or none | caption), one row per caption
+torch.Size([2, 7])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from diffusio._io import atomic_save_json
+from diffusio.errors import UsageError
+from diffusio.generative.checkpoint import files as ckpt
+from diffusio.generative.core.denoiser import expand_rows
+from diffusio.video.clips import MOTIONS, all_captions, moving_clips, still_frames
+from diffusio.video.generator import to_tensor
+
+GUIDE_FILE = "motion_guide.safetensors"
+SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range that carries motion
+DEFAULT_SCALE = 6.0  # measured on the shipped model: docs/benchmarks-video.md, "Motion guidance"
+READER_C = 10.0  # the readers' inverse regularisation (bench/video_text_probe.py: C = 10 reads held-out phrasings best)
+
+
+class MotionNet(nn.Module):
+    """``p(motion | x_sigma, sigma)``: conv3d 24-48-96 (GroupNorm, SiLU, spatial pooling), fc 128, 6 motions."""
+
+    def __init__(self, channels: int = 1, width: int = 24, motions: int = len(MOTIONS), sigma_data: float = 0.5):
+        super().__init__()
+        self.config = {"channels": channels, "width": width, "motions": motions, "sigma_data": sigma_data}
+        chans = [channels + 1, width, 2 * width, 4 * width]  # +1: the log-sigma plane
+        self.convs = nn.ModuleList([nn.Conv3d(a, b, 3, padding=1) for a, b in zip(chans[:-1], chans[1:])])
+        self.norms = nn.ModuleList([nn.GroupNorm(4, b) for b in chans[1:]])
+        self.fc = nn.Linear(4 * width * 4 * 2 * 2, 128)
+        self.head = nn.Linear(128, motions)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sigma = sigma.to(x.dtype).reshape(-1, 1, 1, 1, 1).expand(x.shape[0], 1, 1, 1, 1)
+        h = x / (sigma ** 2 + self.config["sigma_data"] ** 2).sqrt()  # EDM's c_in: unit variance at every level
+        h = torch.cat([h, (sigma.log() / 4).expand(-1, 1, *x.shape[2:])], dim=1)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            h = F.silu(norm(conv(h)))
+            h = F.max_pool3d(h, (1, 2, 2)) if i < 2 else F.adaptive_avg_pool3d(h, (4, 2, 2))
+        return self.head(F.silu(self.fc(h.flatten(1))))
+
+
+@dataclass
+class MotionGuide:
+    """The noise-aware motion classifier and the caption reader: weights ``(7, dim)`` and bias ``(7,)``,
+    the six motions' logits and then the logit of ``none`` (naming no motion)."""
+
+    net: MotionNet
+    reader_weight: torch.Tensor
+    reader_bias: torch.Tensor
+    scores: dict = field(default_factory=dict)
+
+    def read(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """``p(motion or none | caption)`` (N, 7) from sentence embeddings (N, dim); motions in :data:`MOTIONS` order."""
+        logits = embeddings.float() @ self.reader_weight.T + self.reader_bias
+        none = torch.sigmoid(logits[:, -1:])
+        return torch.cat([(1 - none) * torch.softmax(logits[:, :-1], dim=1), none], dim=1)
+
+
+class MotionGuidance(nn.Module):
+    """A denoiser steered toward the motions ``wishes`` (N, 7) name (see the module docstring), at scale ``w``."""
+
+    def __init__(self, denoiser: nn.Module, guide: MotionGuide, wishes: torch.Tensor, scale: float):
+        super().__init__()
+        self.inner, self.net, self.scale = denoiser, guide.net.eval(), float(scale)
+        self.motion_weights = wishes[:, :-1] / wishes[:, :-1].sum(1, keepdim=True).clamp_min(1e-12)
+        self.strength = self.scale * (1 - wishes[:, -1])
+        self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
+
+    def forward(self, x, sigma, cond=None):
+        d = self.inner(x, sigma, cond)
+        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(len(x))
+        with torch.enable_grad():
+            xg = x.detach().float().requires_grad_(True)
+            log_p = torch.log_softmax(self.net(xg, sigma.float()), dim=1)
+            wished = torch.logsumexp(log_p + self.motion_weights.clamp_min(1e-12).log(), dim=1)
+            grad, = torch.autograd.grad(wished.sum(), xg)
+        return d + expand_rows(self.strength * sigma ** 2, x) * grad.to(d.dtype)
+
+
+def train_motion_guide(*, steps: int = 1200, batch_size: int = 32, frames: int = 16, size: int = 32,
+                       object_size: int = 16, source: str = "fashion-mnist", sigma_data: float = 0.5, seed: int = 0,
+                       quiet: bool = True) -> MotionGuide:
+    """Train both parts on real clips (fresh training-split clips every step) and captions; their test
+    scores are in ``guide.scores`` (classifier accuracy per noise level, reader accuracy on the
+    held-out phrasings)."""
+    torch.manual_seed(seed)
+    net = MotionNet(sigma_data=sigma_data)
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    lo, hi = math.log(SIGMA_RANGE[0]), math.log(SIGMA_RANGE[1])
+    for step in tqdm(range(steps), desc="motion classifier", disable=quiet):
+        data = moving_clips(batch_size, frames=frames, size=size, object_size=object_size, source=source,
+                            seed=20_000_000 + 1_000_000 * seed + step)
+        x0 = to_tensor(data.clips)
+        sigma = torch.exp(torch.rand(batch_size, generator=gen) * (hi - lo) + lo)
+        x = x0 + expand_rows(sigma, x0) * torch.randn(x0.shape, generator=gen)
+        loss = F.cross_entropy(net.train()(x, sigma), torch.tensor([MOTIONS.index(m[0]) for m in data.motions]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    net.eval()
+    weight, bias, none_test = fit_caption_reader(source, size, object_size, seed)
+    guide = MotionGuide(net, weight, bias)
+    guide.scores = _scores(guide, frames, size, object_size, source, none_test, seed)
+    return guide
+
+
+def fit_caption_reader(source: str = "fashion-mnist", size: int = 32, object_size: int = 16,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The reader's weights ``(7, dim)`` and bias ``(7,)`` (:class:`MotionGuide`), and captions naming
+    no motion kept out of its fit (to score it)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from diffusio.generative.conditioning.text import encode
+
+    texts, motions = all_captions(source)
+    _, stills, _ = still_frames(1500, size=size, object_size=object_size, source=source, seed=seed)
+    pairs = moving_clips(1500, frames=2, size=size, object_size=object_size, objects=2, source=source, seed=seed).captions
+    none = sorted(set(stills)) + pairs[:1000]
+    named, unnamed = encode(texts), encode(none)
+    which = LogisticRegression(C=READER_C, max_iter=3000).fit(named, [MOTIONS.index(m) for m in motions])
+    anything = LogisticRegression(C=READER_C, max_iter=3000).fit(
+        np.concatenate([named, unnamed]), [0] * len(named) + [1] * len(unnamed))
+    weight = np.concatenate([which.coef_, anything.coef_])
+    bias = np.concatenate([which.intercept_, anything.intercept_])
+    return torch.from_numpy(weight).float(), torch.from_numpy(bias).float(), pairs[1000:]
+
+
+@torch.no_grad()
+def _scores(guide: MotionGuide, frames, size, object_size, source, none_texts, seed) -> dict:
+    from diffusio.generative.conditioning.text import encode
+
+    test = moving_clips(600, frames=frames, size=size, object_size=object_size, source=source, split="test",
+                        seed=seed + 5)
+    x0, truth = to_tensor(test.clips), torch.tensor([MOTIONS.index(m[0]) for m in test.motions])
+    gen = torch.Generator().manual_seed(seed + 1)
+    by_sigma = {}
+    for s in (0.5, 2.0, 5.0, 10.0, 20.0):
+        x = x0 + s * torch.randn(x0.shape, generator=gen)
+        by_sigma[str(s)] = float((guide.net(x, torch.full((len(x),), s)).argmax(1) == truth).float().mean())
+    texts, motions = all_captions(source, phrases="held-out")
+    read = guide.read(torch.from_numpy(encode(texts))).argmax(1).numpy()
+    nothing = guide.read(torch.from_numpy(encode(none_texts))).argmax(1).numpy()
+    return {"classifier_test_accuracy_by_sigma": by_sigma,
+            "reader_held_out_accuracy": float(np.mean(read == np.array([MOTIONS.index(m) for m in motions]))),
+            "reader_none_accuracy": float(np.mean(nothing == len(MOTIONS)))}
+
+
+def save_motion_guide(guide: MotionGuide, model_dir: str | Path, scale: float) -> Path:
+    """Write the guide into a video model's folder (``motion_guide.safetensors``) and name it, with its
+    default ``scale``, in the folder's config."""
+    model_dir = Path(model_dir)
+    config = ckpt.load_config(model_dir)
+    tensors = {f"net.{k}": v for k, v in guide.net.state_dict().items()}
+    tensors.update({"reader.weight": guide.reader_weight.contiguous(), "reader.bias": guide.reader_bias.contiguous()})
+    ckpt.atomic_save_tensors(model_dir / GUIDE_FILE, tensors)
+    config["motion_guide"] = {"file": GUIDE_FILE, "net": guide.net.config, "scale": float(scale),
+                              "motions": list(MOTIONS), "scores": guide.scores}
+    atomic_save_json(model_dir / "config.json", config)
+    return model_dir / GUIDE_FILE
+
+
+def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
+    """The guide a model's folder holds, or None when it has none."""
+    entry = config.get("motion_guide")
+    if entry is None:
+        return None
+    try:
+        net = MotionNet(**entry["net"])
+    except (KeyError, TypeError) as err:
+        raise UsageError(f"{model_dir}: its motion guide's config cannot build the classifier ({err!r}); "
+                         "train it again with `diffusio video motion-guide`") from None
+    tensors = ckpt.load_tensors(model_dir / entry.get("file", GUIDE_FILE))
+    ckpt.load_state_into(net, tensors, "net.", model_dir)
+    try:
+        weight, bias = tensors["reader.weight"], tensors["reader.bias"]
+    except KeyError as err:
+        raise UsageError(f"{model_dir}: its motion guide lacks the caption reader ({err}); train it again") from None
+    if weight.shape != (len(MOTIONS) + 1, weight.shape[1]) or bias.shape != (len(MOTIONS) + 1,):
+        raise UsageError(f"{model_dir}: its motion guide's caption reader has shape {tuple(weight.shape)}; "
+                         f"expected ({len(MOTIONS) + 1}, dim)")
+    return MotionGuide(net.eval(), weight.float(), bias.float(), entry.get("scores", {}))
+
+
+def attach_motion_guide(model_dir: str | Path, *, steps: int = 1200, scale: float = DEFAULT_SCALE, seed: int = 0,
+                        quiet: bool = True) -> MotionGuide:
+    """Train a motion guide for the video model in ``model_dir`` (a run folder trained on built-in
+    moving clips, whose motions are known) and write it there, steering at ``scale`` by default.
+
+    >>> guide = attach_motion_guide("runs/video", steps=1200)      # doctest: +SKIP
+    >>> guide.scores["reader_held_out_accuracy"]                    # doctest: +SKIP
+    0.838
+    """
+    from diffusio.video.training import BUILTIN
+
+    model_dir = Path(model_dir)
+    config = ckpt.load_config(model_dir)
+    if config.get("kind") != "video":
+        raise UsageError(f"{model_dir} holds a {config.get('kind', 'image')} model, not a video model")
+    for name, value in (("steps", steps), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "steps" else 0):
+            raise UsageError(f"{name} must be a {'positive' if name == 'steps' else 'non-negative'} whole number, "
+                             f"got {value!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 100:
+        raise UsageError(f"scale must be a number in [0, 100], got {scale!r}")
+    data = config.get("data", {})
+    if data.get("source") not in BUILTIN.values() or config["clip"].get("channels") != 1:
+        raise UsageError(f"{model_dir} was trained on {data.get('name', 'clips of its own')!r}; a motion guide learns "
+                         f"the motions from clips whose motion is known: train the model on {' or '.join(BUILTIN)}")
+    guide = train_motion_guide(steps=steps, frames=int(config["clip"]["frames"]), size=int(config["clip"]["size"]),
+                               object_size=int(data["object_size"]), source=data["source"],
+                               sigma_data=float(config["preconditioning"]["sigma_data"]), seed=seed, quiet=quiet)
+    save_motion_guide(guide, model_dir, scale)
+    return guide

@@ -1,0 +1,113 @@
+"""Motion guidance: the guide's parts, attaching one to a run, and steering generation."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from diffusio.errors import UsageError
+from diffusio.video.clips import MOTIONS
+from diffusio.video.generator import VideoGenerator
+from diffusio.video.motion import GUIDE_FILE, MotionGuidance, MotionGuide, MotionNet, attach_motion_guide
+from diffusio.video.training import train_video
+
+TINY = dict(frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    return train_video(tmp_path_factory.mktemp("video") / "plain", steps=2, every=2, **TINY)
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    out = tmp_path_factory.mktemp("video") / "guided"
+    train_video(out, steps=2, every=2, **TINY)
+    guide = attach_motion_guide(out, steps=3, scale=4.0)
+    return VideoGenerator.load(out), guide
+
+
+def test_attached_guide_loads_with_its_scale_and_scores(guided):
+    gen, guide = guided
+    assert gen.motion_guide is not None and gen.config["motion_guide"]["scale"] == 4.0
+    assert (gen.path / GUIDE_FILE).is_file()
+    assert set(guide.scores["classifier_test_accuracy_by_sigma"]) == {"0.5", "2.0", "5.0", "10.0", "20.0"}
+    assert 0 <= guide.scores["reader_held_out_accuracy"] <= 1
+    for name, value in gen.motion_guide.net.state_dict().items():
+        assert torch.equal(value, guide.net.state_dict()[name])
+
+
+def test_guided_generation_is_seeded_and_differs_from_unguided(guided):
+    gen, _ = guided
+    a = gen.generate("a bag moving up", frames=4, steps=3, seed=1)
+    assert np.array_equal(a, gen.generate("a bag moving up", frames=4, steps=3, seed=1, motion_guidance=4.0))
+    assert not np.array_equal(a, gen.generate("a bag moving up", frames=4, steps=3, seed=1, motion_guidance=0))
+
+
+def test_unconditional_rows_are_never_steered(guided):
+    gen, _ = guided
+    assert np.array_equal(gen.generate(None, frames=4, steps=3, seed=2, motion_guidance=50),
+                          gen.generate(None, frames=4, steps=3, seed=2, motion_guidance=0))
+
+
+def test_a_caption_naming_no_motion_is_not_steered_and_one_naming_a_motion_is():
+    torch.manual_seed(0)
+    net = MotionNet().eval()
+    guide = MotionGuide(net, torch.zeros(len(MOTIONS) + 1, 4), torch.zeros(len(MOTIONS) + 1))
+    inner = lambda x, sigma, cond=None: torch.zeros_like(x)  # noqa: E731
+    inner.sigma_min, inner.sigma_max = 0.002, 80.0
+    x = torch.randn(2, 1, 4, 32, 32)
+    none, left = torch.eye(len(MOTIONS) + 1)[[len(MOTIONS), 0]]
+    out = MotionGuidance(inner, guide, torch.stack([none, left]), scale=3.0)(x, torch.tensor(2.0))
+    assert torch.equal(out[0], torch.zeros_like(out[0]))
+    # the step goes uphill on log p(left | x): a small move along it raises that probability
+    before = torch.log_softmax(net(x[1:], torch.tensor([2.0])), 1)[0, 0]
+    after = torch.log_softmax(net(x[1:] + 1e-3 * out[1:], torch.tensor([2.0])), 1)[0, 0]
+    assert after > before
+
+
+def test_a_model_without_a_guide_refuses_motion_guidance_but_not_zero(plain):
+    assert plain.motion_guide is None
+    with pytest.raises(UsageError, match="motion-guide"):
+        plain.generate("a coat moving up", frames=2, steps=2, motion_guidance=2.0)
+    assert plain.generate("a coat moving up", frames=2, steps=2, motion_guidance=0).shape == (1, 2, 32, 32, 1)
+
+
+@pytest.mark.parametrize("scale", [-1.0, 101.0, True, "6", float("nan")])
+def test_bad_motion_guidance_is_refused(guided, scale):
+    with pytest.raises(UsageError, match="motion_guidance"):
+        guided[0].generate("a coat", frames=2, steps=2, motion_guidance=scale)
+
+
+def test_attach_refuses_models_of_unknown_motions_and_bad_settings(plain, tmp_path):
+    mine = tmp_path / "mine"
+    shutil.copytree(plain.path, mine)
+    config = json.loads((mine / "config.json").read_text())
+    config["data"] = {"name": "my-clips", "n": 10, "has_captions": False}
+    (mine / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="motion is known"):
+        attach_motion_guide(mine, steps=1)
+    assert not (mine / GUIDE_FILE).exists()
+    for bad in ({"steps": 0}, {"seed": -1}, {"scale": -2.0}):
+        with pytest.raises(UsageError):
+            attach_motion_guide(plain.path, **bad)
+    with pytest.raises(UsageError, match="config.json"):
+        attach_motion_guide(tmp_path / "nothing", steps=1)
+
+
+def test_saving_a_guided_model_keeps_its_guide(guided, tmp_path):
+    gen, _ = guided
+    copy = VideoGenerator.load(gen.save(tmp_path / "copy"))
+    assert copy.motion_guide is not None
+    assert np.array_equal(copy.generate("a bag moving up", frames=4, steps=3, seed=1),
+                          gen.generate("a bag moving up", frames=4, steps=3, seed=1))
+
+
+def test_the_reader_gives_probabilities_and_none_takes_its_share_first():
+    bias = torch.tensor([2.0, 0, 0, 0, 0, 0, 0])  # "left" favoured; none at even odds
+    r = MotionGuide(MotionNet(), torch.zeros(len(MOTIONS) + 1, 4), bias).read(torch.zeros(3, 4))
+    assert torch.allclose(r.sum(1), torch.ones(3))
+    assert torch.allclose(r[:, -1], torch.full((3,), 0.5))
+    assert r[0, 0] > 5 * r[0, 1]
