@@ -94,7 +94,7 @@ def register_motion_guide(sub) -> None:
                                    "then steers each clip toward its prompt's motion (classifier guidance).")
     p.add_argument("model", help="a run folder of `diffusio video train` on moving-fashion or moving-mnist")
     p.add_argument("--steps", type=positive_int("--steps"), default=1200, help="classifier training steps (default 1200)")
-    p.add_argument("--scale", type=non_negative_float("--scale", 100.0), default=6.0,
+    p.add_argument("--scale", type=non_negative_float("--scale", 100.0), default=None,
                    help="the model's default --motion-guidance (default 6)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,7 +104,8 @@ def register_motion_guide(sub) -> None:
 def cmd_motion_guide(args) -> int:
     from diffusio.video.motion import attach_motion_guide
 
-    guide = attach_motion_guide(args.model, steps=args.steps, scale=args.scale, seed=args.seed, quiet=args.quiet)
+    scale = {} if args.scale is None else {"scale": args.scale}
+    guide = attach_motion_guide(args.model, steps=args.steps, seed=args.seed, quiet=args.quiet, **scale)
     by_sigma = ", ".join(f"{acc:.2f} at sigma {s}" for s, acc in guide.scores["classifier_test_accuracy_by_sigma"].items())
     print(f"motion guide written to {args.model}: classifier {by_sigma} on test clips; caption reader "
           f"{guide.scores['reader_held_out_accuracy']:.3f} on held-out phrasings")
