@@ -122,8 +122,8 @@ def register_generate(sub) -> None:
     p.add_argument("--steps", type=positive_int("--steps"), default=None, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=guidance_float(), default=None, help="classifier-free guidance (default 3)")
     p.add_argument("--sampler", choices=PLAIN_SAMPLERS, default=None,
-                   help="sampler (default: the model's, dpmpp-2m); ddpm keeps the object one garment more often, "
-                        "at a higher FD")
+                   help="sampler (default: the model's: ddpm for the shipped moving-fashion, which with motion "
+                        "guidance keeps the object whole and moving as asked most often; dpmpp-2m for a new run)")
     p.add_argument("--motion-guidance", type=non_negative_float("--motion-guidance", 100.0), default=None,
                    help="how hard the model's motion guide steers toward the motion the prompt names "
                         "(default: the model's, 6 for moving-fashion; 0: off)")

@@ -140,9 +140,10 @@ class VideoGenerator:
                  motion_guidance: float | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
-        :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's); ``ddpm``,
-        which adds fresh noise at every step, keeps the object one garment through the clip more
-        often on the shipped model, at a higher FD (docs/benchmarks-video.md).  ``motion_guidance``: how
+        :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's, ``ddpm`` for
+        the shipped model); ``ddpm``, which adds fresh noise at every step, keeps the object one
+        garment through the clip more often, and lets motion guidance steer later steps
+        (docs/benchmarks-video.md).  ``motion_guidance``: how
         hard the motion guide steers toward the motion the prompt names (default: the model's; 0: off;
         :meth:`motion_guided`).  The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
