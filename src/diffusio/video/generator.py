@@ -113,8 +113,9 @@ class VideoGenerator:
         ``scale`` (default: the model's; 0: not steered).  Unconditional rows are never steered."""
         if scale is None:
             scale = self.config.get("motion_guide", {}).get("scale", 0.0)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 100:
-            raise UsageError(f"motion_guidance must be a number in [0, 100] (0: off), got {scale!r}")
+        if isinstance(scale, bool):
+            raise UsageError(f"motion_guidance must be a number (0: off), got {scale!r}")
+        scale = check_scale(scale, "motion_guidance")
         if scale == 0 or cond is None:
             return denoiser
         if self.motion_guide is None:
@@ -125,7 +126,7 @@ class VideoGenerator:
         wishes = self.motion_guide.read(cond)
         silent = ~cond.any(dim=1)  # the all-zero condition of an unconditional row names no motion
         wishes[silent] = torch.eye(wishes.shape[1])[-1]
-        return MotionGuidance(denoiser, self.motion_guide, wishes, float(scale))
+        return MotionGuidance(denoiser, self.motion_guide, wishes, scale)
 
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps

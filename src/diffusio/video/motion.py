@@ -43,8 +43,9 @@ from diffusio._io import atomic_save_json
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import expand_rows
+from diffusio.generative.core.guidance import check_scale
 from diffusio.video.clips import MOTIONS, all_captions, moving_clips, still_frames
-from diffusio.video.generator import to_tensor
+from diffusio.video.generator import check_count, to_tensor
 
 GUIDE_FILE = "motion_guide.safetensors"
 SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range that carries motion
@@ -234,12 +235,12 @@ def attach_motion_guide(model_dir: str | Path, *, steps: int = 1200, scale: floa
     config = ckpt.load_config(model_dir)
     if config.get("kind") != "video":
         raise UsageError(f"{model_dir} holds a {config.get('kind', 'image')} model, not a video model")
-    for name, value in (("steps", steps), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "steps" else 0):
-            raise UsageError(f"{name} must be a {'positive' if name == 'steps' else 'non-negative'} whole number, "
-                             f"got {value!r}")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= 100:
-        raise UsageError(f"scale must be a number in [0, 100], got {scale!r}")
+    check_count("steps", steps)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"seed must be a non-negative whole number, got {seed!r}")
+    if isinstance(scale, bool):
+        raise UsageError(f"scale must be a number, got {scale!r}")
+    check_scale(scale, "scale")
     data = config.get("data", {})
     if data.get("source") not in BUILTIN.values() or config["clip"].get("channels") != 1:
         raise UsageError(f"{model_dir} was trained on {data.get('name', 'clips of its own')!r}; a motion guide learns "
