@@ -55,7 +55,9 @@ SAMPLERS = ["euler", "heun", "dpmpp-2m", "ddim", "ddpm", "unipc"]
 # oracle (a run or a clean refusal), out-of-range ones are refused
 AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
              "--guide": st.sampled_from(["fashion-guide", "fashion-diverse", "nope", "fashion-attr", ""]).map(
-                 lambda v: V(v, None))}
+                 lambda v: V(v, None)),
+             # whether the model has a class guide decides: a run or a clean refusal
+             "--classifier-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note))}
 BF16 = choice(["auto", "on", "off"])
 
 
@@ -156,6 +158,9 @@ def commands() -> dict[str, Command]:
             "--bf16": BF16,
             "--guidance-interval": st.one_of(fixed(V("all", True), V("0.3,5", True)), fixed(V("1,0", False), V("x", False)))},
             heavy=True),
+        "class-guide": Command(["class-guide", "@missing", "--steps", "1", "--quiet"], {
+            ":1": fixed(V("@missing", False), V("@", False), V("fashion", False), V("", False)),
+            "--steps": ints(1, 1, huge=True), "--scale": floats(0, 100), "--seed": seeds()}, never_valid=True),
         "classifier": Command(["classifier", "--data", "digits", "--out", "@cls", "--epochs", "1"], {
             "--data": choice(["digits"], ["nope", "@missing", ""]), "--epochs": ints(1, 1),
             "--seed": seeds(), "--out": fixed(V("@cls", True), V("@in.png", False))},

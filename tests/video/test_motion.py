@@ -10,7 +10,7 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.video.clips import MOTIONS
 from diffusio.video.generator import VideoGenerator
-from diffusio.video.motion import GUIDE_FILE, MotionGuidance, MotionGuide, MotionNet, attach_motion_guide
+from diffusio.video.motion import GUIDE_FILE, MotionGuide, MotionNet, attach_motion_guide
 from diffusio.video.training import train_video
 
 TINY = dict(frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
@@ -60,7 +60,7 @@ def test_a_caption_naming_no_motion_is_not_steered_and_one_naming_a_motion_is():
     inner.sigma_min, inner.sigma_max = 0.002, 80.0
     x = torch.randn(2, 1, 4, 32, 32)
     none, left = torch.eye(len(MOTIONS) + 1)[[len(MOTIONS), 0]]
-    out = MotionGuidance(inner, guide, torch.stack([none, left]), scale=3.0)(x, torch.tensor(2.0))
+    out = guide.guidance(inner, torch.stack([none, left]), scale=3.0)(x, torch.tensor(2.0))
     assert torch.equal(out[0], torch.zeros_like(out[0]))
     # the step goes uphill on log p(left | x): a small move along it raises that probability
     before = torch.log_softmax(net(x[1:], torch.tensor([2.0])), 1)[0, 0]

@@ -108,13 +108,16 @@ def add_cooldown_option(p: argparse.ArgumentParser) -> None:
                         "(warmup-stable-decay; 0: constant, 1: the whole run decays); keep --steps when resuming")
 
 
-def add_autoguidance_options(p: argparse.ArgumentParser) -> None:
-    """--autoguidance and --guide, for every command that samples a generative image model."""
+def add_guide_options(p: argparse.ArgumentParser) -> None:
+    """--autoguidance, --guide and --classifier-guidance, for every command that samples a generative image model."""
     p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",
                    help="guide away from --guide, a weaker version of the model (Karras et al. 2024); 1 = off "
                         "(default: the model's)")
     p.add_argument("--guide", default=None, metavar="MODEL",
                    help="the weaker model of --autoguidance: a shipped name or run directory (default: the model's)")
+    p.add_argument("--classifier-guidance", type=guidance_float("--classifier-guidance"), default=None, metavar="W",
+                   help="steer each image toward the class its prompt or label names with the model's class guide "
+                        "(classifier guidance); 0 = off (default: the model's; `diffusio class-guide` trains one)")
 
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:

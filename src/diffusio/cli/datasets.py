@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from diffusio.cli.args import (add_autoguidance_options, add_watermark_options, guidance_float, positive_int, seed_int,
+from diffusio.cli.args import (add_guide_options, add_watermark_options, guidance_float, positive_int, seed_int,
                                watermark_choice)
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
@@ -70,7 +70,7 @@ def register_synthesize(sub) -> None:
     p.add_argument("--sampler", choices=list(samplers()), default=None)
     p.add_argument("--guidance", type=guidance_float(), default=None,
                    help="classifier-free guidance (default: the model's synthesis setting, else its sampling one)")
-    add_autoguidance_options(p)
+    add_guide_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     add_watermark_options(p)
     add_cluster_options(p, threads=False)
@@ -95,9 +95,11 @@ def cmd_synthesize(args) -> int:
     with cluster(args) as client:
         data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
-                          progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide)
+                          progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide,
+                          classifier_guidance=args.classifier_guidance)
     settings = synthesis_settings(gen, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
-                                  autoguidance=args.autoguidance, guide=args.guide)
+                                  autoguidance=args.autoguidance, guide=args.guide,
+                                  classifier_guidance=args.classifier_guidance)
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, **settings,
             "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")

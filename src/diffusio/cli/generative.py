@@ -12,7 +12,7 @@ from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
-from diffusio.cli.args import add_autoguidance_options, add_cooldown_option, add_watermark_options, watermark_choice
+from diffusio.cli.args import add_guide_options, add_cooldown_option, add_watermark_options, watermark_choice
 from diffusio.errors import UsageError
 
 
@@ -69,6 +69,7 @@ def register(sub) -> None:
     register_evaluate(sub)
     register_samplers(sub)
     register_classifier(sub)
+    register_class_guide(sub)
     register_ema(sub)
 
 
@@ -118,6 +119,34 @@ def cmd_ema(args) -> int:
     if r["profile_error"] > 0.1:
         print(f"warning: the snapshots express this width poorly (profile error {r['profile_error']:.0%} > 10%); "
               "choose a width nearer 0.05-0.10 or checkpoint more often (--every)", file=sys.stderr)
+    return 0
+
+
+def register_class_guide(sub) -> None:
+    p = sub.add_parser("class-guide", help="train a class guide for an image model and write it into its folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train a noise-aware classifier on the model's training data and a reader of the "
+                                   "class a prompt names, and store both in the model's folder: sampling then steers "
+                                   "each image toward its prompt's class (classifier guidance, --classifier-guidance).",
+                       epilog="Example:\n  diffusio train --data fashion-mnist --out runs/f\n"
+                              "  diffusio class-guide runs/f --scale 1\n  diffusio generate \"a coat\" --model runs/f")
+    p.add_argument("model", help="a run folder of `diffusio train`, conditioned on text or classes")
+    p.add_argument("--steps", type=_positive_int("--steps"), default=5000, help="classifier training steps (default 5000)")
+    p.add_argument("--scale", type=_non_negative_float("--scale", 100.0), default=1.0,
+                   help="the model's default --classifier-guidance (default 1)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_class_guide)
+
+
+def cmd_class_guide(args) -> int:
+    from diffusio.generative.conditioning.class_guide import attach_class_guide
+
+    guide = attach_class_guide(args.model, steps=args.steps, scale=args.scale, seed=args.seed, quiet=args.quiet)
+    by_sigma = ", ".join(f"{acc:.2f} at sigma {s}" for s, acc in guide.scores["classifier_test_accuracy_by_sigma"].items())
+    read = guide.scores.get("reader_paraphrase_accuracy")
+    print(f"class guide written to {args.model} (default --classifier-guidance {args.scale:g}): classifier {by_sigma} "
+          "on noisy test images" + ("" if read is None else f"; caption reader {read:.0%} of held-out paraphrases"))
     return 0
 
 
@@ -182,7 +211,7 @@ def register_generate(sub) -> None:
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="guide only where LO < sigma <= HI, plain conditional elsewhere (Kynkaanniemi et al. "
                         "2024); 'all' guides everywhere (default: the model's)")
-    add_autoguidance_options(p)
+    add_guide_options(p)
     p.add_argument("--attr-guidance", type=guidance_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
@@ -234,7 +263,7 @@ def cmd_generate(args) -> int:
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
                       guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
-                      bf16=args.bf16)
+                      bf16=args.bf16, classifier_guidance=args.classifier_guidance)
     images = made.uint8()
     key = resolve_key(watermark)
     path = save_images(images, args.output, scale=args.scale, finish=saving_finish(key, warn=_note))
@@ -271,7 +300,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--guidance", type=guidance_float(), default=None)
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")
-    add_autoguidance_options(p)
+    add_guide_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--data", default=None,
                    help="dataset to compare with, for a model that does not name it (a diffusers folder)")
@@ -289,7 +318,7 @@ def cmd_evaluate(args) -> int:
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
                       progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide,
-                      bf16=args.bf16)
+                      bf16=args.bf16, classifier_guidance=args.classifier_guidance)
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)
@@ -303,6 +332,7 @@ def format_report(report: dict) -> str:
              f"(sampler {s['sampler']}, {s['steps']} steps, guidance {s['guidance']}"
              + (f" in sigma {s['guidance_interval']}" if s.get("guidance_interval") else "")
              + (f", autoguidance {s['autoguidance']} from {s.get('guide')}" if s.get("autoguidance", 1.0) != 1.0 else "")
+             + (f", classifier guidance {s['classifier_guidance']}" if s.get("classifier_guidance") else "")
              + "); "
              f"classifier test accuracy {report['classifier_test_accuracy']:.3f}",
              f"{'metric':<12}{'model':>10}{'real floor':>12}"]

@@ -27,7 +27,7 @@ MODULES = ("generative", "editing", "deploy", "trust", "datasets", "tabular", "m
 # ``diffusio generate ...`` never imports numba (tests/cli/test_reliability.py checks this table).
 COMMANDS = {
     "train": "generative", "demo": "generative", "generate": "generative", "evaluate": "generative",
-    "samplers": "generative", "classifier": "generative", "ema": "generative",
+    "samplers": "generative", "classifier": "generative", "class-guide": "generative", "ema": "generative",
     "img2img": "editing", "invert": "editing", "interpolate": "editing", "inpaint": "editing", "denoise": "editing",
     "distill": "deploy", "export": "deploy", "audit": "trust", "watermark": "trust",
     "curate": "datasets", "synthesize": "datasets", "tabular": "tabular", "molecules": "molecules",

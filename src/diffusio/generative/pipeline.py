@@ -60,6 +60,7 @@ class Generator:
         self.model = model
         self._backend_denoiser = None  # an onnxruntime denoiser, when use_onnx() was called
         self._guides: dict[str, LoadedModel] = {}  # autoguidance guides by name, loaded on first use
+        self._class_guide = None  # the model's class guide, loaded on first use
         self.defaults = {"sampler": "dpmpp-2m", "steps": 20, "schedule": "karras", "guidance": 3.0,
                          **model.config.get("sampling", {})}
 
@@ -198,7 +199,8 @@ class Generator:
                watermark: bool | str | None = None, attr_guidance: float | None = None,
                guidance_interval: tuple[float, float] | None = None,
                autoguidance: float | None = None, guide: str | Path | None = None,
-               should_stop: Callable[[], bool] | None = None, bf16: str | None = None) -> "Samples":
+               should_stop: Callable[[], bool] | None = None, bf16: str | None = None,
+               classifier_guidance: float | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
@@ -211,6 +213,9 @@ class Generator:
         ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
         ``autoguidance``: the scale of guidance away from ``guide``, a weaker version of this model
         (default: the model's ``autoguidance`` and ``guide``; 1 turns it off), see :mod:`guidance`.
+        ``classifier_guidance``: how hard the model's class guide steers each image toward the class
+        its prompt or label names (default: the model's ``classifier_guidance``, else 0 = off), see
+        :mod:`~diffusio.generative.conditioning.class_guide`.
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
@@ -233,6 +238,7 @@ class Generator:
         cond = self.condition(n, prompt, label, attrs)
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
         autoguide = self._autoguide(autoguidance, guide)
+        steer = self._class_guidance(classifier_guidance, cond)
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
@@ -246,7 +252,9 @@ class Generator:
                                   sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
                                   schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
                                   early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
-                                  attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide))
+                                  attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide,
+                                  classifier_guidance=None if steer is None else
+                                  (steer[0], steer[1][start:stop], steer[2])))
         bar.close()
         return Samples(torch.cat(out), stats["nfe"] / len(chunks), time.perf_counter() - started)
 
@@ -265,6 +273,23 @@ class Generator:
         if key not in self._guides:
             self._guides[key] = load_guide(self.model, guide)
         return self._guides[key].denoiser, scale
+
+    def _class_guidance(self, scale: float | None, cond: torch.Tensor | None):
+        """(classifier, wishes for every row, scale) for :func:`sample`, or None when it is off."""
+        if isinstance(scale, bool):
+            raise UsageError(f"classifier_guidance must be a number (0: off), got {scale!r}")
+        scale = check_scale(self.defaults.get("classifier_guidance", 0.0) if scale is None else scale,
+                            "classifier_guidance")
+        if scale == 0 or cond is None:
+            return None
+        if self._class_guide is None:
+            from diffusio.generative.conditioning.class_guide import load_class_guide
+
+            self._class_guide = load_class_guide(self.model.path, self.model.config)
+        if self._class_guide is None:
+            raise UsageError(f"classifier_guidance {scale:g} needs a class guide, and {self.model.path.name} has none; "
+                             "train one with `diffusio class-guide MODEL`, or pass 0")
+        return self._class_guide.net, self._class_guide.wishes(cond), scale
 
     def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
         """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
@@ -285,14 +310,14 @@ class Generator:
                  attr_guidance: float | None = None,
                  guidance_interval: tuple[float, float] | None = None,
                  autoguidance: float | None = None, guide: str | Path | None = None,
-                 bf16: str | None = None) -> np.ndarray:
+                 bf16: str | None = None, classifier_guidance: float | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
         in :meth:`sample`)."""
         return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
                            schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
                            guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide,
-                           bf16=bf16).uint8()
+                           bf16=bf16, classifier_guidance=classifier_guidance).uint8()
 
 
 def samplers() -> dict[str, str]:

@@ -121,12 +121,10 @@ class VideoGenerator:
         if self.motion_guide is None:
             raise UsageError(f"motion_guidance {scale:g} needs a motion guide, and {self.path or 'this model'} has none; "
                              "train one with `diffusio video motion-guide`, or pass 0")
-        from diffusio.video.motion import MotionGuidance
-
         wishes = self.motion_guide.read(cond)
         silent = ~cond.any(dim=1)  # the all-zero condition of an unconditional row names no motion
         wishes[silent] = torch.eye(wishes.shape[1])[-1]
-        return MotionGuidance(denoiser, self.motion_guide, wishes, scale)
+        return self.motion_guide.guidance(denoiser, wishes, scale)
 
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps

@@ -14,7 +14,8 @@ trained on real clips and captions only, steer the sampler instead:
   hold); together ``r = p(motion or none | caption)``.  Two readers, because folding ``none`` into
   the multinomial one costs it held-out phrasings (0.838 against 0.875 read right).
 
-:class:`MotionGuidance` wraps any denoiser (the CFG one, usually), and adds the gradient of the
+:meth:`MotionGuide.guidance` wraps any denoiser (the CFG one, usually) in classifier guidance
+(:class:`~diffusio.generative.core.guidance.ClassifierGuidance`): it adds the gradient of the
 log-probability of the motions the caption names, as the score of ``p(motion | x)``:
 
 ``D'(x, sigma) = D(x, sigma) + w (1 - r_none) sigma^2 grad_x log sum_m r_m p(m | x, sigma)``
@@ -39,11 +40,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from diffusio._io import atomic_save_json
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.core.denoiser import expand_rows
-from diffusio.generative.core.guidance import check_scale
+from diffusio.generative.core.guidance import ClassifierGuidance, check_scale
 from diffusio.video.clips import MOTIONS, all_captions, moving_clips, still_frames
 from diffusio.video.generator import check_count, to_tensor
 
@@ -91,26 +91,10 @@ class MotionGuide:
         none = torch.sigmoid(logits[:, -1:])
         return torch.cat([(1 - none) * torch.softmax(logits[:, :-1], dim=1), none], dim=1)
 
-
-class MotionGuidance(nn.Module):
-    """A denoiser steered toward the motions ``wishes`` (N, 7) name (see the module docstring), at scale ``w``."""
-
-    def __init__(self, denoiser: nn.Module, guide: MotionGuide, wishes: torch.Tensor, scale: float):
-        super().__init__()
-        self.inner, self.net, self.scale = denoiser, guide.net.eval(), float(scale)
-        self.motion_weights = wishes[:, :-1] / wishes[:, :-1].sum(1, keepdim=True).clamp_min(1e-12)
-        self.strength = self.scale * (1 - wishes[:, -1])
-        self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
-
-    def forward(self, x, sigma, cond=None):
-        d = self.inner(x, sigma, cond)
-        sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(len(x))
-        with torch.enable_grad():
-            xg = x.detach().float().requires_grad_(True)
-            log_p = torch.log_softmax(self.net(xg, sigma.float()), dim=1)
-            wished = torch.logsumexp(log_p + self.motion_weights.clamp_min(1e-12).log(), dim=1)
-            grad, = torch.autograd.grad(wished.sum(), xg)
-        return d + expand_rows(self.strength * sigma ** 2, x) * grad.to(d.dtype)
+    def guidance(self, denoiser: nn.Module, wishes: torch.Tensor, scale: float) -> ClassifierGuidance:
+        """``denoiser`` steered toward the motions ``wishes`` (N, 7, from :meth:`read`) name, at ``scale``:
+        the six motion shares sum to ``1 - p(none)``, so a caption naming no motion is not steered."""
+        return ClassifierGuidance(denoiser, self.net.eval(), wishes[:, :-1], scale)
 
 
 def train_motion_guide(*, steps: int = 1200, batch_size: int = 32, frames: int = 16, size: int = 32,
@@ -187,15 +171,9 @@ def _scores(guide: MotionGuide, frames, size, object_size, source, none_texts, s
 def save_motion_guide(guide: MotionGuide, model_dir: str | Path, scale: float) -> Path:
     """Write the guide into a video model's folder (``motion_guide.safetensors``) and name it, with its
     default ``scale``, in the folder's config."""
-    model_dir = Path(model_dir)
-    config = ckpt.load_config(model_dir)
-    tensors = {f"net.{k}": v for k, v in guide.net.state_dict().items()}
-    tensors.update({"reader.weight": guide.reader_weight.contiguous(), "reader.bias": guide.reader_bias.contiguous()})
-    ckpt.atomic_save_tensors(model_dir / GUIDE_FILE, tensors)
-    config["motion_guide"] = {"file": GUIDE_FILE, "net": guide.net.config, "scale": float(scale),
-                              "motions": list(MOTIONS), "scores": guide.scores}
-    atomic_save_json(model_dir / "config.json", config)
-    return model_dir / GUIDE_FILE
+    return ckpt.save_classifier_guide(model_dir, "motion_guide", GUIDE_FILE, guide.net, guide.reader_weight,
+                                      guide.reader_bias, {"scale": float(scale), "motions": list(MOTIONS),
+                                                          "scores": guide.scores})
 
 
 def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
@@ -203,21 +181,12 @@ def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
     entry = config.get("motion_guide")
     if entry is None:
         return None
-    try:
-        net = MotionNet(**entry["net"])
-    except (KeyError, TypeError) as err:
-        raise UsageError(f"{model_dir}: its motion guide's config cannot build the classifier ({err!r}); "
-                         "train it again with `diffusio video motion-guide`") from None
-    tensors = ckpt.load_tensors(model_dir / entry.get("file", GUIDE_FILE))
-    ckpt.load_state_into(net, tensors, "net.", model_dir)
-    try:
-        weight, bias = tensors["reader.weight"], tensors["reader.bias"]
-    except KeyError as err:
-        raise UsageError(f"{model_dir}: its motion guide lacks the caption reader ({err}); train it again") from None
+    net, weight, bias = ckpt.load_classifier_guide(model_dir, entry, MotionNet, GUIDE_FILE, "motion guide",
+                                                   "diffusio video motion-guide")
     if weight.shape != (len(MOTIONS) + 1, weight.shape[1]) or bias.shape != (len(MOTIONS) + 1,):
         raise UsageError(f"{model_dir}: its motion guide's caption reader has shape {tuple(weight.shape)}; "
                          f"expected ({len(MOTIONS) + 1}, dim)")
-    return MotionGuide(net.eval(), weight.float(), bias.float(), entry.get("scores", {}))
+    return MotionGuide(net, weight, bias, entry.get("scores", {}))
 
 
 def attach_motion_guide(model_dir: str | Path, *, steps: int = 1200, scale: float = DEFAULT_SCALE, seed: int = 0,

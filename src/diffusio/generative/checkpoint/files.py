@@ -137,3 +137,39 @@ def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], p
         raise UsageError(f"{source} does not match its config ({detail}); it is from another model type "
                          "or was edited -- use the config.json that came with it")
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+
+
+def save_classifier_guide(model_dir: str | Path, key: str, file: str, net: torch.nn.Module, reader_weight: torch.Tensor,
+                          reader_bias: torch.Tensor, entry: dict, sampling: dict | None = None) -> Path:
+    """Write a classifier guide (a noise-aware classifier ``net`` with a ``config`` dict, and the linear
+    caption reader that turns a prompt into wishes) into a model's folder as ``file``, record it under
+    ``config[key]`` with ``entry``, and set the ``sampling`` defaults given; returns the file's path."""
+    model_dir = Path(model_dir)
+    config = load_config(model_dir)
+    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+    tensors.update({"reader.weight": reader_weight.contiguous(), "reader.bias": reader_bias.contiguous()})
+    atomic_save_tensors(model_dir / file, tensors)
+    config[key] = {"file": file, "net": net.config, **entry}
+    if sampling:
+        config.setdefault("sampling", {}).update(sampling)
+    atomic_save_json(model_dir / "config.json", config)
+    return model_dir / file
+
+
+def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, what: str, retrain: str):
+    """``(net, reader_weight, reader_bias)`` of a guide :func:`save_classifier_guide` wrote: the net
+    built by ``build(**entry["net"])`` and loaded strictly; ``what`` and ``retrain`` name the guide and
+    the command that makes it again in errors."""
+    try:
+        net = build(**entry["net"])
+    except (KeyError, TypeError) as err:
+        raise UsageError(f"{model_dir}: its {what}'s config cannot build the classifier ({err!r}); "
+                         f"train it again with `{retrain}`") from None
+    tensors = load_tensors(Path(model_dir) / entry.get("file", file))
+    load_state_into(net, tensors, "net.", model_dir)
+    try:
+        weight, bias = tensors["reader.weight"].float(), tensors["reader.bias"].float()
+    except KeyError as err:
+        raise UsageError(f"{model_dir}: its {what} lacks the caption reader ({err}); train it again with "
+                         f"`{retrain}`") from None
+    return net.eval().requires_grad_(False), weight, bias

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from diffusio.generative.core.early_stop import Converged, CountingDenoiser, EarlyStopping
-from diffusio.generative.core.guidance import AutoGuidance, CFGDenoiser
+from diffusio.generative.core.guidance import AutoGuidance, CFGDenoiser, ClassifierGuidance
 from diffusio.generative.core.samplers import DenoiserFn, get_sampler
 from diffusio.generative.core.schedules import get_sigmas
 
@@ -32,7 +32,8 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
            clamp: bool = True, start_noise: StartNoise | None = None,
            attr_guidance: tuple[float, int] | None = None,
            guidance_interval: tuple[float, float] | None = None,
-           autoguidance: tuple[DenoiserFn, float] | None = None) -> torch.Tensor:
+           autoguidance: tuple[DenoiserFn, float] | None = None,
+           classifier_guidance: tuple[Callable, torch.Tensor, float] | None = None) -> torch.Tensor:
     """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser.
 
     ``early_stop``: relative-change tolerance of the clean estimate (see :mod:`early_stop`);
@@ -46,13 +47,18 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
     ``guidance_interval``: (lo, hi) noise levels where guidance applies; plain conditional elsewhere;
     ``autoguidance``: (guide denoiser, scale) to guide the model away from a weaker version of itself
     (:class:`~diffusio.generative.core.guidance.AutoGuidance`); classifier-free guidance, if any,
-    then applies to the autoguided model.
+    then applies to the autoguided model;
+    ``classifier_guidance``: (noise-aware classifier, wishes (n, classes), scale) to steer each image
+    toward the classes its row wishes for, on top of the rest
+    (:class:`~diffusio.generative.core.guidance.ClassifierGuidance`).
     """
     if sigmas is None:
         sigmas = get_sigmas(schedule, steps, denoiser)
     attr_scale, attr_dims = attr_guidance or (None, 0)
     base = denoiser if autoguidance is None else AutoGuidance(denoiser, *autoguidance)
     guided = CFGDenoiser(base, guidance, attr_scale, attr_dims, interval=guidance_interval) if cond is not None else base
+    if classifier_guidance is not None:
+        guided = ClassifierGuidance(guided, *classifier_guidance)
     counted = CountingDenoiser(guided)
     model = EarlyStopping(counted, early_stop) if early_stop else counted
     noise, gen = initial_noise(n, image, float(sigmas[0]), seed)

@@ -1,0 +1,148 @@
+"""Class guidance: a noise-aware classifier and a caption reader steer image sampling toward the class
+a prompt names (classifier guidance, Dhariwal & Nichol 2021)."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from diffusio.cli.main import main
+from diffusio.errors import UsageError
+from diffusio.generative import Generator
+from diffusio.generative.checkpoint.models import resolve_model_dir
+from diffusio.generative.conditioning.class_guide import (GUIDE_FILE, ClassGuide, NoisyClassifier,
+                                                         attach_class_guide, load_class_guide)
+from diffusio.generative.core.guidance import ClassifierGuidance
+
+KW = dict(n=3, steps=4, seed=0, autoguidance=1.0)
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    """The shipped fashion network with a briefly trained class guide in its own folder."""
+    folder = tmp_path_factory.mktemp("cg") / "fashion-cg"
+    shutil.copytree(resolve_model_dir("fashion"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["sampling"].pop("classifier_guidance", None)
+    config.pop("class_guide", None)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / GUIDE_FILE).unlink(missing_ok=True)
+    guide = attach_class_guide(folder, steps=30, scale=2.0, seed=0)
+    return folder, guide
+
+
+def test_attach_writes_the_guide_and_the_default_scale(guided):
+    folder, guide = guided
+    config = json.loads((folder / "config.json").read_text())
+    assert config["sampling"]["classifier_guidance"] == 2.0
+    assert config["class_guide"]["class_names"] == guide.class_names == config["conditioning"]["class_names"]
+    loaded = load_class_guide(folder, config)
+    for a, b in zip(loaded.net.state_dict().values(), guide.net.state_dict().values()):
+        assert torch.equal(a, b)
+    # the reader, fitted on the training phrasings, reads every held-out paraphrase's class
+    assert guide.scores["reader_paraphrase_accuracy"] == 1.0
+    assert set(guide.scores["classifier_test_accuracy_by_sigma"]) == {"0.1", "0.5", "1.0", "2.0", "5.0", "10.0"}
+
+
+def test_guided_sampling_is_seeded_differs_from_unguided_and_is_the_default(guided):
+    folder, _ = guided
+    gen = Generator.load(folder)
+    default = gen.sample("a coat", **KW).images
+    assert torch.equal(default, gen.sample("a coat", classifier_guidance=2.0, **KW).images)
+    assert not torch.equal(default, gen.sample("a coat", classifier_guidance=0, **KW).images)
+    assert torch.equal(default, Generator.load(folder).sample("a coat", **KW).images)  # same seed, same bytes
+
+
+def test_unconditional_rows_are_never_steered(guided):
+    gen = Generator.load(guided[0])
+    assert torch.equal(gen.sample(None, classifier_guidance=50, **KW).images,
+                       gen.sample(None, classifier_guidance=0, **KW).images)
+
+
+def test_the_reader_reads_prompts_and_labels_and_leaves_empty_rows_alone(guided):
+    folder, guide = guided
+    gen = Generator.load(folder)
+    wishes = guide.wishes(torch.cat([gen.condition(1, "a cosy knit sweater"), gen.condition(1, label="Bag"),
+                                     torch.zeros(1, 384)]))
+    assert wishes[0].argmax() == guide.class_names.index("Pullover")
+    assert wishes[1].argmax() == guide.class_names.index("Bag")
+    assert wishes[2].sum() == 0 and torch.allclose(wishes[:2].sum(1), torch.ones(2))
+
+
+def test_a_class_model_reads_its_one_hot_rows():
+    guide = ClassGuide(NoisyClassifier(classes=3), torch.zeros(0, 0), torch.zeros(0), ["a", "b", "c"])
+    assert torch.equal(guide.wishes(torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])),
+                       torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_the_step_goes_uphill_on_the_wished_class_and_only_in_the_interval():
+    torch.manual_seed(0)
+    net = NoisyClassifier(width=8).eval()
+    inner = lambda x, sigma, cond=None: torch.zeros_like(x)  # noqa: E731
+    inner.sigma_min, inner.sigma_max = 0.002, 80.0
+    x = torch.randn(2, 1, 28, 28)
+    wishes = torch.tensor([[0.0] * 10, [0.0, 0.0, 1.0] + [0.0] * 7])
+    with torch.inference_mode():  # as Generator.sample runs it
+        out = ClassifierGuidance(inner, net, wishes, 3.0)(x, torch.tensor(2.0))
+        outside = ClassifierGuidance(inner, net, wishes, 3.0, interval=(3.0, 5.0))(x, torch.tensor(2.0))
+    assert torch.equal(out[0], torch.zeros_like(out[0])) and torch.equal(outside, torch.zeros_like(outside))
+    before = torch.log_softmax(net(x[1:], torch.tensor([2.0])), 1)[0, 2]
+    after = torch.log_softmax(net(x[1:] + 1e-3 * out[1:], torch.tensor([2.0])), 1)[0, 2]
+    assert after > before
+
+
+@pytest.mark.parametrize("wishes", [torch.tensor([[-1.0, 2.0]]), torch.tensor([1.0, 0.0]),
+                                    torch.tensor([[float("nan"), 1.0]])])
+def test_bad_wishes_are_refused(wishes):
+    inner = lambda x, sigma, cond=None: x  # noqa: E731
+    inner.sigma_min, inner.sigma_max = 0.002, 80.0
+    with pytest.raises(UsageError, match="wishes"):
+        ClassifierGuidance(inner, NoisyClassifier(classes=2), wishes, 1.0)
+
+
+def test_a_model_without_a_guide_refuses_classifier_guidance_but_not_zero():
+    gen = Generator.load("fashion-diverse")
+    with pytest.raises(UsageError, match="class-guide"):
+        gen.sample("a coat", classifier_guidance=2.0, **KW)
+    assert gen.sample("a coat", classifier_guidance=0, **KW).images.shape == (3, 1, 28, 28)
+
+
+@pytest.mark.parametrize("scale", [-1.0, 101.0, True, float("nan")])
+def test_bad_classifier_guidance_is_refused(guided, scale):
+    with pytest.raises(UsageError, match="classifier_guidance"):
+        Generator.load(guided[0]).sample("a coat", classifier_guidance=scale, **KW)
+
+
+def test_attach_refuses_models_it_cannot_guide(tmp_path):
+    folder = tmp_path / "plain"
+    shutil.copytree(resolve_model_dir("fashion"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["conditioning"] = {"kind": "none"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="not conditioned on classes or text"):
+        attach_class_guide(folder, steps=1)
+    with pytest.raises(UsageError, match="steps"):
+        attach_class_guide(folder, steps=0)
+
+
+def test_a_corrupt_guide_file_is_named(guided, tmp_path):
+    folder = tmp_path / "broken"
+    shutil.copytree(guided[0], folder)
+    (folder / GUIDE_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(UsageError, match="corrupt or truncated"):
+        Generator.load(folder).sample("a coat", **KW)
+
+
+def test_cli_trains_a_guide_and_generates_with_it(guided, tmp_path, capsys):
+    folder = tmp_path / "cli"
+    shutil.copytree(guided[0], folder)
+    assert main(["class-guide", str(folder), "--steps", "5", "--scale", "1.5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "class guide written to" in out and "paraphrases" in out
+    assert json.loads((folder / "config.json").read_text())["sampling"]["classifier_guidance"] == 1.5
+    png = tmp_path / "coat.png"
+    assert main(["generate", "a coat", "-n", "2", "--steps", "3", "--model", str(folder), "--autoguidance", "1",
+                 "--classifier-guidance", "3", "-o", str(png)]) == 0
+    assert png.stat().st_size > 0
+    assert main(["class-guide", str(folder / "nowhere")]) != 0
