@@ -95,6 +95,8 @@ def test_attach_refuses_models_of_unknown_motions_and_bad_settings(plain, tmp_pa
             attach_motion_guide(plain.path, **bad)
     with pytest.raises(UsageError, match="config.json"):
         attach_motion_guide(tmp_path / "nothing", steps=1)
+    with pytest.raises(UsageError, match="shipped model, which already carries its motion guide.*video train"):
+        attach_motion_guide("moving-fashion", steps=1)
 
 
 def test_saving_a_guided_model_keeps_its_guide(guided, tmp_path):

@@ -198,8 +198,11 @@ def attach_motion_guide(model_dir: str | Path, *, steps: int = 1200, scale: floa
     >>> guide.scores["reader_held_out_accuracy"]                    # doctest: +SKIP
     0.838
     """
+    from diffusio.generative.checkpoint.models import check_not_shipped
+    from diffusio.video.generator import WEIGHTS_DIR
     from diffusio.video.training import BUILTIN
 
+    check_not_shipped(model_dir, "motion guide", WEIGHTS_DIR, "diffusio video train")
     model_dir = Path(model_dir)
     config = ckpt.load_config(model_dir)
     if config.get("kind") != "video":

@@ -124,6 +124,8 @@ def test_attach_refuses_models_it_cannot_guide(tmp_path):
         attach_class_guide(folder, steps=1)
     with pytest.raises(UsageError, match="steps"):
         attach_class_guide(folder, steps=0)
+    with pytest.raises(UsageError, match="shipped model, which already carries its class guide"):
+        attach_class_guide("fashion", steps=1)
 
 
 def test_a_corrupt_guide_file_is_named(guided, tmp_path):

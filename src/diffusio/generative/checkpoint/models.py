@@ -22,6 +22,16 @@ def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     return sorted(p.parent.name for p in Path(weights_dir).glob("*/config.json"))
 
 
+def check_not_shipped(model_dir: str | Path, what: str, weights_dir: Path = WEIGHTS_DIR,
+                      trained_by: str = "diffusio train") -> None:
+    """Refuse to write ``what`` into a shipped model named bare (``fashion``): commands that attach
+    parts to a model write into run folders, never into the installed package."""
+    name = str(model_dir)
+    if not Path(model_dir).is_dir() and name in shipped_models(weights_dir):
+        raise UsageError(f"{name} is a shipped model, which already carries its {what}; a {what} is written into a "
+                         f"run folder of your own (`{trained_by} --out runs/NAME`)")
+
+
 def resolve_model_dir(name_or_path: str | Path, weights_dir: Path = WEIGHTS_DIR,
                       trained_by: str = "diffusio train") -> Path:
     """A shipped model name (``fashion``) or a directory written by ``diffusio train`` (or, for

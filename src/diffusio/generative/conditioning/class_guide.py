@@ -229,6 +229,9 @@ def attach_class_guide(model_dir: str | Path, *, steps: int = 5000, scale: float
     >>> guide.scores["classifier_test_accuracy_by_sigma"]["0.5"]     # doctest: +SKIP
     0.88
     """
+    from diffusio.generative.checkpoint.models import check_not_shipped
+
+    check_not_shipped(model_dir, "class guide")
     model_dir = Path(model_dir)
     config = ckpt.load_config(model_dir)
     if config.get("kind", "image") != "image":
