@@ -148,3 +148,13 @@ def test_cli_trains_a_guide_and_generates_with_it(guided, tmp_path, capsys):
                  "--classifier-guidance", "3", "-o", str(png)]) == 0
     assert png.stat().st_size > 0
     assert main(["class-guide", str(folder / "nowhere")]) != 0
+
+
+def test_a_model_whose_classes_differ_from_its_data_is_refused_before_training(tmp_path):
+    folder = tmp_path / "renamed"
+    shutil.copytree(resolve_model_dir("fashion"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["conditioning"]["class_names"] = [f"c{i}" for i in range(10)]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="are not the model's"):
+        attach_class_guide(folder, steps=10 ** 9)  # refused before a single step

@@ -13,8 +13,8 @@ the class.  Two small parts, trained on the model's own training data:
   captions (every phrasing of every class), so a free-text prompt gives ``r = p(class | prompt)``;
   a class-conditioned model's one-hot rows are their own wishes.
 
-:meth:`ClassGuide.guidance` wraps the CFG denoiser in
-:class:`~diffusio.generative.core.guidance.ClassifierGuidance`:
+``Generator.sample(classifier_guidance=w)`` hands the classifier and :meth:`ClassGuide.wishes` to
+:class:`~diffusio.generative.core.guidance.ClassifierGuidance`, which wraps the CFG denoiser:
 ``D + w sigma^2 grad log sum_k r_k p(k | x, sigma)``; unconditional rows are not steered.
 
 >>> guide = ClassGuide(NoisyClassifier(classes=3), torch.zeros(3, 384), torch.zeros(3), ["a", "b", "c"])
@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
-from diffusio.generative.core.guidance import ClassifierGuidance, check_scale
+from diffusio.generative.core.guidance import check_scale
 
 GUIDE_FILE = "class_guide.safetensors"
 SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range
@@ -89,22 +89,21 @@ class ClassGuide:
             out = torch.softmax(text @ self.reader_weight.T + self.reader_bias, dim=1)
         return out * cond.any(dim=1, keepdim=True).float()
 
-    def guidance(self, denoiser: nn.Module, cond: torch.Tensor, scale: float) -> ClassifierGuidance:
-        """``denoiser`` steered toward the class each row of ``cond`` names, at ``scale``."""
-        return ClassifierGuidance(denoiser, self.net.eval(), self.wishes(cond), scale)
-
 
 def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batch_size: int = 128, width: int = 48,
                       shift: int = 2, cond_kind: str = "text", sigma_data: float = 0.5, seed: int = 0,
-                      bf16: str = "auto", quiet: bool = True) -> ClassGuide:
+                      bf16: str = "auto", quiet: bool = True, class_names: list[str] | None = None) -> ClassGuide:
     """Train both parts on ``dataset``'s training split (random shifts of up to ``shift`` pixels);
     their test scores are in ``guide.scores``: the classifier's accuracy on noisy test images per
-    noise level, and for a text model the reader's accuracy on held-out paraphrases (Fashion-MNIST)."""
+    noise level, and for a text model the reader's accuracy on held-out paraphrases (Fashion-MNIST).
+    ``class_names``: the model's classes, checked against the dataset's before any training."""
     from diffusio.generative.data.datasets import load_dataset
 
     train = load_dataset(dataset, "train")
     if train.labels is None or not train.class_names:
         raise UsageError(f"{dataset} has no class labels; a class guide learns the classes from labelled images")
+    if class_names and list(class_names) != list(train.class_names):
+        raise UsageError(f"{dataset}'s classes {train.class_names} are not the model's {list(class_names)}")
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels.astype(np.int64))
     torch.manual_seed(seed)
     net = NoisyClassifier(channels=images.shape[1], classes=len(train.class_names), sigma_data=sigma_data, width=width)
@@ -155,8 +154,8 @@ def fit_caption_reader(class_names: list[str], synonyms: dict | None = None, cap
     from diffusio.generative.conditioning.text import encode
 
     if captions is not None and labels is not None:
-        texts, ys = list(dict.fromkeys(zip(captions, labels.tolist()))), None
-        texts, ys = [t for t, _ in texts], [y for _, y in texts]
+        pairs = list(dict.fromkeys(zip(captions, labels.tolist())))  # each distinct caption once
+        texts, ys = [t for t, _ in pairs], [y for _, y in pairs]
     else:
         texts, ys = [], []
         for k, name in enumerate(class_names):
@@ -251,8 +250,7 @@ def attach_class_guide(model_dir: str | Path, *, steps: int = 5000, scale: float
     if not dataset:
         raise UsageError(f"{model_dir} does not say which data it was trained on; a class guide trains on that data")
     guide = train_class_guide(dataset, steps=steps, cond_kind=conditioning["kind"], seed=seed, quiet=quiet,
-                              sigma_data=float(config.get("preconditioning", {}).get("sigma_data", 0.5)))
-    if guide.class_names != list(conditioning.get("class_names") or guide.class_names):
-        raise UsageError(f"{dataset}'s classes {guide.class_names} are not the model's {conditioning['class_names']}")
+                              sigma_data=float(config.get("preconditioning", {}).get("sigma_data", 0.5)),
+                              class_names=conditioning.get("class_names"))
     save_class_guide(guide, model_dir, scale)
     return guide
