@@ -57,7 +57,8 @@ AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.
              "--guide": st.sampled_from(["fashion-guide", "fashion-diverse", "nope", "fashion-attr", ""]).map(
                  lambda v: V(v, None)),
              # whether the model has a class guide decides: a run or a clean refusal
-             "--classifier-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note))}
+             "--classifier-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
+             "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note))}
 BF16 = choice(["auto", "on", "off"])
 
 

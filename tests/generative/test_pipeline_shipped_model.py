@@ -184,7 +184,7 @@ def test_bf16_sampling_is_opt_in_and_draws_nearly_the_same_images(classifier):
 def test_fashion_ships_a_class_guide_that_reads_prompts_and_sees_classes_through_noise():
     """The class guide (docs/generative.md, "Guidance") ships with `fashion`, off by default: its
     reader names the class of every held-out paraphrase, and its classifier names most real test
-    images through noise."""
+    images through noise; its check classifier names more of the clean ones than the guide does."""
     import numpy as np
     import torch
 
@@ -203,6 +203,10 @@ def test_fashion_ships_a_class_guide_that_reads_prompts_and_sees_classes_through
     with torch.no_grad():
         named = guide.net(noisy, torch.full((500,), 0.5)).argmax(1).numpy()
     assert np.mean(named == truth) >= 0.80
+    read = guide.named(x, torch.eye(10)[truth]).numpy()  # the check's probability of the true class
+    with torch.no_grad():
+        plain = torch.softmax(guide.net(x, torch.full((500,), 0.02)), 1)[np.arange(500), truth].numpy()
+    assert np.mean(read >= 0.5) >= 0.90 and np.mean(read >= 0.5) > np.mean(plain >= 0.5)
 
 
 @pytest.mark.slow

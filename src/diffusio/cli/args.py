@@ -109,7 +109,8 @@ def add_cooldown_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_guide_options(p: argparse.ArgumentParser) -> None:
-    """--autoguidance, --guide and --classifier-guidance, for every command that samples a generative image model."""
+    """--autoguidance, --guide, --classifier-guidance and --redraws, for every command that samples a generative
+    image model."""
     p.add_argument("--autoguidance", type=guidance_float("--autoguidance"), default=None, metavar="W",
                    help="guide away from --guide, a weaker version of the model (Karras et al. 2024); 1 = off "
                         "(default: the model's)")
@@ -118,6 +119,9 @@ def add_guide_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classifier-guidance", type=guidance_float("--classifier-guidance"), default=None, metavar="W",
                    help="steer each image toward the class its prompt or label names with the model's class guide "
                         "(classifier guidance); 0 = off (default: the model's; `diffusio class-guide` trains one)")
+    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None, metavar="N",
+                   help="draw again, up to N times, each image in which the model's class guide does not see the "
+                        "class its prompt or label names; 0 = never (default: the model's)")
 
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:

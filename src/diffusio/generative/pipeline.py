@@ -32,6 +32,7 @@ from diffusio.generative.trust.watermark import marking
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
+MAX_REDRAWS = 20  # each redraw round samples the missed images again: more would hide a guide that never agrees
 
 
 def _step_done(bar, should_stop) -> None:
@@ -45,8 +46,9 @@ class Samples:
     """What :meth:`Generator.sample` made."""
 
     images: torch.Tensor  # [N, C, H, W] float in [-1, 1]
-    nfe: float            # network evaluations per batch of images (a guided one counts once)
+    nfe: float            # network evaluations per image, redraws included (a guided one counts once)
     seconds: float
+    unnamed: int = 0      # images the class guide still did not see as their class after the last redraw
 
     def uint8(self) -> np.ndarray:
         """``[N, H, W]`` for grey images, ``[N, H, W, 3]`` for colour."""
@@ -200,7 +202,7 @@ class Generator:
                guidance_interval: tuple[float, float] | None = None,
                autoguidance: float | None = None, guide: str | Path | None = None,
                should_stop: Callable[[], bool] | None = None, bf16: str | None = None,
-               classifier_guidance: float | None = None) -> "Samples":
+               classifier_guidance: float | None = None, redraws: int | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
@@ -216,6 +218,10 @@ class Generator:
         ``classifier_guidance``: how hard the model's class guide steers each image toward the class
         its prompt or label names (default: the model's ``classifier_guidance``, else 0 = off), see
         :mod:`~diffusio.generative.conditioning.class_guide`.
+        ``redraws``: how many times to draw again (new noise, same prompt) an image in which the class
+        guide's check classifier does not see the class its prompt or label names (probability under
+        ``class_guide.NAMED_AT``; default: the model's ``redraws``, else 0 = never); an image still
+        unnamed after the last try is kept as its best try and counted in ``Samples.unnamed``.
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
@@ -239,24 +245,58 @@ class Generator:
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
         autoguide = self._autoguide(autoguidance, guide)
         steer = self._class_guidance(classifier_guidance, cond)
+        redraws, wishes = self._redraws(redraws, cond)
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
-        out, stats = [], {}
+        evaluations, unnamed = 0.0, 0
+
+        def draw(rows: torch.Tensor, seed: int) -> torch.Tensor:
+            nonlocal evaluations
+            stats = {}
+            images = sample(self.denoiser, len(rows), self.model.config["image"],
+                            cond=None if cond is None else cond[rows], steps=steps,
+                            sampler=sampler, guidance=guidance, seed=seed,
+                            schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
+                            early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
+                            attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide,
+                            classifier_guidance=None if steer is None else (steer[0], steer[1][rows], steer[2]))
+            evaluations += stats["nfe"] * len(rows)
+            return images
+
+        out = []
         with torch.inference_mode(), bf16_autocast(fast and self.backend == "torch"):
             for k, start in enumerate(chunks):
-                stop = min(n, start + CHUNK)
-                out.append(sample(self.denoiser, stop - start, self.model.config["image"],
-                                  cond=None if cond is None else cond[start:stop], steps=steps,
-                                  sampler=sampler, guidance=guidance, seed=seed * 1_000_003 + k,
-                                  schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
-                                  early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
-                                  attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide,
-                                  classifier_guidance=None if steer is None else
-                                  (steer[0], steer[1][start:stop], steer[2])))
+                rows = torch.arange(start, min(n, start + CHUNK))
+                images = draw(rows, seed * 1_000_003 + k)
+                if redraws:
+                    images, missed = self._redraw(images, rows, wishes, redraws, draw, (seed, k), bar, steps)
+                    unnamed += missed
+                out.append(images)
         bar.close()
-        return Samples(torch.cat(out), stats["nfe"] / len(chunks), time.perf_counter() - started)
+        return Samples(torch.cat(out), evaluations / n, time.perf_counter() - started, unnamed)
+
+    def _redraw(self, images: torch.Tensor, rows: torch.Tensor, wishes: torch.Tensor, redraws: int, draw,
+                key: tuple[int, int], bar, steps: int) -> tuple[torch.Tensor, int]:
+        """Draw again, up to ``redraws`` times, the images in which the class guide does not see a
+        wished class, keeping each image's best try; also how many stay unnamed.  Each round's noise
+        comes from (seed, chunk, round), so the same seed gives the same images."""
+        from diffusio.generative.conditioning.class_guide import NAMED_AT
+
+        score = self._class_guide.named(images, wishes[rows])
+        for round_ in range(1, redraws + 1):
+            missed = torch.nonzero(score < NAMED_AT).flatten()
+            if not len(missed):
+                break
+            bar.total += steps
+            bar.refresh()
+            seed = int(np.random.SeedSequence([*key, round_]).generate_state(1)[0])
+            again = draw(rows[missed], seed)
+            new_score = self._class_guide.named(again, wishes[rows[missed]])
+            better = new_score > score[missed]
+            images[missed[better]], score[missed[better]] = again[better], new_score[better]
+        return images, int((score < NAMED_AT).sum())
 
     def _guidance_interval(self, interval) -> tuple[float, float] | None:
         interval = self.defaults.get("guidance_interval") if interval is None else interval
@@ -282,14 +322,27 @@ class Generator:
                             "classifier_guidance")
         if scale == 0 or cond is None:
             return None
+        guide = self._load_class_guide(f"classifier_guidance {scale:g}")
+        return guide.net, guide.wishes(cond), scale
+
+    def _redraws(self, redraws: int | None, cond: torch.Tensor | None) -> tuple[int, torch.Tensor | None]:
+        """(number of redraws, every row's wished classes), or (0, None) when images are not redrawn."""
+        redraws = self.defaults.get("redraws", 0) if redraws is None else redraws
+        if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
+            raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
+        if redraws == 0 or cond is None:
+            return 0, None
+        return int(redraws), self._load_class_guide(f"redraws {redraws}").wishes(cond)
+
+    def _load_class_guide(self, what: str):
         if self._class_guide is None:
             from diffusio.generative.conditioning.class_guide import load_class_guide
 
             self._class_guide = load_class_guide(self.model.path, self.model.config)
         if self._class_guide is None:
-            raise UsageError(f"classifier_guidance {scale:g} needs a class guide, and {self.model.path.name} has none; "
+            raise UsageError(f"{what} needs a class guide, and {self.model.path.name} has none; "
                              "train one with `diffusio class-guide MODEL`, or pass 0")
-        return self._class_guide.net, self._class_guide.wishes(cond), scale
+        return self._class_guide
 
     def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
         """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
@@ -310,14 +363,15 @@ class Generator:
                  attr_guidance: float | None = None,
                  guidance_interval: tuple[float, float] | None = None,
                  autoguidance: float | None = None, guide: str | Path | None = None,
-                 bf16: str | None = None, classifier_guidance: float | None = None) -> np.ndarray:
+                 bf16: str | None = None, classifier_guidance: float | None = None,
+                 redraws: int | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
         in :meth:`sample`)."""
         return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
                            schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
                            guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide,
-                           bf16=bf16, classifier_guidance=classifier_guidance).uint8()
+                           bf16=bf16, classifier_guidance=classifier_guidance, redraws=redraws).uint8()
 
 
 def samplers() -> dict[str, str]:

@@ -86,18 +86,20 @@ def test_fine_tune_starts_exactly_at_the_parent(parent_and_child, tmp_path):
     assert trainer.config["net"]["cond_dim"] == parent.net.config["cond_dim"] + 2
 
 
-def test_fine_tune_keeps_the_parents_autoguidance_only_where_its_guide_fits(parent_and_child, tmp_path):
+def test_fine_tune_keeps_the_parents_autoguidance_only_where_its_guide_fits_and_no_class_guide(parent_and_child, tmp_path):
     import json
     import shutil
 
     parent = tmp_path / "parent"
     shutil.copytree(parent_and_child[0], parent)
     config = json.loads((parent / "config.json").read_text())
-    config["sampling"].update(autoguidance=1.5, guide=str(parent))
+    config["sampling"].update(autoguidance=1.5, guide=str(parent), classifier_guidance=2.0, redraws=3)
     (parent / "config.json").write_text(json.dumps(config))
     common = dict(data="digits", steps=1, every=0, quiet=True, init=str(parent))
     same = Trainer(TrainConfig(out=str(tmp_path / "same"), **common))
     assert same.config["sampling"]["autoguidance"] == 1.5 and same.config["sampling"]["guide"] == str(parent)
+    # the parent's class guide stays in its folder, so the child does not ask for one
+    assert "classifier_guidance" not in same.config["sampling"] and "redraws" not in same.config["sampling"]
     wishes = Trainer(TrainConfig(out=str(tmp_path / "wishes"), attributes=("height",), **common))
     assert "autoguidance" not in wishes.config["sampling"] and "guide" not in wishes.config["sampling"]
     assert wishes.config["sampling"]["steps"] == config["sampling"]["steps"]

@@ -11,7 +11,7 @@ from diffusio.cli.main import main
 from diffusio.errors import UsageError
 from diffusio.generative import Generator
 from diffusio.generative.checkpoint.models import resolve_model_dir
-from diffusio.generative.conditioning.class_guide import (GUIDE_FILE, ClassGuide, NoisyClassifier,
+from diffusio.generative.conditioning.class_guide import (GUIDE_FILE, NAMED_AT, ClassGuide, NoisyClassifier,
                                                          attach_class_guide, load_class_guide)
 from diffusio.generative.core.guidance import ClassifierGuidance
 
@@ -40,6 +40,9 @@ def test_attach_writes_the_guide_and_the_default_scale(guided):
     loaded = load_class_guide(folder, config)
     for a, b in zip(loaded.net.state_dict().values(), guide.net.state_dict().values()):
         assert torch.equal(a, b)
+    for a, b in zip(loaded.check.state_dict().values(), guide.check.state_dict().values()):
+        assert torch.equal(a, b)
+    assert 0 <= guide.scores["check_test_accuracy"] <= 1
     # the reader, fitted on the training phrasings, reads every held-out paraphrase's class
     assert guide.scores["reader_paraphrase_accuracy"] == 1.0
     assert set(guide.scores["classifier_test_accuracy_by_sigma"]) == {"0.1", "0.5", "1.0", "2.0", "5.0", "10.0"}
@@ -158,3 +161,57 @@ def test_a_model_whose_classes_differ_from_its_data_is_refused_before_training(t
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UsageError, match="are not the model's"):
         attach_class_guide(folder, steps=10 ** 9)  # refused before a single step
+
+
+# ---------------------------------------------------------------- redraws (the shipped guide)
+REDRAW = dict(steps=6, seed=0, autoguidance=2.0, guidance=1.0)
+
+
+def test_redraws_keep_named_images_and_replace_only_unnamed_ones():
+    gen = Generator.load("fashion")
+    guide = load_class_guide(gen.model.path, gen.model.config)
+    prompts = ["a T-shirt", "a shirt", "a pullover", "a coat"] * 6
+    wishes = guide.wishes(gen.condition(len(prompts), prompts))
+    first = gen.sample(prompts, len(prompts), redraws=0, **REDRAW)
+    again = gen.sample(prompts, len(prompts), redraws=3, **REDRAW)
+    before, after = guide.named(first.images, wishes), guide.named(again.images, wishes)
+    missed = before < NAMED_AT
+    assert missed.any() and (~missed).any()  # the test needs both kinds of image
+    assert torch.equal(again.images[~missed], first.images[~missed])  # a named image is never drawn again
+    assert (after[missed] >= before[missed]).all()  # each redrawn image is its best try
+    assert (after >= NAMED_AT).sum() > (before >= NAMED_AT).sum()
+    assert again.unnamed == int((after < NAMED_AT).sum())
+    assert again.nfe > first.nfe  # the redraws' network evaluations are counted
+    assert torch.equal(again.images, gen.sample(prompts, len(prompts), redraws=3, **REDRAW).images)  # seeded
+
+
+def test_redraws_leave_unconditional_rows_alone_and_default_to_the_models():
+    gen = Generator.load("fashion")
+    assert gen.defaults.get("redraws", 0) == 0
+    assert torch.equal(gen.sample(None, 4, redraws=5, **REDRAW).images, gen.sample(None, 4, **REDRAW).images)
+    assert torch.equal(gen.sample("a coat", 4, redraws=0, **REDRAW).images, gen.sample("a coat", 4, **REDRAW).images)
+
+
+@pytest.mark.parametrize("redraws", [-1, 21, True, 1.5, "2"])
+def test_bad_redraws_are_refused(redraws):
+    with pytest.raises(UsageError, match="redraws"):
+        Generator.load("fashion").sample("a coat", redraws=redraws, **KW)
+
+
+def test_a_model_without_a_guide_refuses_redraws_but_not_zero():
+    gen = Generator.load("fashion-diverse")
+    with pytest.raises(UsageError, match="redraws 2 needs a class guide"):
+        gen.sample("a coat", redraws=2, **KW)
+    assert gen.sample("a coat", redraws=0, **KW).images.shape == (3, 1, 28, 28)
+
+
+def test_cli_generates_with_redraws_and_says_what_stays_unnamed(tmp_path, capsys):
+    png = tmp_path / "shirts.png"
+    assert main(["generate", "a shirt", "-n", "8", "--steps", "2", "--autoguidance", "1", "--guidance", "1",
+                 "--redraws", "1", "-o", str(png)]) == 0
+    err = capsys.readouterr().err
+    assert png.stat().st_size > 0
+    assert "after the last redraw" in err  # two steps make blurs the guide cannot name: the user is told
+    assert main(["generate", "a coat", "--redraws", "21", "-o", str(tmp_path / "x.png")]) != 0
+    assert "redraws must be a whole number from 0 to 20" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

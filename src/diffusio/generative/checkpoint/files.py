@@ -140,36 +140,49 @@ def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], p
 
 
 def save_classifier_guide(model_dir: str | Path, key: str, file: str, net: torch.nn.Module, reader_weight: torch.Tensor,
-                          reader_bias: torch.Tensor, entry: dict, sampling: dict | None = None) -> Path:
+                          reader_bias: torch.Tensor, entry: dict, sampling: dict | None = None,
+                          check: torch.nn.Module | None = None) -> Path:
     """Write a classifier guide (a noise-aware classifier ``net`` with a ``config`` dict, and the linear
-    caption reader that turns a prompt into wishes) into a model's folder as ``file``, record it under
-    ``config[key]`` with ``entry``, and set the ``sampling`` defaults given; returns the file's path."""
+    caption reader that turns a prompt into wishes; optionally a ``check`` classifier of finished images)
+    into a model's folder as ``file``, record it under ``config[key]`` with ``entry``, and set the
+    ``sampling`` defaults given; returns the file's path."""
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
     tensors.update({"reader.weight": reader_weight.contiguous(), "reader.bias": reader_bias.contiguous()})
+    if check is not None:
+        tensors.update({f"check.{k}": v for k, v in check.state_dict().items()})
     atomic_save_tensors(model_dir / file, tensors)
-    config[key] = {"file": file, "net": net.config, **entry}
+    config[key] = {"file": file, "net": net.config, **({"check_net": check.config} if check is not None else {}),
+                   **entry}
     if sampling:
         config.setdefault("sampling", {}).update(sampling)
     atomic_save_json(model_dir / "config.json", config)
     return model_dir / file
 
 
-def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, what: str, retrain: str):
+def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, what: str, retrain: str,
+                          with_check: bool = False):
     """``(net, reader_weight, reader_bias)`` of a guide :func:`save_classifier_guide` wrote: the net
     built by ``build(**entry["net"])`` and loaded strictly; ``what`` and ``retrain`` name the guide and
-    the command that makes it again in errors."""
+    the command that makes it again in errors.  ``with_check``: a fourth item, the check classifier
+    (None when the guide has none)."""
     try:
         net = build(**entry["net"])
+        check = build(**entry["check_net"]) if with_check and "check_net" in entry else None
     except (KeyError, TypeError) as err:
         raise UsageError(f"{model_dir}: its {what}'s config cannot build the classifier ({err!r}); "
                          f"train it again with `{retrain}`") from None
     tensors = load_tensors(Path(model_dir) / entry.get("file", file))
     load_state_into(net, tensors, "net.", model_dir)
+    if check is not None:
+        load_state_into(check, tensors, "check.", model_dir)
+        check.eval().requires_grad_(False)
     try:
         weight, bias = tensors["reader.weight"].float(), tensors["reader.bias"].float()
     except KeyError as err:
         raise UsageError(f"{model_dir}: its {what} lacks the caption reader ({err}); train it again with "
                          f"`{retrain}`") from None
+    if with_check:
+        return net.eval().requires_grad_(False), weight, bias, check
     return net.eval().requires_grad_(False), weight, bias

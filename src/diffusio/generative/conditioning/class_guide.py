@@ -5,13 +5,17 @@ Classifier-free guidance decides the class by pulling every sample of a prompt t
 prototype of it, and that is what costs the shipped model its variety (docs/benchmarks.md).  With
 autoguidance alone the samples are nearly as varied as the data, but a T-shirt prompt comes out
 as ambiguously as real T-shirts do.  A class guide steers each sample only until a classifier sees
-the class.  Two small parts, trained on the model's own training data:
+the class, or has the few samples that came out as another garment drawn again.  Three small parts,
+trained on the model's own training data:
 
 * :class:`NoisyClassifier`, ``p(class | x_sigma, sigma)`` of noisy images (convolutions over the
   EDM-scaled image and a log-sigma plane), trained at noise levels from 0.02 to 80;
 * a **caption reader**, a logistic regression on the MiniLM embedding fitted on the training
   captions (every phrasing of every class), so a free-text prompt gives ``r = p(class | prompt)``;
-  a class-conditioned model's one-hot rows are their own wishes.
+  a class-conditioned model's one-hot rows are their own wishes;
+* a **check classifier**, the same network trained on nearly clean images (noise levels 0.01-0.3),
+  which reads finished images for ``Generator.sample(redraws=n)``: an image in which it gives the
+  wished classes less than :data:`NAMED_AT` is drawn again.
 
 ``Generator.sample(classifier_guidance=w)`` hands the classifier and :meth:`ClassGuide.wishes` to
 :class:`~diffusio.generative.core.guidance.ClassifierGuidance`, which wraps the CFG denoiser:
@@ -43,6 +47,9 @@ GUIDE_FILE = "class_guide.safetensors"
 SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range
 READER_C = 10.0  # the reader's inverse regularisation, as the video motion reader's
 TEST_SIGMAS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
+CHECK_SIGMA_RANGE = (0.01, 0.3)  # the check classifier's levels: finished images, a little noise against overfitting
+CLEAN_SIGMA = 0.02  # how a finished image is read: a low level both classifiers trained at
+NAMED_AT = 0.8  # a redraw is due when the check gives the wished classes less than this probability
 
 
 class NoisyClassifier(nn.Module):
@@ -77,6 +84,7 @@ class ClassGuide:
     reader_bias: torch.Tensor
     class_names: list[str]
     scores: dict = field(default_factory=dict)
+    check: NoisyClassifier | None = None  # reads finished images for redraws (sharper there than ``net``)
 
     def wishes(self, cond: torch.Tensor) -> torch.Tensor:
         """``p(class | condition)`` (N, K), zero for unconditional (all-zero) rows.  Only the first
@@ -89,12 +97,25 @@ class ClassGuide:
             out = torch.softmax(text @ self.reader_weight.T + self.reader_bias, dim=1)
         return out * cond.any(dim=1, keepdim=True).float()
 
+    @torch.no_grad()
+    def named(self, images: torch.Tensor, wishes: torch.Tensor) -> torch.Tensor:
+        """How surely the check classifier (else the guide's) sees a wished class in each finished
+        image: ``sum_k r_k p(k | x)`` with the wishes normalised (N,); 1 for rows that wish for nothing."""
+        sigma = torch.full((len(images),), CLEAN_SIGMA)
+        reader = self.net if self.check is None else self.check
+        p = torch.softmax(reader(images.float(), sigma).float(), dim=1)
+        total = wishes.sum(1)
+        return torch.where(total > 0, (p * wishes).sum(1) / total.clamp_min(1e-12), torch.ones_like(total))
+
 
 def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batch_size: int = 128, width: int = 48,
                       shift: int = 2, cond_kind: str = "text", sigma_data: float = 0.5, seed: int = 0,
-                      bf16: str = "auto", quiet: bool = True, class_names: list[str] | None = None) -> ClassGuide:
-    """Train both parts on ``dataset``'s training split (random shifts of up to ``shift`` pixels);
-    their test scores are in ``guide.scores``: the classifier's accuracy on noisy test images per
+                      bf16: str = "auto", quiet: bool = True, class_names: list[str] | None = None,
+                      check: bool = True) -> ClassGuide:
+    """Train the parts on ``dataset``'s training split (random shifts of up to ``shift`` pixels): the
+    guide's classifier at every noise level, the caption reader, and (``check``) the check classifier
+    of finished images for redraws, the same network at noise levels :data:`CHECK_SIGMA_RANGE`.
+    Their test scores are in ``guide.scores``: the classifiers' accuracy on noisy test images per
     noise level, and for a text model the reader's accuracy on held-out paraphrases (Fashion-MNIST).
     ``class_names``: the model's classes, checked against the dataset's before any training."""
     from diffusio.generative.data.datasets import load_dataset
@@ -105,14 +126,31 @@ def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batc
     if class_names and list(class_names) != list(train.class_names):
         raise UsageError(f"{dataset}'s classes {train.class_names} are not the model's {list(class_names)}")
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels.astype(np.int64))
+    common = dict(steps=steps, batch_size=batch_size, width=width, shift=shift, sigma_data=sigma_data, seed=seed,
+                  bf16=bf16, quiet=quiet, classes=len(train.class_names))
+    net = _train_classifier(images, labels, sigma_range=SIGMA_RANGE, desc="class guide", **common)
+    checker = _train_classifier(images, labels, sigma_range=CHECK_SIGMA_RANGE, desc="check", **common) if check else None
+    if cond_kind == "text":
+        weight, bias = fit_caption_reader(train.class_names, train.synonyms, train.captions, train.labels)
+    else:
+        weight, bias = torch.zeros(0, 0), torch.zeros(0)
+    guide = ClassGuide(net, weight, bias, list(train.class_names), check=checker)
+    guide.scores = _scores(guide, dataset, seed)
+    return guide
+
+
+def _train_classifier(images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int, width: int,
+                      shift: int, sigma_data: float, seed: int, bf16: str, quiet: bool, classes: int,
+                      sigma_range: tuple[float, float], desc: str) -> NoisyClassifier:
+    """A :class:`NoisyClassifier` trained at log-uniform noise levels in ``sigma_range``."""
     torch.manual_seed(seed)
-    net = NoisyClassifier(channels=images.shape[1], classes=len(train.class_names), sigma_data=sigma_data, width=width)
+    net = NoisyClassifier(channels=images.shape[1], classes=classes, sigma_data=sigma_data, width=width)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
-    lo, hi = math.log(SIGMA_RANGE[0]), math.log(SIGMA_RANGE[1])
+    lo, hi = math.log(sigma_range[0]), math.log(sigma_range[1])
     fast = use_bf16(bf16)
-    for _ in tqdm(range(steps), desc="class guide", disable=quiet):
+    for _ in tqdm(range(steps), desc=desc, disable=quiet):
         idx = torch.randint(len(images), (batch_size,), generator=gen)
         x0 = _shifted(images[idx], shift, gen)
         sigma = torch.exp(torch.rand(batch_size, generator=gen) * (hi - lo) + lo)
@@ -124,14 +162,7 @@ def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batc
         loss.backward()
         opt.step()
         sched.step()
-    net.eval()
-    if cond_kind == "text":
-        weight, bias = fit_caption_reader(train.class_names, train.synonyms, train.captions, train.labels)
-    else:
-        weight, bias = torch.zeros(0, 0), torch.zeros(0)
-    guide = ClassGuide(net, weight, bias, list(train.class_names))
-    guide.scores = _scores(guide, dataset, seed)
-    return guide
+    return net.eval()
 
 
 def _shifted(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -184,6 +215,9 @@ def _scores(guide: ClassGuide, dataset: str, seed: int) -> dict:
         x = x0 + s * torch.randn(x0.shape, generator=gen)
         by_sigma[str(s)] = float((guide.net(x, torch.full((len(x),), s)).argmax(1) == truth).float().mean())
     scores = {"classifier_test_accuracy_by_sigma": by_sigma}
+    if guide.check is not None:
+        scores["check_test_accuracy"] = float((guide.check(x0, torch.full((len(x0),), CLEAN_SIGMA)).argmax(1)
+                                               == truth).float().mean())
     if guide.reader_weight.numel() and dataset == "fashion-mnist":
         from diffusio.generative.conditioning.text import encode
         from diffusio.generative.evaluation.evaluate import FASHION_PARAPHRASES
@@ -199,7 +233,7 @@ def save_class_guide(guide: ClassGuide, model_dir: str | Path, scale: float) -> 
     folder's config and make ``scale`` the model's default ``classifier_guidance``."""
     return ckpt.save_classifier_guide(model_dir, "class_guide", GUIDE_FILE, guide.net, guide.reader_weight,
                                       guide.reader_bias, {"class_names": guide.class_names, "scores": guide.scores},
-                                      sampling={"classifier_guidance": check_scale(scale, "scale")})
+                                      sampling={"classifier_guidance": check_scale(scale, "scale")}, check=guide.check)
 
 
 def load_class_guide(model_dir: Path, config: dict) -> ClassGuide | None:
@@ -207,8 +241,8 @@ def load_class_guide(model_dir: Path, config: dict) -> ClassGuide | None:
     entry = config.get("class_guide")
     if entry is None:
         return None
-    net, weight, bias = ckpt.load_classifier_guide(model_dir, entry, NoisyClassifier, GUIDE_FILE, "class guide",
-                                                   "diffusio class-guide MODEL")
+    net, weight, bias, check = ckpt.load_classifier_guide(model_dir, entry, NoisyClassifier, GUIDE_FILE, "class guide",
+                                                          "diffusio class-guide MODEL", with_check=True)
     names = entry.get("class_names")
     if not isinstance(names, list) or net.config["classes"] != len(names):
         raise UsageError(f"{model_dir}: its class guide knows {net.config['classes']} classes but names {names!r}; "
@@ -216,7 +250,10 @@ def load_class_guide(model_dir: Path, config: dict) -> ClassGuide | None:
     if weight.numel() and (weight.shape[0] != len(names) or bias.shape != (len(names),)):
         raise UsageError(f"{model_dir}: its class guide's caption reader has shape {tuple(weight.shape)}; "
                          f"expected ({len(names)}, dim)")
-    return ClassGuide(net, weight, bias, names, entry.get("scores", {}))
+    if check is not None and check.config["classes"] != len(names):
+        raise UsageError(f"{model_dir}: its class guide's check classifier knows {check.config['classes']} classes, "
+                         f"not {len(names)}; train it again with `diffusio class-guide MODEL`")
+    return ClassGuide(net, weight, bias, names, entry.get("scores", {}), check)
 
 
 def attach_class_guide(model_dir: str | Path, *, steps: int = 5000, scale: float = 1.0, seed: int = 0,

@@ -90,7 +90,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
              seed: int = 0, per_prompt: int = 100, k: int = 3,
              paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8,
              data: str | None = None, autoguidance: float | None = None, guide: str | None = None,
-             bf16: str | None = None, classifier_guidance: float | None = None) -> dict:
+             bf16: str | None = None, classifier_guidance: float | None = None,
+             redraws: int | None = None) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor).
     ``data``: the dataset to compare with, for a model that does not name the one it was trained on
     (a diffusers folder); by default the model's own.  ``per_prompt``: images per prompt of a text
@@ -113,18 +114,21 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
     ref_idx, labels, floor_idx = evaluation_draws(len(test), train.labels, n, seed, conditional)
     real_feats = clf.features(test.images[ref_idx])
     sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval,
-                    autoguidance=autoguidance, guide=guide, bf16=bf16, classifier_guidance=classifier_guidance)
+                    autoguidance=autoguidance, guide=guide, bf16=bf16, classifier_guidance=classifier_guidance,
+                    redraws=redraws)
     if conditional:  # classes in the training proportions, requested by label
         clf_class = np.array(_classifier_classes(gen.class_names, clf.class_names))
-        fake = gen.sample(n=n, label=labels.tolist(), seed=seed, progress=progress, **sampling).images.numpy()
+        made = gen.sample(n=n, label=labels.tolist(), seed=seed, progress=progress, **sampling)
     else:
-        fake = gen.sample(n=n, seed=seed, progress=progress, **sampling).images.numpy()
+        made = gen.sample(n=n, seed=seed, progress=progress, **sampling)
+    fake = made.images.numpy()
     floor_imgs = train.images[floor_idx]
     report = {
         "model": feature_metrics(real_feats, clf.features(fake), k, seed),
         "real_floor": feature_metrics(real_feats, clf.features(floor_imgs), k, seed),
         "n": n, "dataset": dataset, "classifier_test_accuracy": clf.test_accuracy,
         "sampling": {**gen.defaults, **{key: v for key, v in sampling.items() if v is not None}},
+        "unnamed": made.unnamed,  # samples the class guide still did not name after the last redraw
     }
     if conditional:
         want = clf_class[labels]

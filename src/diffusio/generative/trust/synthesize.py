@@ -27,7 +27,7 @@ def shard_seed(seed: int, k: int) -> int:
 
 
 def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, autoguidance=None, guide=None,
-                    threads=None, classifier_guidance=None):
+                    threads=None, classifier_guidance=None, redraws=None):
     """One shard on a Dask worker; the worker loads the model once.
 
     ``threads``: torch's thread count in the client's process. The shard runs with it, because a
@@ -42,7 +42,7 @@ def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, au
             return _worker_generator(str(model)).generate(label=list(labels), n=len(labels), steps=steps,
                                                           sampler=sampler, guidance=guidance, seed=seed,
                                                           watermark=watermark, autoguidance=autoguidance, guide=guide,
-                                                          classifier_guidance=classifier_guidance)
+                                                          classifier_guidance=classifier_guidance, redraws=redraws)
         finally:
             torch.set_num_threads(own)
 
@@ -68,7 +68,7 @@ def portable_model(model: str | Path) -> str:
     return str(model)
 
 
-SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide", "classifier_guidance")
+SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide", "classifier_guidance", "redraws")
 
 
 def synthesis_settings(gen, **given) -> dict:
@@ -87,7 +87,8 @@ def synthesis_settings(gen, **given) -> dict:
 def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, sampler: str | None = None,
                guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
                progress: bool = False, client=None, autoguidance: float | None = None,
-               guide: str | Path | None = None, classifier_guidance: float | None = None) -> dict:
+               guide: str | Path | None = None, classifier_guidance: float | None = None,
+               redraws: int | None = None) -> dict:
     """``per_class`` images of each class (all classes, or the names/indices in ``classes``).
 
     Returns ``images`` (uint8), ``labels`` (index into the model's classes) and ``class_names``.
@@ -96,12 +97,12 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     with a Dask ``client`` the shards are made on its workers and the bytes are the same: they load a
     shipped model by its name and a run folder by its path (so it must be on a file system they
     share), and mark with the key resolved here, not with their own $DIFFUSIO_WATERMARK_KEY.
-    ``steps``, ``sampler``, ``guidance``, ``autoguidance``, ``guide`` and ``classifier_guidance``
-    default to the model's :func:`synthesis_settings`.
+    ``steps``, ``sampler``, ``guidance``, ``autoguidance``, ``guide``, ``classifier_guidance`` and
+    ``redraws`` default to the model's :func:`synthesis_settings`.
     """
     chosen = synthesis_settings(gen, steps=steps, sampler=sampler, guidance=guidance, autoguidance=autoguidance,
-                                guide=guide, classifier_guidance=classifier_guidance)
-    steps, sampler, guidance, autoguidance, guide, classifier_guidance = (chosen[k] for k in SETTINGS)
+                                guide=guide, classifier_guidance=classifier_guidance, redraws=redraws)
+    steps, sampler, guidance, autoguidance, guide, classifier_guidance, redraws = (chosen[k] for k in SETTINGS)
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
         raise UsageError("this model has no classes, so it cannot make a labelled dataset; use a model trained "
@@ -123,7 +124,8 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
         futures = [client.submit(_generate_shard, portable_model(gen.model.path), part.tolist(), steps, sampler,
                                  guidance, shard_seed(seed, k), False if key is None else key, autoguidance,
                                  None if guide is None else portable_model(guide), torch.get_num_threads(),
-                                 classifier_guidance, pure=False, retries=2) for k, part in enumerate(shards)]
+                                 classifier_guidance, redraws, pure=False, retries=2)
+                   for k, part in enumerate(shards)]
         images = np.concatenate(gather(client, futures, "synthesize on the cluster"))
     else:
         from tqdm.auto import tqdm
@@ -131,7 +133,7 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
         images = np.concatenate([gen.generate(label=part.tolist(), n=len(part), steps=steps, sampler=sampler,
                                               guidance=guidance, seed=shard_seed(seed, k), watermark=watermark,
                                               autoguidance=autoguidance, guide=guide,
-                                              classifier_guidance=classifier_guidance)
+                                              classifier_guidance=classifier_guidance, redraws=redraws)
                                  for k, part in enumerate(tqdm(shards, desc="synthesize", unit="shard",
                                                                disable=not progress))])
     return {"images": images, "labels": labels.astype(np.int64), "class_names": list(names)}
