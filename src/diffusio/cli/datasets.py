@@ -96,12 +96,10 @@ def cmd_synthesize(args) -> int:
         data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
                           progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide,
-                          classifier_guidance=args.classifier_guidance,
-                          redraws=args.redraws)
+                          classifier_guidance=args.classifier_guidance, redraws=args.redraws)
     settings = synthesis_settings(gen, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                                   autoguidance=args.autoguidance, guide=args.guide,
-                                  classifier_guidance=args.classifier_guidance,
-                          redraws=args.redraws)
+                                  classifier_guidance=args.classifier_guidance, redraws=args.redraws)
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, **settings,
             "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")

@@ -181,8 +181,8 @@ def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
     entry = config.get("motion_guide")
     if entry is None:
         return None
-    net, weight, bias = ckpt.load_classifier_guide(model_dir, entry, MotionNet, GUIDE_FILE, "motion guide",
-                                                   "diffusio video motion-guide")
+    net, weight, bias, _ = ckpt.load_classifier_guide(model_dir, entry, MotionNet, GUIDE_FILE, "motion guide",
+                                                      "diffusio video motion-guide")
     if weight.shape != (len(MOTIONS) + 1, weight.shape[1]) or bias.shape != (len(MOTIONS) + 1,):
         raise UsageError(f"{model_dir}: its motion guide's caption reader has shape {tuple(weight.shape)}; "
                          f"expected ({len(MOTIONS) + 1}, dim)")

@@ -161,15 +161,14 @@ def save_classifier_guide(model_dir: str | Path, key: str, file: str, net: torch
     return model_dir / file
 
 
-def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, what: str, retrain: str,
-                          with_check: bool = False):
-    """``(net, reader_weight, reader_bias)`` of a guide :func:`save_classifier_guide` wrote: the net
-    built by ``build(**entry["net"])`` and loaded strictly; ``what`` and ``retrain`` name the guide and
-    the command that makes it again in errors.  ``with_check``: a fourth item, the check classifier
-    (None when the guide has none)."""
+def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, what: str, retrain: str):
+    """``(net, reader_weight, reader_bias, check)`` of a guide :func:`save_classifier_guide` wrote: the
+    nets built by ``build(**entry["net"])`` (and ``entry["check_net"]``; None when the guide has no check
+    classifier) and loaded strictly; ``what`` and ``retrain`` name the guide and the command that makes
+    it again in errors."""
     try:
         net = build(**entry["net"])
-        check = build(**entry["check_net"]) if with_check and "check_net" in entry else None
+        check = build(**entry["check_net"]) if "check_net" in entry else None
     except (KeyError, TypeError) as err:
         raise UsageError(f"{model_dir}: its {what}'s config cannot build the classifier ({err!r}); "
                          f"train it again with `{retrain}`") from None
@@ -183,6 +182,4 @@ def load_classifier_guide(model_dir: str | Path, entry: dict, build, file: str, 
     except KeyError as err:
         raise UsageError(f"{model_dir}: its {what} lacks the caption reader ({err}); train it again with "
                          f"`{retrain}`") from None
-    if with_check:
-        return net.eval().requires_grad_(False), weight, bias, check
-    return net.eval().requires_grad_(False), weight, bias
+    return net.eval().requires_grad_(False), weight, bias, check

@@ -129,7 +129,8 @@ def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batc
     common = dict(steps=steps, batch_size=batch_size, width=width, shift=shift, sigma_data=sigma_data, seed=seed,
                   bf16=bf16, quiet=quiet, classes=len(train.class_names))
     net = _train_classifier(images, labels, sigma_range=SIGMA_RANGE, desc="class guide", **common)
-    checker = _train_classifier(images, labels, sigma_range=CHECK_SIGMA_RANGE, desc="check", **common) if check else None
+    checker = (_train_classifier(images, labels, sigma_range=CHECK_SIGMA_RANGE, desc="check", **common)
+               if check else None)
     if cond_kind == "text":
         weight, bias = fit_caption_reader(train.class_names, train.synonyms, train.captions, train.labels)
     else:
@@ -242,7 +243,7 @@ def load_class_guide(model_dir: Path, config: dict) -> ClassGuide | None:
     if entry is None:
         return None
     net, weight, bias, check = ckpt.load_classifier_guide(model_dir, entry, NoisyClassifier, GUIDE_FILE, "class guide",
-                                                          "diffusio class-guide MODEL", with_check=True)
+                                                          "diffusio class-guide MODEL")
     names = entry.get("class_names")
     if not isinstance(names, list) or net.config["classes"] != len(names):
         raise UsageError(f"{model_dir}: its class guide knows {net.config['classes']} classes but names {names!r}; "
