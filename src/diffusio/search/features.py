@@ -184,10 +184,14 @@ class DiffusionFeatures:
         """``n`` images (float, [-1, 1]) sampled under one condition vector (no watermark: they
         never leave the process)."""
         from diffusio.generative.core.sampling import sample
-        from diffusio.generative.pipeline import Generator
 
-        gen = Generator(self.model)
         with torch.inference_mode():
             images = sample(self.denoiser, n, self.model.config["image"], cond=cond.expand(n, -1), steps=steps,
-                            sampler="dpmpp-2m", guidance=gen.defaults["guidance"], seed=seed, schedule="karras")
+                            sampler="dpmpp-2m", guidance=self.sampling_guidance(), seed=seed, schedule="karras")
         return images.numpy()
+
+    def sampling_guidance(self) -> float:
+        """The classifier-free guidance :meth:`generate` samples at: the model's default."""
+        from diffusio.generative.pipeline import Generator
+
+        return float(Generator(self.model).defaults["guidance"])

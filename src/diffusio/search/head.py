@@ -66,7 +66,10 @@ def class_head(fx: DiffusionFeatures, conds, per_class: int, steps: int) -> np.n
     from diffusio._io import atomic_path
     from diffusio.generative.conditioning.text import cache_dir
 
-    key = hashlib.sha256(json.dumps([fx.digest, recipe(), per_class, steps, "logreg", BANK_C]).encode()).hexdigest()[:24]
+    # the bank is sampled at the model's default guidance: a changed default must not reuse an old head
+    guidance = fx.sampling_guidance()
+    key = hashlib.sha256(json.dumps([fx.digest, recipe(), per_class, steps, guidance, "logreg", BANK_C]).encode()
+                         ).hexdigest()[:24]
     cached = cache_dir().parent / "search" / f"head-{key}.npy"
     try:
         head = np.load(cached, allow_pickle=False)

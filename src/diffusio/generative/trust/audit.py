@@ -128,11 +128,12 @@ def bias_audit(model: str, n: int = 1000, *, seed: int = 0, steps: int | None = 
     target = train_mix if target is None else np.asarray(target, float) / np.sum(target)
     if balance:
         target = np.full(k, 1 / k) if target is train_mix else target
-        # a class per image, in the target proportions, and the plain conditional model (guidance 1)
+        # a class per image, in the target proportions, and the plain conditional model (guidance 1, and
+        # no redraws: their filter would hide the model's own mix)
         counts = np.floor(target * n).astype(int)
         counts[: n - counts.sum()] += 1
         labels = np.repeat(np.arange(k), counts)
-        images = gen.sample(n=n, label=labels.tolist(), seed=seed, guidance=1.0, steps=steps).images.numpy()
+        images = gen.sample(n=n, label=labels.tolist(), seed=seed, guidance=1.0, steps=steps, redraws=0).images.numpy()
     else:
         images = gen.sample(n=n, seed=seed, guidance=0.0, steps=steps).images.numpy()  # the null condition
     observed = np.bincount(clf.predict(images), minlength=k)
