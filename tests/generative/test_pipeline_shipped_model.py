@@ -61,11 +61,12 @@ def test_paraphrases(shipped, classifier):
 
 @pytest.mark.parametrize("steps", [1, 4])
 def test_distilled_student_keeps_the_bar(classifier, steps):
-    """fashion-fast (issue 7): the same class-prompt bar in 1 and 4 network calls, and no guidance pass."""
+    """fashion-fast (issue 7): the same class-prompt bar in 1 and 4 network calls (with its default
+    redraws; 64 per prompt: at 16 one unlucky draw decides), and no guidance pass."""
     from diffusio.generative import Generator
 
     student = Generator.load("fashion-fast")
-    acc = prompt_accuracy(student, classifier, class_prompts(FASHION_CLASSES), 16, seed=0, steps=steps)
+    acc = prompt_accuracy(student, classifier, class_prompts(FASHION_CLASSES), 64, seed=0, steps=steps)
     assert student.sample("a bag", n=1, steps=steps).nfe == steps
     assert min(acc.values()) >= 0.85, acc
 

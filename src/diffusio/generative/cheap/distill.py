@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -265,6 +266,8 @@ class Distiller:
                   if k not in ("format", "version", "training", "synthesis")}
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
+        if "class_guide" in config:  # redraws as the teacher's, read by its class guide (copied by save)
+            config["sampling"]["redraws"] = self.teacher.config["sampling"].get("redraws", 0)
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "autoguidance": None if self.autoguide is None else {
@@ -282,6 +285,7 @@ class Distiller:
         if self.teacher.class_embeddings is not None:
             tensors["cond.class_embeddings"] = self.teacher.class_embeddings
         ckpt.save_model(self.out, self.student_config(), tensors)
+        copy_class_guide(self.teacher, self.out)
         ckpt.save_run_state(self.out, self.step, state, {"wall_seconds": self.wall, "losses": self.losses})
 
     def _load_state(self) -> None:
@@ -291,6 +295,15 @@ class Distiller:
         restore_optimizer(self.opt, self.student, tensors)
         self.gen.set_state(tensors["rng.data"])
         self.step, self.losses, self.wall = meta["step"], meta["losses"], meta["wall_seconds"]
+
+
+def copy_class_guide(teacher, out: Path) -> None:
+    """The teacher's class guide file, if it has one, into the student's folder: its check classifier
+    reads finished images (``redraws``) whichever network drew them."""
+    entry = teacher.config.get("class_guide")
+    if entry is not None:
+        name = entry.get("file", "class_guide.safetensors")
+        shutil.copyfile(Path(teacher.path) / name, Path(out) / name)
 
 
 def distill(cfg: DistillConfig, resume: bool = False) -> Path:
