@@ -184,3 +184,28 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}
     # fashion synthesises with autoguidance from its guide: a recipe of the teacher, not of a student
     assert "synthesis" in config and "synthesis" not in run.student_config()
+
+
+def test_a_student_gets_its_teachers_class_guide_and_redraws(tmp_path):
+    from types import SimpleNamespace
+
+    from diffusio.generative import Generator
+    from diffusio.generative.cheap.distill import copy_class_guide
+    from diffusio.generative.checkpoint.models import resolve_model_dir
+
+    teacher_dir = resolve_model_dir("fashion")
+    teacher = SimpleNamespace(path=teacher_dir, config={"class_guide": {"file": "class_guide.safetensors"}})
+    copy_class_guide(teacher, tmp_path)
+    assert (tmp_path / "class_guide.safetensors").read_bytes() == (teacher_dir / "class_guide.safetensors").read_bytes()
+    copy_class_guide(SimpleNamespace(path=teacher_dir, config={}), tmp_path / "none")  # no guide: nothing to copy
+    assert not (tmp_path / "none").exists()
+    student = Generator.load("fashion-fast")  # the shipped student redraws as its teacher does
+    assert student.defaults["redraws"] == Generator.load("fashion").defaults["redraws"] == 5
+    from diffusio.generative.conditioning.class_guide import NAMED_AT, load_class_guide
+
+    guide = load_class_guide(student.model.path, student.model.config)
+    wishes = guide.wishes(student.condition(16, "a T-shirt", None, None))
+    plain, redrawn = (student.sample("a T-shirt", n=16, steps=4, seed=0, redraws=r) for r in (0, 5))
+    named = [int((guide.named(s.images, wishes) >= NAMED_AT).sum()) for s in (plain, redrawn)]
+    assert named[1] > named[0] or named[0] == 16
+    assert redrawn.nfe > plain.nfe or named[0] == 16   # the missed images were drawn again
