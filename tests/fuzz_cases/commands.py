@@ -268,11 +268,17 @@ def commands() -> dict[str, Command]:
             ":2": text_prompt(), "-n": ints(1, 1, huge=True), "--frames": ints(1, 2, huge=True), "--steps": ints(1, 1),
             "--guidance": floats(0, 100), "--seed": seeds(), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL,
-            "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""]), "--motion-guidance": floats(0, 100)}),
+            "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""]), "--motion-guidance": floats(0, 100),
+            # in range: a run (moving-fashion names its garment check) or a clean refusal (a model without one)
+            "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note))}),
         # a guide needs a video run folder, which no case's workspace holds: every case is refused cleanly
         "video motion-guide": Command(["video", "motion-guide", "@missing", "--steps", "1", "--quiet"], {
             ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
             "--steps": ints(1, 1, huge=True), "--scale": floats(0, 100), "--seed": seeds()}, never_valid=True),
+        "video garment-check": Command(["video", "garment-check", "@missing", "--steps", "1", "--clips", "1", "--quiet"], {
+            ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
+            "--steps": ints(1, 1, huge=True), "--clips": ints(1, 1, huge=True), "--redraws": ints(0, 2, hi=20),
+            "--seed": seeds()}, never_valid=True),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},

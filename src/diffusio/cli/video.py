@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from diffusio._precision import BF16_CHOICES
-from diffusio.cli.args import (add_run_options, guidance_float, int_tuple, non_negative_float, positive_int,
-                               positive_int_at_most, seed_int)
+from diffusio.cli.args import (add_run_options, guidance_float, int_tuple, non_negative_float, non_negative_int,
+                               positive_int, positive_int_at_most, seed_int)
 
 
 def register(sub) -> None:
@@ -20,6 +20,7 @@ def register(sub) -> None:
     video = p.add_subparsers(dest="video_command", metavar="COMMAND")
     register_train(video)
     register_motion_guide(video)
+    register_garment_check(video)
     register_generate(video)
     register_denoise(video)
     register_fill(video)
@@ -112,6 +113,36 @@ def cmd_motion_guide(args) -> int:
     return 0
 
 
+def register_garment_check(sub) -> None:
+    p = sub.add_parser("garment-check", help="train a garment check for a video model and write it into its folder",
+                       description="Train a classifier of the object in each frame and a reader of the garment a "
+                                   "caption names, on real moving clips, and store both in the model's folder: "
+                                   "`video generate --redraws N` then draws again the clips whose object is not the "
+                                   "prompted garment in every frame.")
+    p.add_argument("model", help="a run folder of `diffusio video train` on moving-fashion (one object per clip)")
+    p.add_argument("--steps", type=positive_int("--steps"), default=3000,
+                   help="classifier training steps (default 3000)")
+    p.add_argument("--clips", type=positive_int("--clips"), default=4000,
+                   help="real training clips whose frames it learns from (default 4000)")
+    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=5,
+                   help="the model's default --redraws (default 5)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_garment_check)
+
+
+def cmd_garment_check(args) -> int:
+    from diffusio.video.garment_check import attach_garment_check
+
+    check = attach_garment_check(args.model, clips=args.clips, steps=args.steps, redraws=args.redraws, seed=args.seed,
+                                 quiet=args.quiet)
+    scores = check.scores_on_real
+    print(f"garment check written to {args.model}: {scores['test_crop_accuracy']:.3f} of real test frames named, "
+          f"{scores['test_clips_named']:.3f} of real test clips pass; caption reader "
+          f"{scores['reader_held_out_accuracy']:.3f} on held-out phrasings")
+    return 0
+
+
 def register_generate(sub) -> None:
     from diffusio.generative.core.samplers import PLAIN_SAMPLERS
 
@@ -127,6 +158,9 @@ def register_generate(sub) -> None:
     p.add_argument("--motion-guidance", type=non_negative_float("--motion-guidance", 100.0), default=None,
                    help="how hard the model's motion guide steers toward the motion the prompt names "
                         "(default: the model's, 6 for moving-fashion; 0: off)")
+    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None, metavar="N",
+                   help="draw again, up to N times, a clip whose object is not the prompted garment in every frame "
+                        "(read by the model's garment check); 0 = never (default: the model's)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
@@ -138,7 +172,8 @@ def cmd_generate(args) -> int:
 
     clips = generate_file(args.prompt, args.output, model=args.model, n=args.n, frames=args.frames, steps=args.steps,
                           guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
-                          force=args.force, sampler=args.sampler, motion_guidance=args.motion_guidance)
+                          force=args.force, sampler=args.sampler, motion_guidance=args.motion_guidance,
+                          redraws=args.redraws)
     print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
           + (f" and {args.strip}" if args.strip else ""))
     return 0

@@ -231,17 +231,29 @@ def all_captions(source: str = "fashion-mnist", phrases: str = "train") -> tuple
     >>> len(texts), texts[0], motions[0]
     (8640, 'a t-shirt moving to the left', 'left')
     """
+    rows = list(_caption_rows(source, phrases))
+    return [text for text, _, _ in rows], [motion for _, motion, _ in rows]
+
+
+def caption_classes(source: str = "fashion-mnist", phrases: str = "train") -> list[str]:
+    """The class each of :func:`all_captions`' captions names, in the same order.
+
+    >>> caption_classes()[0], caption_classes()[-1]
+    ('T-shirt/top', 'Ankle boot')
+    """
+    return [name for _, _, name in _caption_rows(source, phrases)]
+
+
+def _caption_rows(source: str, phrases: str):
     table = HELD_OUT_PHRASES if phrases == "held-out" else MOTION_PHRASES
     names = [str(d) for d in range(10)] if source == "mnist5k" else list(FASHION_SYNONYMS)
-    texts, motions = [], []
     for name in names:
         for motion in MOTIONS:
             for w in range(len(object_words(name, source))):
                 for p in range(len(table[motion])):
                     for t in range(len(TEMPLATES)):
-                        texts.append(caption_for(name, motion, source, word=w, phrase=p, template=t, phrases=phrases))
-                        motions.append(motion)
-    return texts, motions
+                        text = caption_for(name, motion, source, word=w, phrase=p, template=t, phrases=phrases)
+                        yield text, motion, name
 
 
 def image_captions(class_name: str, source: str = "fashion-mnist") -> list[str]:

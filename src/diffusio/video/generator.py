@@ -13,6 +13,7 @@ arrays (N, T, H, W, C); inside they are float (N, C, T, H, W) in [-1, 1].
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ class VideoGenerator:
     def __init__(self, denoiser: EDMDenoiser, config: dict, path: Path | None = None, motion_guide=None):
         self.denoiser, self.config, self.path = denoiser.eval(), config, path
         self.motion_guide = motion_guide  # a diffusio.video.motion.MotionGuide, or None
+        self._garment_check = None  # loaded on the first redraw
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -136,7 +138,8 @@ class VideoGenerator:
     @torch.no_grad()
     def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
-                 motion_guidance: float | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
+                 motion_guidance: float | None = None, redraws: int | None = None, seed: int = 0,
+                 progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
         :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's, ``ddpm`` for
@@ -144,7 +147,10 @@ class VideoGenerator:
         garment through the clip more often, and lets motion guidance steer later steps
         (docs/benchmarks-video.md).  ``motion_guidance``: how
         hard the motion guide steers toward the motion the prompt names (default: the model's; 0: off;
-        :meth:`motion_guided`).  The same seed gives the same bytes."""
+        :meth:`motion_guided`).  ``redraws``: how many times to draw again (new noise, same prompt) a
+        clip whose object is not the prompted garment in every frame (:mod:`diffusio.video.garment_check`;
+        default: the model's, else 0 = never); clips still wrong after the last are kept with a warning.
+        The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
         if sampler not in PLAIN_SAMPLERS:
             raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {sampler!r}")
@@ -152,16 +158,46 @@ class VideoGenerator:
         frames = self.frames if frames is None else frames
         check_count("n", n)
         check_count("frames", frames, MAX_FRAMES)
+        from diffusio.video.garment_check import check_redraws, redraw
+
+        redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)
         cond = self.embed([p for p in prompts for _ in range(n)])
-        gen = torch.Generator().manual_seed(int(seed))
+        check = self.garment_check(redraws) if redraws and cond is not None else None
         sigmas = self.sigmas(steps)
-        noise = torch.randn((len(prompts) * n, self.channels, frames, self.size, self.size), generator=gen)
-        denoiser = self.motion_guided(self.guided(guidance), cond, motion_guidance)
+        denoiser = self.guided(guidance)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
-        x = get_sampler(sampler)(denoiser, noise * sigmas[0], sigmas, cond=cond, generator=gen,
-                                 callback=lambda info: bar.update(1))
+
+        def draw(rows: torch.Tensor, gen: torch.Generator) -> np.ndarray:
+            part = None if cond is None else cond[rows]
+            noise = torch.randn((len(rows), self.channels, frames, self.size, self.size), generator=gen)
+            x = get_sampler(sampler)(self.motion_guided(denoiser, part, motion_guidance), noise * sigmas[0], sigmas,
+                                     cond=part, generator=gen, callback=lambda info: bar.update(1))
+            return to_pixels(x)
+
+        def again(rows: torch.Tensor, round_seed: int) -> np.ndarray:
+            bar.total += len(sigmas) - 1
+            bar.refresh()
+            return draw(rows, torch.Generator().manual_seed(round_seed))
+
+        clips = draw(torch.arange(len(prompts) * n), torch.Generator().manual_seed(int(seed)))
+        if check is not None:
+            clips, missed = redraw(clips, check.wishes(cond), check, redraws, again, int(seed))
+            if missed:
+                warnings.warn(f"{missed} of {len(clips)} clips still do not show the prompted garment in every frame "
+                              f"after {redraws} redraws; pass more redraws, or another seed", stacklevel=3)
         bar.close()
-        return to_pixels(x)
+        return clips
+
+    def garment_check(self, redraws: int):
+        """The check that decides which clips are drawn again (:mod:`diffusio.video.garment_check`)."""
+        if self._garment_check is None and self.path is not None:
+            from diffusio.video.garment_check import load_garment_check
+
+            self._garment_check = load_garment_check(self.path, self.config)
+        if self._garment_check is None:
+            raise UsageError(f"redraws {redraws} needs a garment check, and {self.path or 'this model'} has none; "
+                             "train one with `diffusio video garment-check MODEL`, or pass 0")
+        return self._garment_check
 
     # ---------------------------------------------------------------- editing
     def denoise(self, clip: np.ndarray, sigma: float | None = None, **options) -> np.ndarray:

@@ -128,8 +128,8 @@ def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batc
     images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels.astype(np.int64))
     common = dict(steps=steps, batch_size=batch_size, width=width, shift=shift, sigma_data=sigma_data, seed=seed,
                   bf16=bf16, quiet=quiet, classes=len(train.class_names))
-    net = _train_classifier(images, labels, sigma_range=SIGMA_RANGE, desc="class guide", **common)
-    checker = (_train_classifier(images, labels, sigma_range=CHECK_SIGMA_RANGE, desc="check", **common)
+    net = train_noisy_classifier(images, labels, sigma_range=SIGMA_RANGE, desc="class guide", **common)
+    checker = (train_noisy_classifier(images, labels, sigma_range=CHECK_SIGMA_RANGE, desc="check", **common)
                if check else None)
     if cond_kind == "text":
         weight, bias = fit_caption_reader(train.class_names, train.synonyms, train.captions, train.labels)
@@ -140,7 +140,7 @@ def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batc
     return guide
 
 
-def _train_classifier(images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int, width: int,
+def train_noisy_classifier(images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int, width: int,
                       shift: int, sigma_data: float, seed: int, bf16: str, quiet: bool, classes: int,
                       sigma_range: tuple[float, float], desc: str) -> NoisyClassifier:
     """A :class:`NoisyClassifier` trained at log-uniform noise levels in ``sigma_range``."""
