@@ -139,6 +139,7 @@ def main():
               "motion_guidance": gen.config.get("motion_guide", {}).get("scale", 0.0) if guidance is None else guidance}
 
     result["redraws"] = gen.config["sampling"].get("redraws", 0) if args.redraws is None else args.redraws
+    gen.generate("a coat moving up", steps=1, redraws=args.redraws)  # untimed: loads the text encoder and checks
     times = []
     for prompt in SPEED_PROMPTS:  # one clip at a time, as a user asks for one; redraws make some slower
         t = time.perf_counter()

@@ -154,3 +154,18 @@ def test_the_shipped_default_redraws_clips_that_lose_their_garment(shipped_check
     assert (after >= before).all()
     assert int((after >= garment_check.NAMED_AT).sum()) >= int((before >= garment_check.NAMED_AT).sum())
     assert (after > before).any() or bool((before >= garment_check.NAMED_AT).all())
+
+
+def test_saving_a_model_keeps_its_garment_check(tiny, tmp_path):
+    tiny.save(tmp_path / "copy")
+    again = VideoGenerator.load(tmp_path / "copy")
+    assert (tmp_path / "copy" / CHECK_FILE).read_bytes() == (tiny.path / CHECK_FILE).read_bytes()
+    assert np.array_equal(again.generate("a coat moving up", steps=1, seed=2, redraws=1),
+                          tiny.generate("a coat moving up", steps=1, seed=2, redraws=1))
+    tiny.save(tiny.path)  # into its own folder: the check stays as it was
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32, 1.5, True])
+def test_bad_seeds_are_refused_before_any_work(tiny, seed):
+    with pytest.raises(UsageError, match="seed must be an integer"):
+        tiny.generate("a coat moving up", steps=1, seed=seed)

@@ -124,8 +124,8 @@ def register_garment_check(sub) -> None:
                    help="classifier training steps (default 3000)")
     p.add_argument("--clips", type=positive_int("--clips"), default=4000,
                    help="real training clips whose frames it learns from (default 4000)")
-    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=5,
-                   help="the model's default --redraws (default 5)")
+    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None,
+                   help="the model's default --redraws (default 2)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_garment_check)
@@ -134,8 +134,9 @@ def register_garment_check(sub) -> None:
 def cmd_garment_check(args) -> int:
     from diffusio.video.garment_check import attach_garment_check
 
-    check = attach_garment_check(args.model, clips=args.clips, steps=args.steps, redraws=args.redraws, seed=args.seed,
-                                 quiet=args.quiet)
+    redraws = {} if args.redraws is None else {"redraws": args.redraws}
+    check = attach_garment_check(args.model, clips=args.clips, steps=args.steps, seed=args.seed, quiet=args.quiet,
+                                 **redraws)
     scores = check.scores_on_real
     print(f"garment check written to {args.model}: {scores['test_crop_accuracy']:.3f} of real test frames named, "
           f"{scores['test_clips_named']:.3f} of real test clips pass; caption reader "

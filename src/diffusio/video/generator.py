@@ -13,6 +13,7 @@ arrays (N, T, H, W, C); inside they are float (N, C, T, H, W) in [-1, 1].
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -78,6 +79,12 @@ class VideoGenerator:
             from diffusio.video.motion import save_motion_guide
 
             save_motion_guide(self.motion_guide, path, self.config["motion_guide"]["scale"])
+        if "garment_check" in self.config and self.path is not None:  # the check's file goes with its config entry
+            from diffusio.video.garment_check import CHECK_FILE
+
+            source, target = Path(self.path) / CHECK_FILE, Path(path) / CHECK_FILE
+            if source.resolve() != target.resolve():
+                shutil.copyfile(source, target)
         return Path(path)
 
     # ------------------------------------------------------------------ shape
@@ -158,6 +165,8 @@ class VideoGenerator:
         frames = self.frames if frames is None else frames
         check_count("n", n)
         check_count("frames", frames, MAX_FRAMES)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+            raise UsageError(f"seed must be an integer in [0, {2 ** 32 - 1}], got {seed!r}")
         from diffusio.video.garment_check import check_redraws, redraw
 
         redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)

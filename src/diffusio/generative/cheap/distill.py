@@ -171,6 +171,10 @@ class Distiller:
         scale = teacher_sampling.get("autoguidance", 1.0)  # autoguided as the teacher samples, if it does
         self.autoguide = None if scale == 1.0 else (load_guide(self.teacher, teacher_sampling.get("guide")).denoiser,
                                                     scale)
+        guide = self.teacher.config.get("class_guide")
+        if guide is not None and not (Path(self.teacher.path) / guide.get("file", "class_guide.safetensors")).is_file():
+            raise UsageError(f"{cfg.teacher}'s config names a class guide that its folder lacks; the student copies it: "
+                             "train it again with `diffusio class-guide MODEL`")
         self._prepare_out(resume)
         self.sigmas = teacher_sigmas(self.teacher.denoiser, cfg.teacher_steps)
         self.bank = condition_bank(self.teacher)
@@ -267,7 +271,7 @@ class Distiller:
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
         if "class_guide" in config:  # redraws as the teacher's, read by its class guide (copied by save)
-            config["sampling"]["redraws"] = self.teacher.config["sampling"].get("redraws", 0)
+            config["sampling"]["redraws"] = self.teacher.config.get("sampling", {}).get("redraws", 0)
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "autoguidance": None if self.autoguide is None else {
