@@ -58,7 +58,12 @@ AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.
                  lambda v: V(v, None)),
              # whether the model has a class guide decides: a run or a clean refusal
              "--classifier-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
-             "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note))}
+             "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note)),
+             # a class of the model (every --model here is a fashion one, or refused) with a probability
+             "--redraw-below": st.one_of(
+                 st.sampled_from(["Shirt=0.3", "Ankle boot=1", "T-shirt/top=0"]).map(lambda v: V(v, None)),
+                 st.sampled_from(["Shirt", "=0.3", "Shirt=", "Shirt=1.5", "Shirt=-0.1", "Shirt=nan", "Shirt=x",
+                                  "nope=0.3", ""]).map(lambda v: V(v, False, "not CLASS=P of the model")))}
 BF16 = choice(["auto", "on", "off"])
 
 

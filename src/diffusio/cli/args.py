@@ -122,6 +122,30 @@ def add_guide_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None, metavar="N",
                    help="draw again, up to N times, each image in which the model's class guide does not see the "
                         "class its prompt or label names; 0 = never (default: the model's)")
+    p.add_argument("--redraw-below", type=class_bar, action="append", default=None, metavar="CLASS=P",
+                   help="redraw an image of CLASS only when the class guide names it with probability under P "
+                        "(default 0.8, or the model's own bar; repeat for more classes), e.g. --redraw-below Shirt=0.3")
+
+
+def class_bar(text: str) -> tuple[str, float]:
+    """``--redraw-below``: ``"Shirt=0.3"`` -> ``("Shirt", 0.3)`` (the class is checked by the library).
+
+    >>> class_bar("Ankle boot=0.5")
+    ('Ankle boot', 0.5)
+    """
+    name, sep, value = text.rpartition("=")
+    try:
+        bar = float(value)
+    except ValueError:
+        bar = None
+    if not sep or not name.strip() or bar is None or not 0 <= bar <= 1:
+        raise argparse.ArgumentTypeError(f"write CLASS=P with P a probability in [0, 1] (e.g. Shirt=0.3), got {text!r}")
+    return name.strip(), bar
+
+
+def redraw_bars(args) -> dict[str, float] | None:
+    """The ``--redraw-below`` options as one mapping, or None for the model's own."""
+    return None if not args.redraw_below else dict(args.redraw_below)
 
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from diffusio.cli.args import (add_guide_options, add_watermark_options, guidance_float, positive_int, seed_int,
-                               watermark_choice)
+                               redraw_bars, watermark_choice)
 from diffusio.cli.cluster import add_cluster_options, cluster
 from diffusio.errors import UsageError
 
@@ -96,10 +96,12 @@ def cmd_synthesize(args) -> int:
         data = synthesize(gen, args.per_class, classes=classes, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, seed=args.seed, watermark=watermark_choice(args),
                           progress=sys.stderr.isatty(), client=client, autoguidance=args.autoguidance, guide=args.guide,
-                          classifier_guidance=args.classifier_guidance, redraws=args.redraws)
+                          classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                          redraw_below=redraw_bars(args))
     settings = synthesis_settings(gen, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                                   autoguidance=args.autoguidance, guide=args.guide,
-                                  classifier_guidance=args.classifier_guidance, redraws=args.redraws)
+                                  classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                          redraw_below=redraw_bars(args))
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, **settings,
             "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")

@@ -12,7 +12,8 @@ from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
-from diffusio.cli.args import add_guide_options, add_cooldown_option, add_watermark_options, watermark_choice
+from diffusio.cli.args import (add_cooldown_option, add_guide_options, add_watermark_options, redraw_bars,
+                               watermark_choice)
 from diffusio.errors import UsageError
 
 
@@ -266,7 +267,8 @@ def cmd_generate(args) -> int:
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
                       guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
-                      bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws)
+                      bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                      redraw_below=redraw_bars(args))
     images = made.uint8()
     if made.unnamed:
         _note(f"{made.unnamed} of {len(images)} images still do not show the prompt's class to the class guide "
@@ -324,7 +326,8 @@ def cmd_evaluate(args) -> int:
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
                       progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide,
-                      bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws)
+                      bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                      redraw_below=redraw_bars(args))
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)

@@ -24,6 +24,7 @@ from diffusio._resources import check_memory
 from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.core.guidance import check_interval, check_scale
+from diffusio.generative.conditioning.class_guide import check_redraw_below
 from diffusio.generative.checkpoint.models import LoadedModel, load_guide, load_model
 from diffusio.generative.core.samplers import SAMPLERS
 from diffusio.generative.core.sampling import sample
@@ -202,7 +203,8 @@ class Generator:
                guidance_interval: tuple[float, float] | None = None,
                autoguidance: float | None = None, guide: str | Path | None = None,
                should_stop: Callable[[], bool] | None = None, bf16: str | None = None,
-               classifier_guidance: float | None = None, redraws: int | None = None) -> "Samples":
+               classifier_guidance: float | None = None, redraws: int | None = None,
+               redraw_below: dict[str, float] | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
@@ -222,6 +224,8 @@ class Generator:
         guide's check classifier does not see the class its prompt or label names (probability under
         ``class_guide.NAMED_AT``; default: the model's ``redraws``, else 0 = never); an image still
         unnamed after the last try is kept as its best try and counted in ``Samples.unnamed``.
+        ``redraw_below``: class name -> a lower (or higher) bar than ``NAMED_AT`` for that class's images,
+        e.g. ``{"Shirt": 0.3}`` (default: the model's ``redraw_below``), see ``ClassGuide.named_at``.
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
@@ -245,7 +249,7 @@ class Generator:
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
         autoguide = self._autoguide(autoguidance, guide)
         steer = self._class_guidance(classifier_guidance, cond)
-        redraws, wishes = self._redraws(redraws, cond)
+        redraws, wishes, bars = self._redraws(redraws, cond, redraw_below)
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
@@ -271,22 +275,21 @@ class Generator:
                 rows = torch.arange(start, min(n, start + CHUNK))
                 images = draw(rows, seed * 1_000_003 + k)
                 if redraws:
-                    images, missed = self._redraw(images, rows, wishes, redraws, draw, (seed, k), bar, steps)
+                    images, missed = self._redraw(images, rows, wishes, bars, redraws, draw, (seed, k), bar, steps)
                     unnamed += missed
                 out.append(images)
         bar.close()
         return Samples(torch.cat(out), evaluations / n, time.perf_counter() - started, unnamed)
 
-    def _redraw(self, images: torch.Tensor, rows: torch.Tensor, wishes: torch.Tensor, redraws: int, draw,
-                key: tuple[int, int], bar, steps: int) -> tuple[torch.Tensor, int]:
+    def _redraw(self, images: torch.Tensor, rows: torch.Tensor, wishes: torch.Tensor, bars: torch.Tensor,
+                redraws: int, draw, key: tuple[int, int], bar, steps: int) -> tuple[torch.Tensor, int]:
         """Draw again, up to ``redraws`` times, the images in which the class guide does not see a
-        wished class, keeping each image's best try; also how many stay unnamed.  Each round's noise
-        comes from (seed, chunk, round), so the same seed gives the same images."""
-        from diffusio.generative.conditioning.class_guide import NAMED_AT
-
-        score = self._class_guide.named(images, wishes[rows])
+        wished class (its probability under the row's bar), keeping each image's best try; also how
+        many stay unnamed.  Each round's noise comes from (seed, chunk, round), so the same seed gives
+        the same images."""
+        score, bars = self._class_guide.named(images, wishes[rows]), bars[rows]
         for round_ in range(1, redraws + 1):
-            missed = torch.nonzero(score < NAMED_AT).flatten()
+            missed = torch.nonzero(score < bars).flatten()
             if not len(missed):
                 break
             bar.total += steps
@@ -296,7 +299,7 @@ class Generator:
             new_score = self._class_guide.named(again, wishes[rows[missed]])
             better = new_score > score[missed]
             images[missed[better]], score[missed[better]] = again[better], new_score[better]
-        return images, int((score < NAMED_AT).sum())
+        return images, int((score < bars).sum())
 
     def _guidance_interval(self, interval) -> tuple[float, float] | None:
         interval = self.defaults.get("guidance_interval") if interval is None else interval
@@ -325,14 +328,22 @@ class Generator:
         guide = self._load_class_guide(f"classifier_guidance {scale:g}")
         return guide.net, guide.wishes(cond), scale
 
-    def _redraws(self, redraws: int | None, cond: torch.Tensor | None) -> tuple[int, torch.Tensor | None]:
-        """(number of redraws, every row's wished classes), or (0, None) when images are not redrawn."""
+    def _redraws(self, redraws: int | None, cond: torch.Tensor | None,
+                 below: dict[str, float] | None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+        """(number of redraws, every row's wished classes, every row's bar), or (0, None, None) when
+        images are not redrawn."""
         redraws = self.defaults.get("redraws", 0) if redraws is None else redraws
         if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
             raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
+        below = self.defaults.get("redraw_below") if below is None else below
+        if below and not self.class_names:
+            raise UsageError("redraw_below names classes, and this model has none; drop it")
+        check_redraw_below(below, self.class_names or [])  # a wrong class is refused even when nothing is redrawn
         if redraws == 0 or cond is None:
-            return 0, None
-        return int(redraws), self._load_class_guide(f"redraws {redraws}").wishes(cond)
+            return 0, None, None
+        guide = self._load_class_guide(f"redraws {redraws}")
+        wishes = guide.wishes(cond)
+        return int(redraws), wishes, guide.named_at(wishes, below)
 
     def _load_class_guide(self, what: str):
         if self._class_guide is None:
@@ -364,14 +375,15 @@ class Generator:
                  guidance_interval: tuple[float, float] | None = None,
                  autoguidance: float | None = None, guide: str | Path | None = None,
                  bf16: str | None = None, classifier_guidance: float | None = None,
-                 redraws: int | None = None) -> np.ndarray:
+                 redraws: int | None = None, redraw_below: dict[str, float] | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
         in :meth:`sample`)."""
         return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
                            schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
                            guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide,
-                           bf16=bf16, classifier_guidance=classifier_guidance, redraws=redraws).uint8()
+                           bf16=bf16, classifier_guidance=classifier_guidance, redraws=redraws,
+                           redraw_below=redraw_below).uint8()
 
 
 def samplers() -> dict[str, str]:

@@ -174,7 +174,7 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     teacher = tmp_path / "teacher"
     shutil.copytree(resolve_model_dir("fashion"), teacher)
     config = json.loads((teacher / "config.json").read_text())
-    config["sampling"].update(autoguidance=2.0, guide="fashion-guide")
+    config["sampling"].update(autoguidance=2.0, guide="fashion-guide", redraw_below={"Shirt": 0.3})
     (teacher / "config.json").write_text(json.dumps(config))
     run = Distiller(DistillConfig(teacher=str(teacher), out=str(tmp_path / "student"), trajectories=2,
                                   teacher_steps=4, train_steps=1, quiet=True))
@@ -182,6 +182,7 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     assert scale == 2.0 and torch.equal(next(iter(guide.state_dict().values())),
                                         next(iter(load_model("fashion-guide").denoiser.state_dict().values())))
     assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}
+    assert run.student_config()["sampling"]["redraw_below"] == {"Shirt": 0.3}  # redrawn by the teacher's bars
     # fashion synthesises with autoguidance from its guide: a recipe of the teacher, not of a student
     assert "synthesis" in config and "synthesis" not in run.student_config()
 

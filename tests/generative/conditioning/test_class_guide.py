@@ -217,3 +217,52 @@ def test_cli_generates_with_redraws_and_says_what_stays_unnamed(tmp_path, capsys
     assert main(["generate", "a coat", "--redraws", "21", "-o", str(tmp_path / "x.png")]) != 0
     assert "redraws must be a whole number from 0 to 20" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_class_bar_redraws_that_class_by_its_own_probability():
+    """``redraw_below`` sets one class's bar: 0 never redraws a shirt; the other classes keep 0.8."""
+    gen = Generator.load("fashion")
+    guide = load_class_guide(gen.model.path, gen.model.config)
+    prompts = ["a shirt", "a coat"] * 8
+    wishes = guide.wishes(gen.condition(len(prompts), prompts))
+    bars = guide.named_at(wishes, {"Shirt": 0.0})
+    shirt = torch.tensor([p == "a shirt" for p in prompts])
+    assert (bars[shirt] < 0.05).all() and torch.allclose(bars[~shirt], torch.tensor(NAMED_AT), atol=0.05)
+    first = gen.sample(prompts, len(prompts), redraws=0, **REDRAW)
+    freed = gen.sample(prompts, len(prompts), redraws=3, redraw_below={"Shirt": 0.0}, **REDRAW)
+    plain = gen.sample(prompts, len(prompts), redraws=3, **REDRAW)
+    before = guide.named(first.images, wishes)
+    assert (before[shirt] < NAMED_AT).any()  # the test needs a shirt the default bar would redraw
+    assert torch.equal(freed.images[shirt], first.images[shirt])  # no shirt drawn again
+    assert not torch.equal(plain.images[shirt], first.images[shirt])
+    kept = ~shirt & (before >= NAMED_AT)  # coats keep the default bar: named ones stay, the rest improve
+    assert torch.equal(freed.images[kept], first.images[kept])
+    assert (guide.named(freed.images, wishes)[~shirt] >= before[~shirt]).all()
+    gen.defaults["redraw_below"] = {"Shirt": 0.0}  # the model's own bar is the default
+    assert torch.equal(gen.sample(prompts, len(prompts), redraws=3, **REDRAW).images, freed.images)
+
+
+def test_class_bars_weigh_the_wished_classes_and_leave_unconditional_rows_at_the_default():
+    guide = ClassGuide(NoisyClassifier(classes=3), torch.empty(0), torch.empty(0), ["a", "b", "c"])
+    wishes = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 0]])
+    assert torch.allclose(guide.named_at(wishes, {"b": 0.2}), torch.tensor([NAMED_AT, 0.2, 0.5, NAMED_AT]))
+    assert torch.allclose(guide.named_at(wishes), torch.full((4,), NAMED_AT))
+
+
+@pytest.mark.parametrize("below, match", [({"Sock": 0.3}, "not one of the model's classes"),
+                                          ({"Shirt": 1.5}, "probability"), ({"Shirt": True}, "probability"),
+                                          ([("Shirt", 0.3)], "map class names")])
+def test_bad_class_bars_are_refused_even_without_redraws(below, match):
+    with pytest.raises(UsageError, match=match):
+        Generator.load("fashion").sample("a coat", redraws=0, redraw_below=below, **KW)
+
+
+def test_cli_takes_class_bars(tmp_path, capsys):
+    png = tmp_path / "s.png"
+    assert main(["generate", "a shirt", "-n", "2", "--steps", "2", "--redraws", "1", "--redraw-below", "Shirt=0.3",
+                 "--redraw-below", "T-shirt/top=0.5", "-o", str(png)]) == 0 and png.exists()
+    for bad in ("Shirt", "Shirt=2", "=0.5"):
+        with pytest.raises(SystemExit):  # argparse: not CLASS=P
+            main(["generate", "a shirt", "-n", "2", "--redraw-below", bad, "-o", str(tmp_path / "t.png")])
+    assert main(["generate", "a shirt", "-n", "2", "--redraw-below", "Sock=0.3", "-o", str(tmp_path / "t.png")]) == 2
+    assert "Sock" in capsys.readouterr().err and not (tmp_path / "t.png").exists()

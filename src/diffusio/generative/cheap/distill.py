@@ -270,8 +270,11 @@ class Distiller:
                   if k not in ("format", "version", "training", "synthesis")}
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
-        if "class_guide" in config:  # redraws as the teacher's, read by its class guide (copied by save)
-            config["sampling"]["redraws"] = self.teacher.config.get("sampling", {}).get("redraws", 0)
+        if "class_guide" in config:  # redraws (and class bars) as the teacher's, read by its class guide (copied by save)
+            teacher = self.teacher.config.get("sampling", {})
+            config["sampling"]["redraws"] = teacher.get("redraws", 0)
+            if teacher.get("redraw_below"):
+                config["sampling"]["redraw_below"] = dict(teacher["redraw_below"])
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "autoguidance": None if self.autoguide is None else {

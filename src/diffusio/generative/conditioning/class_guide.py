@@ -52,6 +52,28 @@ CLEAN_SIGMA = 0.02  # how a finished image is read: a low level both classifiers
 NAMED_AT = 0.8  # a redraw is due when the check gives the wished classes less than this probability
 
 
+def check_redraw_below(below, class_names: list[str]) -> dict[str, float]:
+    """``redraw_below``, class name -> the probability under which an image of that class is drawn again
+    (classes left out keep :data:`NAMED_AT`), checked against the model's classes.
+
+    >>> check_redraw_below({"Shirt": 0.3}, ["T-shirt/top", "Shirt"])
+    {'Shirt': 0.3}
+    """
+    if below is None:
+        return {}
+    if not isinstance(below, dict):
+        raise UsageError(f"redraw_below must map class names to probabilities, e.g. {{'Shirt': 0.3}}, got {below!r}")
+    out = {}
+    for name, value in below.items():
+        if name not in class_names:
+            raise UsageError(f"redraw_below names {name!r}, which is not one of the model's classes: "
+                             f"{', '.join(class_names)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise UsageError(f"redraw_below[{name!r}] must be a probability in [0, 1], got {value!r}")
+        out[name] = float(value)
+    return out
+
+
 class NoisyClassifier(nn.Module):
     """``p(class | x_sigma, sigma)``: conv w-w-2w-2w-4w (GroupNorm, SiLU, two 2x poolings), mean pool, linear."""
 
@@ -106,6 +128,18 @@ class ClassGuide:
         p = torch.softmax(reader(images.float(), sigma).float(), dim=1)
         total = wishes.sum(1)
         return torch.where(total > 0, (p * wishes).sum(1) / total.clamp_min(1e-12), torch.ones_like(total))
+
+    def named_at(self, wishes: torch.Tensor, below: dict[str, float] | None = None) -> torch.Tensor:
+        """Each row's redraw threshold (N,): the wished classes' thresholds (``below``, see
+        :func:`check_redraw_below`; :data:`NAMED_AT` for the rest) weighted as :meth:`named` weighs them.
+
+        A class the check cannot name surely even in real images (a shirt: under 0.8 in half of them)
+        is better judged by a lower bar; one bar for all would draw its ambiguous half again."""
+        below = check_redraw_below(below, self.class_names)
+        bars = torch.tensor([below.get(name, NAMED_AT) for name in self.class_names])
+        total = wishes.sum(1)
+        return torch.where(total > 0, (wishes.float() * bars).sum(1) / total.clamp_min(1e-12),
+                           torch.full_like(total, NAMED_AT))
 
 
 def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batch_size: int = 128, width: int = 48,
