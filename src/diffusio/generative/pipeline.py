@@ -287,19 +287,16 @@ class Generator:
         wished class (its probability under the row's bar), keeping each image's best try; also how
         many stay unnamed.  Each round's noise comes from (seed, chunk, round), so the same seed gives
         the same images."""
-        score, bars = self._class_guide.named(images, wishes[rows]), bars[rows]
-        for round_ in range(1, redraws + 1):
-            missed = torch.nonzero(score < bars).flatten()
-            if not len(missed):
-                break
+        from diffusio.generative.conditioning.class_guide import keep_best_of_redraws
+
+        def again(missed: torch.Tensor, seed: int) -> torch.Tensor:
             bar.total += steps
             bar.refresh()
-            seed = int(np.random.SeedSequence([*key, round_]).generate_state(1)[0])
-            again = draw(rows[missed], seed)
-            new_score = self._class_guide.named(again, wishes[rows[missed]])
-            better = new_score > score[missed]
-            images[missed[better]], score[missed[better]] = again[better], new_score[better]
-        return images, int((score < bars).sum())
+            return draw(rows[missed], seed)
+
+        named = self._class_guide.named
+        return keep_best_of_redraws(images, named(images, wishes[rows]), bars[rows], redraws, again,
+                                    lambda made, missed: named(made, wishes[rows[missed]]), key)
 
     def _guidance_interval(self, interval) -> tuple[float, float] | None:
         interval = self.defaults.get("guidance_interval") if interval is None else interval

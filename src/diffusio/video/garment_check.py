@@ -38,7 +38,8 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.conditioning.class_guide import (CHECK_SIGMA_RANGE, ClassGuide, NoisyClassifier,
-                                                          fit_caption_reader, train_noisy_classifier)
+                                                          fit_caption_reader, keep_best_of_redraws,
+                                                          train_noisy_classifier)
 
 CHECK_FILE = "garment_check.safetensors"
 NAMED_AT = 0.5  # the weakest frame's probability of the prompted garment under which a clip is drawn again
@@ -179,14 +180,5 @@ def redraw(clips: np.ndarray, wishes: torch.Tensor, check: GarmentCheck, redraws
     keeping each clip's best try: the clips and how many stay under.  ``draw(rows, seed)`` samples
     the clips of those rows again; round r's noise comes from (seed, r), so the same seed gives the
     same clips.  Rows that wish for nothing (unconditional) are never drawn again."""
-    score = check.scores(clips, wishes)
-    for round_ in range(1, redraws + 1):
-        missed = torch.nonzero(score < NAMED_AT).flatten()
-        if not len(missed):
-            break
-        again = draw(missed, int(np.random.SeedSequence([seed, round_]).generate_state(1)[0]))
-        new_score = check.scores(again, wishes[missed])
-        better = (new_score > score[missed]).numpy()
-        rows = missed.numpy()[better]
-        clips[rows], score[rows] = again[better], new_score[torch.from_numpy(better)]
-    return clips, int((score < NAMED_AT).sum())
+    return keep_best_of_redraws(clips, check.scores(clips, wishes), NAMED_AT, redraws, draw,
+                                lambda made, missed: check.scores(made, wishes[missed]), (seed,))

@@ -74,6 +74,33 @@ def check_redraw_below(below, class_names: list[str]) -> dict[str, float]:
     return out
 
 
+def keep_best_of_redraws(items, score: torch.Tensor, bars: torch.Tensor | float, redraws: int, draw, rescore,
+                         key: tuple[int, ...]) -> tuple[object, int]:
+    """Draw again, up to ``redraws`` times, the items (images or clips, a tensor or an array, first
+    axis the rows) whose ``score`` is under their bar, keeping each row's best try; also how many stay
+    under.  ``draw(rows, seed)`` makes those rows again and ``rescore(made, rows)`` scores them.
+    Round r's seed comes from ``(*key, r)``, so the same key gives the same items.
+
+    >>> score = torch.tensor([0.9, 0.1])
+    >>> again = lambda rows, seed: torch.full((len(rows),), 7.0)
+    >>> keep_best_of_redraws(torch.zeros(2), score, 0.8, 2, again, lambda made, rows: torch.ones(len(rows)), (0,))
+    (tensor([0., 7.]), 0)
+    """
+    for round_ in range(1, redraws + 1):
+        missed = torch.nonzero(score < bars).flatten()
+        if not len(missed):
+            break
+        again = draw(missed, int(np.random.SeedSequence([*key, round_]).generate_state(1)[0]))
+        new_score = rescore(again, missed)
+        better = new_score > score[missed]
+        if isinstance(items, np.ndarray):  # clips: numpy rows
+            items[missed.numpy()[better.numpy()]] = again[better.numpy()]
+        else:
+            items[missed[better]] = again[better]
+        score[missed[better]] = new_score[better]
+    return items, int((score < bars).sum())
+
+
 class NoisyClassifier(nn.Module):
     """``p(class | x_sigma, sigma)``: conv w-w-2w-2w-4w (GroupNorm, SiLU, two 2x poolings), mean pool, linear."""
 
