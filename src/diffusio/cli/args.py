@@ -124,7 +124,8 @@ def add_guide_options(p: argparse.ArgumentParser) -> None:
                         "class its prompt or label names; 0 = never (default: the model's)")
     p.add_argument("--redraw-below", type=class_bar, action="append", default=None, metavar="CLASS=P",
                    help="redraw an image of CLASS only when the class guide names it with probability under P "
-                        "(default 0.8, or the model's own bar; repeat for more classes), e.g. --redraw-below Shirt=0.3")
+                        "(default 0.8, or the model's own bar; repeat for more classes), e.g. --redraw-below Shirt=0.3 "
+                        "--redraw-below 'Ankle boot=0.5'")
 
 
 def class_bar(text: str) -> tuple[str, float]:
@@ -143,9 +144,15 @@ def class_bar(text: str) -> tuple[str, float]:
     return name.strip(), bar
 
 
-def redraw_bars(args) -> dict[str, float] | None:
-    """The ``--redraw-below`` options as one mapping, or None for the model's own."""
-    return None if not args.redraw_below else dict(args.redraw_below)
+def redraw_bars(args: argparse.Namespace) -> dict[str, float] | None:
+    """The ``--redraw-below`` options as one mapping, or None for the model's own; a class given twice is refused."""
+    if not args.redraw_below:
+        return None
+    bars = dict(args.redraw_below)
+    if len(bars) < len(args.redraw_below):
+        raise UsageError(f"--redraw-below names a class twice ({', '.join(n for n, _ in args.redraw_below)}); "
+                         "give each class once")
+    return bars
 
 
 def add_watermark_options(p: argparse.ArgumentParser) -> None:

@@ -101,7 +101,7 @@ def cmd_synthesize(args) -> int:
     settings = synthesis_settings(gen, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                                   autoguidance=args.autoguidance, guide=args.guide,
                                   classifier_guidance=args.classifier_guidance, redraws=args.redraws,
-                          redraw_below=redraw_bars(args))
+                                  redraw_below=redraw_bars(args))
     meta = {"model": args.model, "per_class": args.per_class, "seed": args.seed, **settings,
             "watermarked": resolve_key(watermark_choice(args)) is not None}
     dataset = gen.model.config.get("data", {}).get("name")

@@ -344,6 +344,8 @@ def format_report(report: dict) -> str:
              + (f", classifier guidance {s['classifier_guidance']}" if s.get("classifier_guidance") else "")
              + (f", up to {s['redraws']} redraws ({report.get('unnamed', 0)} samples still unnamed)"
                 if s.get("redraws") else "")
+             + (", class bars " + ", ".join(f"{k} {v:g}" for k, v in s["redraw_below"].items())
+                if s.get("redraws") and s.get("redraw_below") else "")
              + "); "
              f"classifier test accuracy {report['classifier_test_accuracy']:.3f}",
              f"{'metric':<12}{'model':>10}{'real floor':>12}"]

@@ -24,7 +24,6 @@ from diffusio._resources import check_memory
 from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.core.guidance import check_interval, check_scale
-from diffusio.generative.conditioning.class_guide import check_redraw_below
 from diffusio.generative.checkpoint.models import LoadedModel, load_guide, load_model
 from diffusio.generative.core.samplers import SAMPLERS
 from diffusio.generative.core.sampling import sample
@@ -225,7 +224,8 @@ class Generator:
         ``class_guide.NAMED_AT``; default: the model's ``redraws``, else 0 = never); an image still
         unnamed after the last try is kept as its best try and counted in ``Samples.unnamed``.
         ``redraw_below``: class name -> a lower (or higher) bar than ``NAMED_AT`` for that class's images,
-        e.g. ``{"Shirt": 0.3}`` (default: the model's ``redraw_below``), see ``ClassGuide.named_at``.
+        e.g. ``{"Shirt": 0.3}``, on top of the model's own ``redraw_below`` (a class given here
+        replaces the model's bar for it; 0.8 puts back the default), see ``ClassGuide.named_at``.
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
@@ -332,15 +332,26 @@ class Generator:
         redraws = self.defaults.get("redraws", 0) if redraws is None else redraws
         if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
             raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
-        below = self.defaults.get("redraw_below") if below is None else below
-        if below and not self.class_names:
-            raise UsageError("redraw_below names classes, and this model has none; drop it")
-        check_redraw_below(below, self.class_names or [])  # a wrong class is refused even when nothing is redrawn
+        bars = self._redraw_bars(below)
         if redraws == 0 or cond is None:
+            if below:
+                raise UsageError("redraw_below needs images that are drawn again, and here none are ("
+                                 + ("unconditional images" if cond is None else "redraws 0")
+                                 + "); give redraws N and a prompt or label, or drop it")
             return 0, None, None
         guide = self._load_class_guide(f"redraws {redraws}")
         wishes = guide.wishes(cond)
-        return int(redraws), wishes, guide.named_at(wishes, below)
+        return int(redraws), wishes, guide.named_at(wishes, bars)
+
+    def _redraw_bars(self, below: dict[str, float] | None) -> dict[str, float]:
+        """The model's own class bars (``sampling.redraw_below``), with ``below``'s on top; a class
+        the model does not know is refused, also when nothing is redrawn."""
+        from diffusio.generative.conditioning.class_guide import check_redraw_below
+
+        names = self.class_names or []
+        own = check_redraw_below(self.defaults.get("redraw_below"), names,
+                                 f"the class bars of {self.model.path}/config.json (sampling, redraw_below)")
+        return {**own, **check_redraw_below(below, names)}
 
     def _load_class_guide(self, what: str):
         if self._class_guide is None:

@@ -93,13 +93,14 @@ def test_fine_tune_keeps_the_parents_autoguidance_only_where_its_guide_fits_and_
     parent = tmp_path / "parent"
     shutil.copytree(parent_and_child[0], parent)
     config = json.loads((parent / "config.json").read_text())
-    config["sampling"].update(autoguidance=1.5, guide=str(parent), classifier_guidance=2.0, redraws=3)
+    config["sampling"].update(autoguidance=1.5, guide=str(parent), classifier_guidance=2.0, redraws=3,
+                              redraw_below={"c0": 0.3})
     (parent / "config.json").write_text(json.dumps(config))
     common = dict(data="digits", steps=1, every=0, quiet=True, init=str(parent))
     same = Trainer(TrainConfig(out=str(tmp_path / "same"), **common))
     assert same.config["sampling"]["autoguidance"] == 1.5 and same.config["sampling"]["guide"] == str(parent)
     # the parent's class guide stays in its folder, so the child does not ask for one
-    assert "classifier_guidance" not in same.config["sampling"] and "redraws" not in same.config["sampling"]
+    assert not {"classifier_guidance", "redraws", "redraw_below"} & set(same.config["sampling"])
     wishes = Trainer(TrainConfig(out=str(tmp_path / "wishes"), attributes=("height",), **common))
     assert "autoguidance" not in wishes.config["sampling"] and "guide" not in wishes.config["sampling"]
     assert wishes.config["sampling"]["steps"] == config["sampling"]["steps"]

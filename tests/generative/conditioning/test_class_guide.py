@@ -4,6 +4,7 @@ a prompt names (classifier guidance, Dhariwal & Nichol 2021)."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -246,15 +247,29 @@ def test_class_bars_weigh_the_wished_classes_and_leave_unconditional_rows_at_the
     guide = ClassGuide(NoisyClassifier(classes=3), torch.empty(0), torch.empty(0), ["a", "b", "c"])
     wishes = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 0]])
     assert torch.allclose(guide.named_at(wishes, {"b": 0.2}), torch.tensor([NAMED_AT, 0.2, 0.5, NAMED_AT]))
-    assert torch.allclose(guide.named_at(wishes), torch.full((4,), NAMED_AT))
+    soft = torch.softmax(torch.randn(1000, 3, generator=torch.Generator().manual_seed(0)), 1)
+    # no bar of its own: exactly the default's bar, so the images of before come back byte for byte
+    assert torch.equal(guide.named_at(soft, {}), torch.full((1000,), NAMED_AT))
+    assert torch.equal(guide.named_at(soft * torch.tensor([1.0, 0, 1]), {"b": 0.2}), torch.full((1000,), NAMED_AT))
 
 
-@pytest.mark.parametrize("below, match", [({"Sock": 0.3}, "not one of the model's classes"),
+@pytest.mark.parametrize("below, match", [({"Sock": 0.3}, "must name classes of the model"),
                                           ({"Shirt": 1.5}, "probability"), ({"Shirt": True}, "probability"),
-                                          ([("Shirt", 0.3)], "map class names")])
-def test_bad_class_bars_are_refused_even_without_redraws(below, match):
+                                          ([("Shirt", 0.3)], "map class names"),
+                                          ({"Shirt": 0.3}, "needs images that are drawn again")])
+def test_bad_or_idle_class_bars_are_refused(below, match):
     with pytest.raises(UsageError, match=match):
         Generator.load("fashion").sample("a coat", redraws=0, redraw_below=below, **KW)
+
+
+def test_given_bars_join_the_models_and_a_bad_config_bar_is_named(tmp_path):
+    gen = Generator.load("fashion")
+    gen.defaults["redraw_below"] = {"Shirt": 0.3}
+    assert gen._redraw_bars({"Coat": np.float32(0.5)}) == {"Shirt": 0.3, "Coat": 0.5}
+    assert gen._redraw_bars({"Shirt": 0.8}) == {"Shirt": 0.8}  # 0.8 puts the default back
+    gen.defaults["redraw_below"] = {"Sock": 0.3}
+    with pytest.raises(UsageError, match=r"config.json \(sampling, redraw_below\) must name classes"):
+        gen.sample("a coat", redraws=1, **KW)
 
 
 def test_cli_takes_class_bars(tmp_path, capsys):
@@ -264,5 +279,7 @@ def test_cli_takes_class_bars(tmp_path, capsys):
     for bad in ("Shirt", "Shirt=2", "=0.5"):
         with pytest.raises(SystemExit):  # argparse: not CLASS=P
             main(["generate", "a shirt", "-n", "2", "--redraw-below", bad, "-o", str(tmp_path / "t.png")])
-    assert main(["generate", "a shirt", "-n", "2", "--redraw-below", "Sock=0.3", "-o", str(tmp_path / "t.png")]) == 2
-    assert "Sock" in capsys.readouterr().err and not (tmp_path / "t.png").exists()
+    for bad in (["Sock=0.3"], ["Shirt=0.3", "Shirt=0.5"]):
+        argv = [arg for bar in bad for arg in ("--redraw-below", bar)]
+        assert main(["generate", "a shirt", "-n", "2", *argv, "-o", str(tmp_path / "t.png")]) == 2
+        assert "--redraw-below" in capsys.readouterr().err and not (tmp_path / "t.png").exists()

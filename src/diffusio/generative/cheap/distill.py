@@ -270,7 +270,7 @@ class Distiller:
                   if k not in ("format", "version", "training", "synthesis")}
         config["sampling"] = {"sampler": "consistency", "steps": 4, "schedule": "distilled", "guidance": 1.0,
                               "sigmas": student_sigmas(self.sigmas)}
-        if "class_guide" in config:  # redraws (and class bars) as the teacher's, read by its class guide (copied by save)
+        if "class_guide" in config:  # redraws and class bars as the teacher's, read by its guide (copied by save)
             teacher = self.teacher.config.get("sampling", {})
             config["sampling"]["redraws"] = teacher.get("redraws", 0)
             if teacher.get("redraw_below"):

@@ -29,8 +29,10 @@ tensor([0., 0.])
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -49,12 +51,14 @@ READER_C = 10.0  # the reader's inverse regularisation, as the video motion read
 TEST_SIGMAS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
 CHECK_SIGMA_RANGE = (0.01, 0.3)  # the check classifier's levels: finished images, a little noise against overfitting
 CLEAN_SIGMA = 0.02  # how a finished image is read: a low level both classifiers trained at
+Items = TypeVar("Items", torch.Tensor, np.ndarray)
 NAMED_AT = 0.8  # a redraw is due when the check gives the wished classes less than this probability
 
 
-def check_redraw_below(below, class_names: list[str]) -> dict[str, float]:
+def check_redraw_below(below: object, class_names: list[str], where: str = "redraw_below") -> dict[str, float]:
     """``redraw_below``, class name -> the probability under which an image of that class is drawn again
-    (classes left out keep :data:`NAMED_AT`), checked against the model's classes.
+    (classes left out keep :data:`NAMED_AT`), checked against the model's classes; ``where`` names
+    the value in errors.
 
     >>> check_redraw_below({"Shirt": 0.3}, ["T-shirt/top", "Shirt"])
     {'Shirt': 0.3}
@@ -62,20 +66,21 @@ def check_redraw_below(below, class_names: list[str]) -> dict[str, float]:
     if below is None:
         return {}
     if not isinstance(below, dict):
-        raise UsageError(f"redraw_below must map class names to probabilities, e.g. {{'Shirt': 0.3}}, got {below!r}")
+        raise UsageError(f"{where} must map class names to probabilities, e.g. {{'Shirt': 0.3}}, got {below!r}")
     out = {}
     for name, value in below.items():
         if name not in class_names:
-            raise UsageError(f"redraw_below names {name!r}, which is not one of the model's classes: "
-                             f"{', '.join(class_names)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise UsageError(f"redraw_below[{name!r}] must be a probability in [0, 1], got {value!r}")
+            raise UsageError(f"{where} must name classes of the model ({', '.join(class_names) or 'it has none'}), "
+                             f"got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+            raise UsageError(f"{where} must give each class a probability in [0, 1], got {value!r} for {name!r}")
         out[name] = float(value)
     return out
 
 
-def keep_best_of_redraws(items, score: torch.Tensor, bars: torch.Tensor | float, redraws: int, draw, rescore,
-                         key: tuple[int, ...]) -> tuple[object, int]:
+def keep_best_of_redraws(items: Items, score: torch.Tensor, bars: torch.Tensor | float, redraws: int,
+                         draw: Callable[[torch.Tensor, int], Items],
+                         rescore: Callable[[Items, torch.Tensor], torch.Tensor], key: tuple[int, ...]) -> tuple[Items, int]:
     """Draw again, up to ``redraws`` times, the items (images or clips, a tensor or an array, first
     axis the rows) whose ``score`` is under their bar, keeping each row's best try; also how many stay
     under.  ``draw(rows, seed)`` makes those rows again and ``rescore(made, rows)`` scores them.
@@ -93,10 +98,9 @@ def keep_best_of_redraws(items, score: torch.Tensor, bars: torch.Tensor | float,
         again = draw(missed, int(np.random.SeedSequence([*key, round_]).generate_state(1)[0]))
         new_score = rescore(again, missed)
         better = new_score > score[missed]
-        if isinstance(items, np.ndarray):  # clips: numpy rows
-            items[missed.numpy()[better.numpy()]] = again[better.numpy()]
-        else:
-            items[missed[better]] = again[better]
+        numpy_rows = isinstance(items, np.ndarray)  # clips are numpy arrays, images tensors
+        rows, pick = (missed[better].numpy(), better.numpy()) if numpy_rows else (missed[better], better)
+        items[rows] = again[pick]
         score[missed[better]] = new_score[better]
     return items, int((score < bars).sum())
 
@@ -156,17 +160,16 @@ class ClassGuide:
         total = wishes.sum(1)
         return torch.where(total > 0, (p * wishes).sum(1) / total.clamp_min(1e-12), torch.ones_like(total))
 
-    def named_at(self, wishes: torch.Tensor, below: dict[str, float] | None = None) -> torch.Tensor:
-        """Each row's redraw threshold (N,): the wished classes' thresholds (``below``, see
-        :func:`check_redraw_below`; :data:`NAMED_AT` for the rest) weighted as :meth:`named` weighs them.
+    def named_at(self, wishes: torch.Tensor, below: dict[str, float]) -> torch.Tensor:
+        """Each row's redraw bar (N,): the wished classes' bars (``below``, checked by
+        :func:`check_redraw_below`; :data:`NAMED_AT` for the rest) weighted as :meth:`named` weighs
+        them; exactly :data:`NAMED_AT` for rows that wish only for classes without a bar of their own.
 
         A class the check cannot name surely even in real images (a shirt: under 0.8 in half of them)
         is better judged by a lower bar; one bar for all would draw its ambiguous half again."""
-        below = check_redraw_below(below, self.class_names)
-        bars = torch.tensor([below.get(name, NAMED_AT) for name in self.class_names])
+        shift = torch.tensor([below.get(name, NAMED_AT) - NAMED_AT for name in self.class_names])
         total = wishes.sum(1)
-        return torch.where(total > 0, (wishes.float() * bars).sum(1) / total.clamp_min(1e-12),
-                           torch.full_like(total, NAMED_AT))
+        return NAMED_AT + (wishes.float() * shift).sum(1) / total.clamp_min(1e-12)
 
 
 def train_class_guide(dataset: str = "fashion-mnist", *, steps: int = 5000, batch_size: int = 128, width: int = 48,

@@ -127,7 +127,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
         "model": feature_metrics(real_feats, clf.features(fake), k, seed),
         "real_floor": feature_metrics(real_feats, clf.features(floor_imgs), k, seed),
         "n": n, "dataset": dataset, "classifier_test_accuracy": clf.test_accuracy,
-        "sampling": {**gen.defaults, **{key: v for key, v in sampling.items() if v is not None}},
+        "sampling": {**gen.defaults, **{key: v for key, v in sampling.items() if v is not None},
+                     "redraw_below": {**gen.defaults.get("redraw_below", {}), **(redraw_below or {})}},
         "unnamed": made.unnamed,  # samples the class guide still did not name after the last redraw
     }
     if conditional:

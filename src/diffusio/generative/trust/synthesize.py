@@ -104,7 +104,8 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     chosen = synthesis_settings(gen, steps=steps, sampler=sampler, guidance=guidance, autoguidance=autoguidance,
                                 guide=guide, classifier_guidance=classifier_guidance, redraws=redraws,
                                 redraw_below=redraw_below)
-    steps, sampler, guidance, autoguidance, guide, classifier_guidance, redraws, redraw_below = (chosen[k] for k in SETTINGS)
+    steps, sampler, guidance, autoguidance, guide = (chosen[k] for k in SETTINGS[:5])
+    classifier_guidance, redraws, redraw_below = (chosen[k] for k in SETTINGS[5:])
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
         raise UsageError("this model has no classes, so it cannot make a labelled dataset; use a model trained "
