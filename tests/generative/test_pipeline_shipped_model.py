@@ -231,8 +231,9 @@ def test_class_guidance_makes_the_ambiguous_garments_their_class_more_often(clas
 @pytest.mark.slow
 def test_redraws_make_the_ambiguous_garments_their_class_more_often(classifier):
     """fashion's default (autoguidance alone, then redraws): the T-shirt, pullover, coat and shirt
-    prompts, which autoguidance alone names as ambiguously as real images, are named far more often
-    (docs/benchmarks.md, "Redraws")."""
+    prompts, which autoguidance alone names as ambiguously as real images, are named far more often;
+    the shirt, redrawn only under its own bar, at least as often and above its goal (docs/benchmarks.md,
+    "Redraws" and "A bar per class")."""
     from diffusio.generative import Generator
 
     gen = Generator.load("fashion")
@@ -241,4 +242,8 @@ def test_redraws_make_the_ambiguous_garments_their_class_more_often(classifier):
     plain = prompt_accuracy(gen, classifier, prompts, 24, seed=0, redraws=0)
     redrawn = prompt_accuracy(gen, classifier, prompts, 24, seed=0)
     print(plain, redrawn)
-    assert sum(redrawn.values()) * 24 >= max(sum(plain.values()) * 24 + 4, 92), (plain, redrawn)
+    named = lambda acc: round(sum(v for p, v in acc.items() if prompts[p] != "Shirt") * 24)  # noqa: E731
+    assert named(redrawn) >= max(named(plain) + 4, 66), (plain, redrawn)  # of 72
+    # the shirt has its own, lower bar (0.3): held to the issue's shirt goal, 5 points under real shirts (70.1%)
+    shirt = next(p for p, c in prompts.items() if c == "Shirt")
+    assert redrawn[shirt] >= max(plain[shirt], 0.651), (plain, redrawn)
