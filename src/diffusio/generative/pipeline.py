@@ -32,7 +32,6 @@ from diffusio.generative.trust.watermark import marking
 
 BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
-MAX_REDRAWS = 20  # each redraw round samples the missed images again: more would hide a guide that never agrees
 
 
 def _step_done(bar, should_stop) -> None:
@@ -329,9 +328,9 @@ class Generator:
                  below: dict[str, float] | None) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
         """(number of redraws, every row's wished classes, every row's bar), or (0, None, None) when
         images are not redrawn."""
-        redraws = self.defaults.get("redraws", 0) if redraws is None else redraws
-        if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
-            raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
+        from diffusio.generative.conditioning.class_guide import check_redraws
+
+        redraws = check_redraws(self.defaults.get("redraws", 0) if redraws is None else redraws)
         bars = self._redraw_bars(below)
         if redraws == 0 or cond is None:
             if below:

@@ -38,12 +38,11 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.conditioning.class_guide import (CHECK_SIGMA_RANGE, ClassGuide, NoisyClassifier,
-                                                          fit_caption_reader, keep_best_of_redraws,
+                                                          check_redraws, fit_caption_reader, keep_best_of_redraws,
                                                           train_noisy_classifier)
 
 CHECK_FILE = "garment_check.safetensors"
 NAMED_AT = 0.5  # the weakest frame's probability of the prompted garment under which a clip is drawn again
-MAX_REDRAWS = 20
 DEFAULT_REDRAWS = 2  # the shipped model's: each redraw costs a whole clip (docs/benchmarks-video.md)
 
 
@@ -166,12 +165,6 @@ def load_garment_check(model_dir: Path, config: dict) -> GarmentCheck | None:
                          "train it again with `diffusio video garment-check MODEL`")
     guide = ClassGuide(net, weight, bias, names, entry.get("scores", {}), net)
     return GarmentCheck(guide, entry.get("object_size", 16))
-
-
-def check_redraws(redraws) -> int:
-    if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
-        raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
-    return int(redraws)
 
 
 def redraw(clips: np.ndarray, wishes: torch.Tensor, check: GarmentCheck, redraws: int, draw,

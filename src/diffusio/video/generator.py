@@ -167,7 +167,8 @@ class VideoGenerator:
         check_count("frames", frames, MAX_FRAMES)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
             raise UsageError(f"seed must be an integer in [0, {2 ** 32 - 1}], got {seed!r}")
-        from diffusio.video.garment_check import check_redraws, redraw
+        from diffusio.generative.conditioning.class_guide import check_redraws
+        from diffusio.video.garment_check import redraw
 
         redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)
         cond = self.embed([p for p in prompts for _ in range(n)])

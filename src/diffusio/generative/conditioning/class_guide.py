@@ -78,6 +78,20 @@ def check_redraw_below(below: object, class_names: list[str], where: str = "redr
     return out
 
 
+MAX_REDRAWS = 20  # each redraw round samples the missed items again: more would hide a check that never agrees
+
+
+def check_redraws(redraws: object) -> int:
+    """``redraws`` as a whole number from 0 to :data:`MAX_REDRAWS`, or a UsageError naming it.
+
+    >>> check_redraws(4)
+    4
+    """
+    if isinstance(redraws, bool) or not isinstance(redraws, (int, np.integer)) or not 0 <= redraws <= MAX_REDRAWS:
+        raise UsageError(f"redraws must be a whole number from 0 to {MAX_REDRAWS}, got {redraws!r}")
+    return int(redraws)
+
+
 def keep_best_of_redraws(items: Items, score: torch.Tensor, bars: torch.Tensor | float, redraws: int,
                          draw: Callable[[torch.Tensor, int], Items],
                          rescore: Callable[[Items, torch.Tensor], torch.Tensor], key: tuple[int, ...]) -> tuple[Items, int]:
