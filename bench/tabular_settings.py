@@ -28,7 +28,7 @@ from diffusio.tabular import TableDiffusion, load_table
 from diffusio.tabular.metrics import evaluate_table
 from diffusio.tabular.model import default_steps
 
-SAMPLING = {"guidance", "guidance_interval", "sample_steps", "sampler", "bf16"}   # settings sample() reads: no refit needed
+SAMPLING = {"guidance", "guidance_interval", "sample_steps", "sampler", "bf16", "redraws", "redraw_below"}   # settings sample() reads: no refit needed
 
 
 def parse_vary(text: str, option: str = "--vary") -> tuple[str, list]:

@@ -223,11 +223,12 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 2), "--minutes": minutes(), "--width": ints(1, 8, huge=True),
             "--depth": ints(1, 2, huge=True), "--every": ints(1, 2), "--seed": seeds(), "--mix": floats(0, 1),
             "--cooldown": floats(0, 1), "--target": anything(["class", "alcohol"]), "--no-derive": fixed(V(None, True), V("", True)),
-            "--no-relate": fixed(V(None, True), V("", True))}),
+            "--no-relate": fixed(V(None, True), V("", True)), "--no-label-check": fixed(V(None, True), V("", True))}),
         "tabular sample": Command(["tabular", "sample", "@tab", "-n", "5", "-o", "@out.csv"], {
             "-n": ints(1, 5, huge=True), "--condition": anything(["class=1", "class=99", "nope=1", "class"]),
             "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv"), "--bf16": BF16,
-            "--guidance-interval": st.one_of(fixed(V("all", True), V("1,10", True)), fixed(V("1,0", False), V("x", False)))},
+            "--guidance-interval": st.one_of(fixed(V("all", True), V("1,10", True)), fixed(V("1,0", False), V("x", False))),
+            "--redraws": ints(0, 2, hi=20), "--redraw-below": floats(0, 1)},
             files={"tab": "model:tabular"}),
         "tabular report": Command(["tabular", "report", "@tab", "--real", "wine", "-n", "20", "-o", "@out.html"], {
             "-n": st.one_of(st.integers(20, 30).map(lambda v: V(v, True)), fixed(V("0", False), V("-1", False), V("x", False),

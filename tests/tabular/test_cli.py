@@ -111,6 +111,25 @@ def test_sample_with_guidance_in_an_interval_from_the_cli(wine_run, tmp_path):
         main(["tabular", "sample", str(wine_run), "-o", str(tmp_path / "x.csv"), "--guidance-interval", "10,1"])
 
 
+def test_label_check_from_the_cli(wine_run, tmp_path, capsys):
+    """`sample` says how many rows the label check drew again; --redraws 0 turns it off, --redraw-below
+    moves its bar, and `fit --no-label-check` fits none (the same rows as --redraws 0)."""
+    rows = {}
+    for name, extra in {"checked": [], "off": ["--redraws", "0"], "strict": ["--redraw-below", "0.9"]}.items():
+        out = tmp_path / f"{name}.csv"
+        assert main(["tabular", "sample", str(wine_run), "-n", "200", "-o", str(out), *extra]) == 0
+        rows[name], said = pd.read_csv(out), capsys.readouterr().out
+        assert ("label check:" in said) == (name != "off"), said
+    assert not rows["checked"].equals(rows["off"]) and not rows["strict"].equals(rows["checked"])
+    bare = tmp_path / "bare"
+    assert main(["tabular", "fit", "wine", "--out", str(bare), "--steps", "20", "--no-label-check", *TINY]) == 0
+    assert main(["tabular", "sample", str(bare), "-n", "200", "-o", str(tmp_path / "bare.csv")]) == 0
+    assert "label check" not in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "bare.csv").equals(rows["off"])
+    assert main(["tabular", "sample", str(wine_run), "-o", str(tmp_path / "x.csv"), "--redraws", "21"]) == 2
+    assert "redraws must be a whole number from 0 to 20" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
     cmd = [sys.executable, "-m", "diffusio", "tabular", "fit", "wine", "--steps", "600", "--every", "20", *TINY]

@@ -6,7 +6,7 @@ import argparse
 
 from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import (add_cooldown_option, add_run_options, guidance_float, interval, non_negative_float,
-                               positive_int, seed_int)
+                               non_negative_int, positive_int, seed_int)
 
 TABLES_HELP = "a CSV file, or a bundled table: breast-cancer, wine, diabetes, credit, churn, diamonds"
 
@@ -45,6 +45,9 @@ def register_fit(sub) -> None:
     p.add_argument("--no-relate", action="store_true",
                    help="learn every column as it is, even one that a law of others nearly gives (default: such a "
                         "column, like a depth that is 100 z / mean(x, y), is learned as what the law leaves over)")
+    p.add_argument("--no-label-check", action="store_true",
+                   help="fit no label check (default, with a categorical target: a booster of the target from the "
+                        "other columns, which `sample` uses to draw again rows that do not look like their class)")
     add_cooldown_option(p)
     add_run_options(p, every=500)
     p.set_defaults(func=cmd_fit)
@@ -55,7 +58,7 @@ def cmd_fit(args) -> int:
 
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
-                     cooldown=args.cooldown, derive=not args.no_derive,
+                     cooldown=args.cooldown, derive=not args.no_derive, label_check=not args.no_label_check,
                      relate=not args.no_relate, **({} if args.mix is None else {"mix": args.mix}))
     for rule in model.derived:
         print(f"recomputed from its source after sampling: {rule}")
@@ -79,6 +82,12 @@ def register_sample(sub) -> None:
                         "every level); default: the model's")
     p.add_argument("--bf16", choices=BF16_CHOICES, default=None,
                    help="the network in bfloat16 (default: the model's; auto: where the CPU has AVX-512 BF16 or AMX)")
+    p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None, metavar="N",
+                   help="draw again, up to N times, each row the model's label check finds unlikely for its class "
+                        "(same class, new noise; the best try is kept); 0 = never (default: the model's, 4)")
+    p.add_argument("--redraw-below", type=non_negative_float("--redraw-below", 1.0), default=None, metavar="P",
+                   help="redraw every row whose own class the check gives a probability under P (default: per class, only "
+                        "as many rows as make the table less recognisable than the real one)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite an existing -o")
     p.set_defaults(func=cmd_sample)
@@ -87,9 +96,13 @@ def register_sample(sub) -> None:
 def cmd_sample(args) -> int:
     from diffusio.tabular.files import sample_file
 
-    rows = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed, force=args.force,
-                       guidance=args.guidance, guidance_interval=args.guidance_interval, bf16=args.bf16)
+    rows, redrawn = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed,
+                                force=args.force, guidance=args.guidance, guidance_interval=args.guidance_interval,
+                                bf16=args.bf16, redraws=args.redraws, redraw_below=args.redraw_below)
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
+    if redrawn["redrawn"]:
+        print(f"label check: {redrawn['redrawn']:,} of {redrawn['rows']:,} drawn rows were drawn again; "
+              f"{redrawn['under_bar']:,} still under the bar after the last try (kept as their best try)")
     return 0
 
 

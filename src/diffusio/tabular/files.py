@@ -40,17 +40,20 @@ def parse_condition(text: str | None) -> dict | None:
 
 def sample_file(model_dir: str | Path, n: int, output: str | Path, *, condition: str | dict | None = None,
                 seed: int = 0, force: bool = False, guidance: float | None = None,
-                guidance_interval: tuple[float, float] | None = None, bf16: str | None = None) -> pd.DataFrame:
-    """Sample ``n`` rows from a fitted model and write them to ``output`` (.csv)."""
+                guidance_interval: tuple[float, float] | None = None, bf16: str | None = None,
+                redraws: int | None = None, redraw_below: float | None = None) -> tuple[pd.DataFrame, dict]:
+    """Sample ``n`` rows from a fitted model and write them to ``output`` (.csv); the rows, and what
+    the label check drew again (``TableDiffusion.redrawn``)."""
     path = check_output(output, suffixes=(".csv",), force=force)
     if path.exists() and not force:
         raise UsageError(f"-o {path} exists; add --force to overwrite it, or choose another -o")
     model = TableDiffusion.load(model_dir)
     rows = model.sample(n, seed=seed, condition=parse_condition(condition) if isinstance(condition, str) else condition,
-                        guidance=guidance, guidance_interval=guidance_interval, bf16=bf16)
+                        guidance=guidance, guidance_interval=guidance_interval, bf16=bf16, redraws=redraws,
+                        redraw_below=redraw_below)
     with atomic_path(path) as tmp:
         rows.to_csv(tmp, index=False)
-    return rows
+    return rows, model.redrawn
 
 
 def report_file(model_dir: str | Path, real: str, output: str | Path, *, holdout: str | None = None,

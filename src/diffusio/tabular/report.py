@@ -153,12 +153,16 @@ def report(model: TableDiffusion | str | Path, real: pd.DataFrame, out: str | Pa
     synth = model.sample(n, seed=seed)
     scores = evaluate_table(real, synth, holdout=None if holdout is None else holdout.rename(columns=str),
                             target=model.target_name, seed=seed)
+    scores["redrawn"] = dict(model.redrawn)
+    checked = (f" The label check drew {model.redrawn['redrawn']:,} rows again (up to {model.redraws} times); "
+               f"{model.redrawn['under_bar']:,} stayed under their bar and were kept as their best try."
+               if model.redrawn["redrawn"] else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>diffusio tabular report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td,th{{padding:2px 10px;text-align:left}}
 img{{max-width:100%}}</style></head><body>
 <h1>Synthetic table report</h1>
 <p>{n:,} synthetic rows against {len(real):,} real training rows{'' if holdout is None else f' and {len(holdout):,} holdout rows'};
-model trained {model.run.step:,} steps ({model.run.wall / 60:.1f} min); target: {html.escape(str(model.target_name))}; seed {seed}.</p>
+model trained {model.run.step:,} steps ({model.run.wall / 60:.1f} min); target: {html.escape(str(model.target_name))}; seed {seed}.{checked}</p>
 <h2>Metrics</h2>{_metrics_table(scores)}
 <h2>Columns: real beside synthetic</h2><img alt="marginals" src="data:image/png;base64,{marginals_figure(real, synth)}">
 <h2>Column pairs: how far the associations moved</h2><img alt="associations" src="data:image/png;base64,{association_figure(real, synth)}">

@@ -1,0 +1,141 @@
+"""The label check: its trees give scikit-learn's probabilities, and the rows it draws again come
+back looking more like their class, with the class mix kept and the same seed giving the same rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from diffusio.errors import UsageError
+from diffusio.tabular import TableDiffusion
+from diffusio.tabular.label_check import TreeEnsemble, class_probability, fit_label_check
+from diffusio.tabular.model import BLUR_SHARE, BLURRED_BAR
+
+SMALL = dict(width=64, depth=2, batch_size=256, sample_steps=12)
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_the_trees_give_scikit_learns_probabilities(classes):
+    rng = np.random.default_rng(classes)
+    x = rng.normal(size=(1500, 6))
+    y = np.digitize(x[:, 0] + 0.7 * x[:, 1] * x[:, 2], np.linspace(-1, 1, classes - 1))
+    booster = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
+    trees = TreeEnsemble.from_sklearn(booster)
+    new = rng.normal(size=(5000, 6))   # more rows than one walk's chunk
+    np.testing.assert_allclose(trees.proba(new), booster.predict_proba(new), rtol=0, atol=1e-12)
+    trees.real_percentiles = np.tile(np.linspace(0, 1, 101), (len(trees.labels), 1))
+    back = TreeEnsemble.from_tensors(trees.tensors(), width=6)
+    np.testing.assert_array_equal(back.proba(new), trees.proba(new))
+
+
+def test_a_class_the_check_never_saw_is_never_redrawn():
+    x = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+    codes = np.where(x[:, 0] > 0, 2, 0)   # class 1 has no row
+    check = fit_label_check(x, codes)
+    p = class_probability(check, x[:4], np.array([1, 1, 0, 2]))
+    assert p[0] == p[1] == 1.0 and 0 < p[2] < 1 and 0 < p[3] < 1
+    assert fit_label_check(x, np.zeros(200, dtype=np.int64)) is None   # one class: nothing to check
+
+
+def test_a_tampered_check_is_refused():
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    tensors = fit_label_check(x, (x[:, 0] > 0).astype(np.int64)).tensors()
+    tensors["label_check.feature"][tensors["label_check.leaf"] == 0] = 7   # a column the model has not
+    with pytest.raises(UsageError, match="do not fit the model"):
+        TreeEnsemble.from_tensors(tensors, width=3)
+    del tensors["label_check.value"]
+    with pytest.raises(UsageError, match="partial label check"):
+        TreeEnsemble.from_tensors(tensors, width=3)
+
+
+def overlapping(n=1500, seed=0):
+    """The class is a threshold on a sum of two columns, x + y > 0: a rule a short fit blurs."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame({"x": x, "y": y, "noise": rng.normal(size=n),
+                         "k": np.where(x + y > 0.8, "hi", "lo").astype(object)})
+
+
+@pytest.fixture(scope="module")
+def blurry():
+    return TableDiffusion(steps=150, seed=0, mix=0.0, **SMALL).fit(overlapping(), target="k")
+
+
+def recognisable(model, rows):
+    """The check's probability of each row's own class, and the real rows' matched bar of its class."""
+    codes = model._class_codes(rows["k"])
+    p = class_probability(model.check, model.encoder.encode(rows.drop(columns=["k"])), codes)
+    return p, model.check.real_bar(codes, BLUR_SHARE)
+
+
+def test_redraws_make_rows_look_like_their_class(blurry, tmp_path):
+    plain = blurry.sample(1500, seed=1, redraws=0)
+    assert blurry.redrawn == {"rows": 0, "redrawn": 0, "under_bar": 0}
+    strict = blurry.sample(1500, seed=1, redraw_below=0.5)   # a fixed bar: every row under it is redrawn
+    report = blurry.redrawn
+    assert report["rows"] == 1500 and report["redrawn"] > 30 and report["under_bar"] < report["redrawn"]
+
+    def obeys(rows):   # the rule itself, not the check: the share of rows on their class's side
+        return ((rows.x + rows.y > 0.8) == (rows.k == "hi")).mean()
+
+    assert obeys(strict) > obeys(plain) + 0.02, (obeys(plain), obeys(strict))
+    assert (strict.k == plain.k).all()      # a row is drawn again for its own class: the mix is kept
+    kept = (blurry.sample(1500, seed=1, redraw_below=0.0), blurry.sample(1500, seed=1, redraws=0))
+    assert kept[0].equals(kept[1]) and kept[1].equals(plain)   # a bar of 0 redraws nothing
+    # the default: only the classes the model draws less recognisably than the real rows are redrawn,
+    # those under BLURRED_BAR
+    p, real = recognisable(blurry, plain)
+    blurred = [c for c in ("hi", "lo") if np.mean(p[plain.k == c] < real[plain.k == c]) > BLUR_SHARE + 0.02]
+    assert [blurry.target.categories[c] for c in blurry.blurred] == blurred and len(blurred) == 1, blurred
+    matched = blurry.sample(1500, seed=1)
+    p, _ = recognisable(blurry, matched)
+    assert 0 < blurry.redrawn["redrawn"] < report["redrawn"] and (matched.k == plain.k).all()
+    assert np.mean(p[matched.k == blurred[0]] < BLURRED_BAR) < np.mean(recognisable(blurry, plain)[0][plain.k == blurred[0]] < BLURRED_BAR)
+    assert matched[matched.k != blurred[0]].equals(plain[plain.k != blurred[0]])   # the other class is left as it is
+    assert matched.equals(blurry.sample(1500, seed=1))         # same seed, same rows
+    blurry.save(tmp_path / "m")
+    again = TableDiffusion.load(tmp_path / "m")
+    assert again.check is not None and again.sample(300, seed=4).equals(blurry.sample(300, seed=4))
+
+
+def test_without_the_check_the_rows_are_those_of_before(blurry):
+    bare = TableDiffusion(steps=150, seed=0, mix=0.0, label_check=False, **SMALL).fit(overlapping(), target="k")
+    assert bare.check is None
+    assert bare.sample(400, seed=2).equals(blurry.sample(400, seed=2, redraws=0))
+
+
+def test_no_check_without_a_categorical_target():
+    df = overlapping(300)
+    assert TableDiffusion(steps=2, **SMALL).fit(df).check is None
+    assert TableDiffusion(steps=2, **SMALL).fit(df, target="x").check is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"redraws": -1}, "redraws must be a whole number from 0 to 20"), ({"redraws": 21}, "redraws must be"),
+    ({"redraws": 1.5}, "redraws must be"), ({"redraw_below": 1.5}, "redraw_below must be a probability"),
+    ({"redraw_below": True}, "redraw_below must be"),
+])
+def test_bad_redraw_settings_are_named(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        TableDiffusion(**kwargs)
+
+
+def test_bad_redraw_arguments_to_sample_are_named(blurry):
+    with pytest.raises(UsageError, match="redraws must be"):
+        blurry.sample(5, redraws=99)
+    with pytest.raises(UsageError, match="redraw_below must be"):
+        blurry.sample(5, redraw_below=-0.1)
+
+
+def test_a_checked_table_of_independent_groups_is_mixed():
+    """Above 1,000 rows, mixing is on by default only where it loses nothing pairwise (column groups
+    uncorrelated with one another) and a label check redraws the rows it blurs."""
+    rng = np.random.default_rng(0)
+    n = 1200
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    independent = pd.DataFrame({"a": a, "b": b, "k": np.where(a + b > 0, "y", "n").astype(object)})
+    assert TableDiffusion(steps=1, **SMALL).fit(independent, target="k").mixed == 0.7
+    assert TableDiffusion(steps=1, label_check=False, **SMALL).fit(independent, target="k").mixed == 0.0
+    assert TableDiffusion(steps=1, mix=0.2, **SMALL).fit(independent, target="k").mixed == 0.2
+    linked = independent.assign(b=0.3 * a + rng.normal(size=n))   # r about 0.3 across the two groups
+    assert TableDiffusion(steps=1, **SMALL).fit(linked, target="k").mixed == 0.0
