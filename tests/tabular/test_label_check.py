@@ -4,6 +4,7 @@ back looking more like their class, with the class mix kept and the same seed gi
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from diffusio.errors import UsageError
@@ -24,7 +25,7 @@ def test_the_trees_give_scikit_learns_probabilities(classes):
     new = rng.normal(size=(5000, 6))   # more rows than one walk's chunk
     np.testing.assert_allclose(trees.proba(new), booster.predict_proba(new), rtol=0, atol=1e-12)
     trees.real_percentiles = np.tile(np.linspace(0, 1, 101), (len(trees.labels), 1))
-    back = TreeEnsemble.from_tensors(trees.tensors(), width=6)
+    back = TreeEnsemble.from_tensors(trees.tensors(), width=6, classes=classes)
     np.testing.assert_array_equal(back.proba(new), trees.proba(new))
 
 
@@ -39,13 +40,31 @@ def test_a_class_the_check_never_saw_is_never_redrawn():
 
 def test_a_tampered_check_is_refused():
     x = np.random.default_rng(0).normal(size=(300, 3))
-    tensors = fit_label_check(x, (x[:, 0] > 0).astype(np.int64)).tensors()
-    tensors["label_check.feature"][tensors["label_check.leaf"] == 0] = 7   # a column the model has not
+    good = fit_label_check(x, (x[:, 0] > 0).astype(np.int64)).tensors()
+    assert TreeEnsemble.from_tensors(good, width=3, classes=2) is not None
+    tampered = {k: v.clone() for k, v in good.items()}
+    tampered["label_check.feature"][tampered["label_check.leaf"] == 0] = 7   # a column the model has not
     with pytest.raises(UsageError, match="do not fit the model"):
-        TreeEnsemble.from_tensors(tensors, width=3)
-    del tensors["label_check.value"]
+        TreeEnsemble.from_tensors(tampered, width=3, classes=2)
+    for key, bad in (("labels", [0, 5]), ("labels", [1, 0]), ("labels", [0]), ("threshold", [[0.0, 1.0]])):
+        tampered = dict(good, **{f"label_check.{key}": torch.tensor(bad)})
+        with pytest.raises(UsageError, match="do not fit the model"):
+            TreeEnsemble.from_tensors(tampered, width=3, classes=2)
+    tampered = dict(good)
+    del tampered["label_check.value"]
     with pytest.raises(UsageError, match="partial label check"):
-        TreeEnsemble.from_tensors(tensors, width=3)
+        TreeEnsemble.from_tensors(tampered, width=3, classes=2)
+
+
+def test_a_class_of_one_row_in_a_large_table_is_checked():
+    """Above 10,000 rows scikit-learn's booster would stop early on a stratified split, which a class
+    of one row breaks: the check turns early stopping off, and takes in-sample probabilities then."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10_001, 2))
+    codes = (x[:, 0] > 0).astype(np.int64)
+    codes[0] = 2
+    check = fit_label_check(x, codes)
+    assert check.labels.tolist() == [0, 1, 2] and check.real_percentiles.shape == (3, 101)
 
 
 def overlapping(n=1500, seed=0):
@@ -110,7 +129,17 @@ def test_no_check_without_a_categorical_target():
     assert TableDiffusion(steps=2, **SMALL).fit(df, target="x").check is None
 
 
+def test_redraws_without_a_check_are_refused():
+    model = TableDiffusion(steps=2, **SMALL).fit(overlapping(300), target="x")
+    assert len(model.sample(5, redraws=0)) == 5
+    with pytest.raises(UsageError, match="need a label check"):
+        model.sample(5, redraws=2)
+    with pytest.raises(UsageError, match="need a label check"):
+        model.sample(5, redraw_below=0.5)
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"seed": -1}, "seed must be a whole number"), ({"seed": 2 ** 32}, "seed must be"),
     ({"redraws": -1}, "redraws must be a whole number from 0 to 20"), ({"redraws": 21}, "redraws must be"),
     ({"redraws": 1.5}, "redraws must be"), ({"redraw_below": 1.5}, "redraw_below must be a probability"),
     ({"redraw_below": True}, "redraw_below must be"),
@@ -125,6 +154,8 @@ def test_bad_redraw_arguments_to_sample_are_named(blurry):
         blurry.sample(5, redraws=99)
     with pytest.raises(UsageError, match="redraw_below must be"):
         blurry.sample(5, redraw_below=-0.1)
+    with pytest.raises(UsageError, match="seed must be"):
+        blurry.sample(5, seed=-1)
 
 
 def test_a_checked_table_of_independent_groups_is_mixed():

@@ -102,7 +102,7 @@ def cmd_sample(args) -> int:
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
     if redrawn["redrawn"]:
         print(f"label check: {redrawn['redrawn']:,} of {redrawn['rows']:,} drawn rows were drawn again; "
-              f"{redrawn['under_bar']:,} still under the bar after the last try (kept as their best try)")
+              f"{redrawn['under_bar']:,} still under the bar after the last try (each kept as its best try)")
     return 0
 
 

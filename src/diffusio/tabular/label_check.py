@@ -35,10 +35,13 @@ import torch
 from diffusio.errors import UsageError
 
 PREFIX = "label_check."
-CHUNK = 4096  # rows per pass of the tree walk: the (rows x trees) index array stays small
+WALK_PAIRS = 2 ** 21  # (row, tree) pairs per pass of the tree walk: its index arrays stay ~50 MB
 # A smaller booster than scikit-learn's default (200 trees of 31 leaves): a row's check then costs
 # about a fifth of the walk, and on churn it kept the ML efficacy the default's gave (0.976 vs 0.980)
-BOOSTER = {"max_iter": 100, "max_leaf_nodes": 15, "learning_rate": 0.2}
+# early stopping off: the same trees at every size (scikit-learn turns it on above 10,000 rows, and
+# its stratified validation split fails on a class with one row)
+BOOSTER = {"max_iter": 100, "max_leaf_nodes": 15, "learning_rate": 0.2, "early_stopping": False}
+MAX_CLASSES = 50  # a booster has a tree per class and step: beyond this the check costs more than it is worth
 PERCENTILES = 101
 FOLDS = 3  # out-of-fold probabilities of the real rows: what the booster makes of rows it has not seen
 
@@ -97,8 +100,9 @@ class TreeEnsemble:
         """Raw scores (rows, outputs): every (row, tree) pair walks down one level per pass, and
         only the pairs not yet at a leaf take the next pass."""
         x = np.ascontiguousarray(x, dtype=np.float64)
-        if len(x) > CHUNK:
-            return np.concatenate([self.raw(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+        chunk = max(1, WALK_PAIRS // self.roots.size)
+        if len(x) > chunk:
+            return np.concatenate([self.raw(x[i:i + chunk]) for i in range(0, len(x), chunk)])
         rows, width = x.shape
         iterations, outputs = self.roots.shape
         trees = iterations * outputs
@@ -130,9 +134,9 @@ class TreeEnsemble:
         return {PREFIX + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], width: int) -> "TreeEnsemble | None":
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], width: int, classes: int) -> "TreeEnsemble | None":
         """The check saved by :meth:`tensors` (None when the weights hold none), validated against the
-        model's ``width`` coordinates so that a tampered file fails here, not inside the walk."""
+        model's ``width`` coordinates and ``classes`` so that a tampered file fails here, not inside the walk."""
         if PREFIX + "roots" not in tensors:
             return None
         try:
@@ -143,11 +147,16 @@ class TreeEnsemble:
                         t["real_percentiles"].astype(np.float64))
         except KeyError as err:
             raise UsageError(f"model.safetensors holds a partial label check (no {err.args[0]!r}); refit the model") from None
+        flat = (check.baseline, check.feature, check.threshold, check.left, check.right, check.leaf, check.value, check.labels)
+        labels = check.labels
+        if (any(a.ndim != 1 for a in flat) or len(labels) < 2 or (np.diff(labels) <= 0).any() or labels[0] < 0
+                or labels[-1] >= classes):
+            raise UsageError("model.safetensors holds a label check whose classes do not fit the model; refit the model")
         n = len(check.leaf)
         inner = ~check.leaf
         sizes = {len(a) for a in (check.feature, check.threshold, check.left, check.right, check.value)}
         outputs = 1 if len(check.labels) == 2 else len(check.labels)
-        if (sizes != {n} or check.roots.ndim != 2 or check.roots.shape[1] != outputs or len(check.baseline) != outputs
+        if (sizes != {n} or n == 0 or check.roots.ndim != 2 or check.roots.shape[1] != outputs or len(check.baseline) != outputs
                 or (check.roots < 0).any() or (check.roots >= n).any()
                 or (check.feature[inner] < 0).any() or (check.feature[inner] >= width).any()
                 or (check.left[inner] <= np.flatnonzero(inner)).any() or (check.right[inner] <= np.flatnonzero(inner)).any()
@@ -160,25 +169,22 @@ class TreeEnsemble:
 
 def fit_label_check(x: np.ndarray, codes: np.ndarray, seed: int = 0) -> TreeEnsemble | None:
     """A booster of the target's class (``codes``) from encoded rows ``x``; None when the training
-    rows hold a single class (nothing to check)."""
+    rows hold a single class (nothing to check) or more than :data:`MAX_CLASSES`."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-
-    if len(np.unique(codes)) < 2:
+    if not 2 <= len(np.unique(codes)) <= MAX_CLASSES:
         return None
     x = np.asarray(x, dtype=np.float64)
     booster = HistGradientBoostingClassifier(random_state=seed, **BOOSTER)
     check = TreeEnsemble.from_sklearn(booster.fit(x, codes))
-    folds = min(FOLDS, len(codes))
     counts = np.bincount(codes)
-    stratify = counts[counts > 0].min() >= folds
-    split = (StratifiedKFold if stratify else KFold)(folds, shuffle=True, random_state=seed)
-    try:
+    if counts[counts > 0].min() >= FOLDS:
+        split = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
         oof = cross_val_predict(HistGradientBoostingClassifier(random_state=seed, **BOOSTER), x, codes, cv=split,
                                 method="predict_proba")
         own = oof[np.arange(len(codes)), np.searchsorted(check.labels, codes)]
-    except ValueError:  # a fold without some class (a tiny table): the booster's own, in-sample view
+    else:  # a class with fewer rows than folds: the booster's in-sample view (it finds rows surer than they are)
         own = class_probability(check, x, codes)
     check.real_percentiles = np.stack([np.quantile(own[codes == label], np.linspace(0, 1, PERCENTILES))
                                        for label in check.labels])

@@ -46,14 +46,15 @@ def column_groups(x: np.ndarray, blocks: list[tuple[int, int]], threshold: float
 
 def largest_cross_correlation(x: np.ndarray, groups: list[np.ndarray]) -> float:
     """The largest absolute correlation between two coordinates of different groups: how much
-    dependence mixing (which pairs groups from different rows) would throw away.
+    dependence mixing (which pairs groups from different rows) would throw away (inf for a single
+    group, which mixing cannot move).
 
     >>> x = np.array([[0., 0., 5.], [1., 1., 6.], [2., 2., 5.], [3., 3., 6.]], dtype=np.float32)
     >>> round(largest_cross_correlation(x, [np.array([0, 1]), np.array([2])]), 3)
     0.447
     """
     if len(groups) < 2:
-        return 0.0
+        return float("inf")  # one group: mixing would move nothing, so nothing is independent to mix
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.nan_to_num(np.abs(np.corrcoef(x, rowvar=False)), nan=0.0)
     group = np.empty(x.shape[1], dtype=np.int64)

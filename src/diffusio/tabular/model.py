@@ -176,6 +176,7 @@ class TableDiffusion:
                 continue
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
                 raise UsageError(f"{name} must be in [0, 1], got {value!r}")
+        _check_seed(self.seed, "seed")
         check_redraws(self.redraws)
         if self.redraw_below is not None:
             _check_bar(self.redraw_below)
@@ -323,8 +324,12 @@ class TableDiffusion:
         short).
         """
         scale = self.guidance if guidance is None else check_scale(guidance)
+        _check_seed(seed, "seed")
         again = (self.redraws if redraws is None else check_redraws(redraws),
                  self.redraw_below if redraw_below is None else _check_bar(redraw_below))
+        if (redraw_below is not None or redraws) and self.check is None and self.encoder is not None:
+            raise UsageError("redraws and redraw_below need a label check, and this model has none (its target is not "
+                             "categorical, or it was fitted with label_check=False); leave them out")
         interval = self.guidance_interval if guidance_interval is None else check_interval(guidance_interval)
         fast = use_bf16(self.bf16 if bf16 is None else bf16)
         if self.encoder is None:
@@ -430,8 +435,9 @@ class TableDiffusion:
 
     def _label_scores(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """The check's probability of each sampled row's own class, read on the row as it will be
-        written (decoded, then encoded again: categories exact, numbers rounded and clipped)."""
-        rows = self.encoder.encode(self.encoder.decode(x.numpy()))
+        written (decoded, its exact rules and laws applied, then encoded again)."""
+        written = apply_derived(from_leftovers(self.encoder.decode(x.numpy()), self.relations), self.derived)
+        rows = self.encoder.encode(to_leftovers(written, self.relations))
         return torch.from_numpy(class_probability(self.check, rows, codes.numpy()))
 
     # ---------------------------------------------------------- save / load
@@ -485,8 +491,9 @@ class TableDiffusion:
                 raise KeyError(f"relations name columns the table does not have: {sorted(unknown)}")
             quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
             self.encoder = TableEncoder.from_json(config["encoder"], quantiles)
-            self.check = TreeEnsemble.from_tensors(tensors, self.encoder.width)
-            blurred = (config.get("label_check") or {}).get("blurred")
+            self.check = None if self.target is None else \
+                TreeEnsemble.from_tensors(tensors, self.encoder.width, len(self.target.categories))
+            blurred = (config.get("label_check") or {}).get("blurred") if self.check is not None else None
             if blurred is not None and not (isinstance(blurred, list) and all(
                     isinstance(c, int) and 0 <= c < len(self.target.categories) for c in blurred)):
                 raise KeyError("label_check.blurred must list class codes of the target")
@@ -515,6 +522,15 @@ def _same(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a == b or str(a) == str(b)
+
+
+MAX_SEED = 2 ** 32 - 1  # numpy's, scikit-learn's and torch's seeds all take it
+
+
+def _check_seed(seed: object, name: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{name} must be a whole number in [0, {MAX_SEED}], got {seed!r}")
+    return int(seed)
 
 
 def _check_bar(bar: object) -> float:
