@@ -53,7 +53,8 @@ MAX_REJECTION_DRAWS = 50   # rounds of rejection sampling for a condition on a n
 SMALL_TABLE = 1000         # rows under which fit mixes columns by default (mix=None): see mixing.py
 SMALL_TABLE_MIX = 0.7      # breast-cancer (455 rows): DCR passes on 3 of 3 seeds, detection unchanged
 # The label check's default: a class is blurred when over 27 % of its sampled rows fall under the
-# probability that 25 % of its real rows fall under; its rows under 0.7 are drawn again
+# probability that 25 % of its real rows fall under; its rows under 0.7 (or under its real rows'
+# median probability, if lower) are drawn again
 BLUR_SHARE, BLUR_SLACK, BLURRED_BAR = 0.25, 0.02, 0.7
 BLUR_ROWS = 20000          # rows drawn once per model (seed BLUR_SEED, at most 500 a class) to find its blurred classes
 BLUR_SEED = 0
@@ -398,7 +399,10 @@ class TableDiffusion:
             if bar is not None:
                 bars = torch.full_like(score, bar)
             else:
-                bars = torch.where(torch.isin(codes, torch.tensor(self._blurred(), dtype=torch.long)), BLURRED_BAR, 0.0)
+                # no higher than the class's real median: where real rows are themselves ambiguous (a
+                # flight's airport of origin), a bar above it would redraw most rows and keep them anyway
+                real = torch.from_numpy(np.minimum(BLURRED_BAR, self.check.real_bar(codes.numpy(), 0.5)))
+                bars = torch.where(torch.isin(codes, torch.tensor(self._blurred(), dtype=torch.long)), real, 0.0)
                 bars = bars.to(score.dtype)
             under = int((score < bars).sum())
             x, short = keep_best_of_redraws(x, score, bars, redraws, draw,
