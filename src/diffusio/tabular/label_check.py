@@ -1,8 +1,8 @@
 """The label check: sampled rows whose features do not look like their class are drawn again.
 
 A table model conditioned on its target draws a row *for* a class, but a diffusion model blurs what
-sets the classes apart: on churn, a booster fitted on the real training rows calls 45 % of the
-synthetic churners "no" against 29 % of real ones it has not seen (docs/benchmarks-tabular.md,
+sets the classes apart: on churn, a booster fitted on the real training rows calls 48 % of the
+synthetic churners "no" against 25 % of real ones it has not seen (docs/benchmarks-tabular.md,
 "Label check"), and a model trained on such rows learns a weaker rule.  So, as the image models
 redraw images their check classifier does not name (``Generator.sample(redraws=...)``), a table
 model can redraw the rows a **label check** finds unlikely for their class: data-centric filtering

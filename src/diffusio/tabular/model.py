@@ -115,12 +115,12 @@ class TableDiffusion:
     product of powers of others gives to within 5 % of their spread (diamonds' depth is 100 z /
     mean(x, y) to one decimal) and learn what the law leaves over instead of the column, so sampled
     rows keep the law as real ones do (:mod:`.relations`).  ``label_check``: with a categorical
-    target, fit a booster of the target on the training rows (:mod:`.label_check`) and draw again,
-    up to ``redraws`` times, sampled rows it finds less recognisable for their own class than real
-    rows are, keeping each row's best try (the class, and so the class mix, never changes): per class,
-    the rows under the probability that a quarter of real rows (out of fold) fall under, beyond that
-    quarter (``redraw_below`` None: so the table is as ambiguous as the real one, not cleaner; a
-    number: every row under that probability).  Churn's synthetic churners looked like non-churners
+    target, fit a booster of the target on the training rows (:mod:`.label_check`) and find the
+    classes the model draws less recognisably than the real rows are ("blurred"); ``sample`` draws
+    again, up to ``redraws`` times, the rows of a blurred class the booster gives under 0.7 (or the
+    class's real median, if lower) for their own class, keeping each row's best try (the class, and
+    so the class mix, never changes); ``redraw_below``: a number redraws every class's rows under it
+    instead.  Churn's synthetic churners looked like non-churners
     and taught a weaker rule (docs/benchmarks-tabular.md, "Label check").
     """
 
