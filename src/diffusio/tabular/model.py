@@ -18,9 +18,7 @@ Training, EMA, checkpoints and ``resume`` are the image models' own pieces.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +32,10 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.conditioning.class_guide import check_redraws, keep_best_of_redraws
 from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser, check_interval, check_scale
-from diffusio.generative.core.samplers import PLAIN_SAMPLERS, get_sampler
+from diffusio.generative.core.samplers import get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.fitting import Progress, load_fit_state, optimiser_step, save_fit_state
-from diffusio.generative.training.schedule import check_cooldown, learning_rate, report_unfinished_cooldown
+from diffusio.generative.training.schedule import learning_rate, report_unfinished_cooldown
 from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import edm_loss
 from diffusio.tabular.derived import DerivedColumn, apply_derived, find_derived
@@ -46,8 +44,9 @@ from diffusio.tabular.label_check import TreeEnsemble, blurred_classes, class_pr
 from diffusio.tabular.mixing import ColumnMixer, column_groups, largest_cross_correlation
 from diffusio.tabular.encoding import Column, TableEncoder, check_table, decode_categorical, describe_column
 from diffusio.tabular.net import TableNet
+from diffusio.tabular.settings import check_bar, check_seed, check_settings
+from diffusio.tabular.storage import KIND, restore, table_config, table_tensors
 
-KIND = "table"
 SIGMA_MAX = 10.0   # data are unit-scale; EDM's 80 (for pixels in [-1, 1]) would spend steps on pure noise
 MAX_REJECTION_DRAWS = 50   # rounds of rejection sampling for a condition on a non-target column
 SMALL_TABLE = 1000         # rows under which fit mixes columns by default (mix=None): see mixing.py
@@ -152,42 +151,7 @@ class TableDiffusion:
     redraw_below: float | None = None
 
     def __post_init__(self):
-        for name in ("steps", "width", "depth", "batch_size", "sample_steps", "every"):
-            value = getattr(self, name)
-            if name == "steps" and value is None:
-                continue
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise UsageError(f"{name} must be a positive whole number, got {value!r}")
-        if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and self.minutes > 0):
-            raise UsageError(f"minutes must be a positive number of minutes, got {self.minutes!r}")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
-            raise UsageError(f"lr must be in (0, 1), got {self.lr!r}")
-        check_cooldown(self.cooldown, "cooldown", "steps")
-        for name in ("p_mean", "p_std"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise UsageError(f"{name} must be a finite number, got {value!r}")
-        if self.p_std <= 0:
-            raise UsageError(f"p_std must be above 0 (the spread of log sigma in training), got {self.p_std!r}")
-        if not 0 <= self.cond_dropout < 1:
-            raise UsageError(f"cond_dropout must be in [0, 1), got {self.cond_dropout!r}")
-        for name in ("mix", "mix_threshold"):
-            value = getattr(self, name)
-            if name == "mix" and value is None:
-                continue
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
-                raise UsageError(f"{name} must be in [0, 1], got {value!r}")
-        _check_seed(self.seed, "seed")
-        check_redraws(self.redraws)
-        if self.redraw_below is not None:
-            _check_bar(self.redraw_below)
-        check_scale(self.guidance)
-        self.guidance_interval = _every_level_is_none(check_interval(self.guidance_interval))
-        use_bf16(self.bf16)
-        if not 0 <= self.ema_decay < 1:
-            raise UsageError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if self.sampler not in PLAIN_SAMPLERS:
-            raise UsageError(f"sampler must be one of {', '.join(PLAIN_SAMPLERS)}; got {self.sampler!r}")
+        check_settings(self)
         self.encoder: TableEncoder | None = None
         self.derived: list[DerivedColumn] = []
         self.relations: list[Relation] = []
@@ -325,9 +289,9 @@ class TableDiffusion:
         short).
         """
         scale = self.guidance if guidance is None else check_scale(guidance)
-        _check_seed(seed, "seed")
+        check_seed(seed, "seed")
         again = (self.redraws if redraws is None else check_redraws(redraws),
-                 self.redraw_below if redraw_below is None else _check_bar(redraw_below))
+                 self.redraw_below if redraw_below is None else check_bar(redraw_below))
         if (redraw_below is not None or redraws) and self.check is None and self.encoder is not None:
             raise UsageError("redraws and redraw_below need a label check, and this model has none (its target is not "
                              "categorical, or it was fitted with label_check=False); leave them out")
@@ -445,30 +409,11 @@ class TableDiffusion:
         return torch.from_numpy(class_probability(self.check, rows, codes.numpy()))
 
     # ---------------------------------------------------------- save / load
-    def _config(self) -> dict:
-        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "quiet"}
-        return {"kind": KIND, "settings": settings, "columns": self.columns, "target_name": self.target_name,
-                "target": None if self.target is None else dataclasses.asdict(self.target),
-                "class_weights": self.class_weights, "encoder": self.encoder.to_json(),
-                "derived": [rule.to_json() for rule in self.derived],
-                "relations": [rel.to_json() for rel in self.relations],
-                "label_check": None if self.check is None else {"blurred": self.blurred},
-                "trained": {"steps": self.run.step, "of_steps": self.total_steps,
-                            "wall_seconds": round(self.run.wall, 1),
-                            "mix": getattr(self, "mixed", None)}}
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        t = {f"net.{k}": v for k, v in self.ema.net.state_dict().items()}
-        t.update({f"quantiles.{k}": torch.from_numpy(v) for k, v in self.encoder.quantiles.items()})
-        if self.check is not None:
-            t.update(self.check.tensors())
-        return t
-
     def save(self, path: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (EMA weights and quantile tables) into ``path``."""
         if self.encoder is None:
             raise UsageError("the model is not fitted; there is nothing to save")
-        ckpt.save_model(path, self._config(), self._tensors())
+        ckpt.save_model(path, table_config(self), table_tensors(self))
         return Path(path)
 
     @classmethod
@@ -480,43 +425,16 @@ class TableDiffusion:
                              "point at a folder written by `diffusio tabular fit`")
         tensors = ckpt.load_tensors(Path(path) / "model.safetensors")
         model = cls(**{**config["settings"], "quiet": True})
-        model._restore(config, tensors)
+        restore(model, config, tensors)
         return model
-
-    def _restore(self, config: dict, tensors: dict) -> None:
-        try:
-            self.columns, self.target_name = config["columns"], config["target_name"]
-            self.target = None if config["target"] is None else Column(**config["target"])
-            self.class_weights = config["class_weights"]
-            self.derived = [DerivedColumn(**rule) for rule in config.get("derived", [])]
-            self.relations = [Relation.from_json(rel) for rel in config.get("relations", [])]
-            unknown = {c for rel in self.relations for c in (rel.name, *rel.sources)} - set(self.columns)
-            if unknown:  # an edited or foreign config: fail here, not with a KeyError while sampling
-                raise KeyError(f"relations name columns the table does not have: {sorted(unknown)}")
-            quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
-            self.encoder = TableEncoder.from_json(config["encoder"], quantiles)
-            self.check = None if self.target is None else \
-                TreeEnsemble.from_tensors(tensors, self.encoder.width, len(self.target.categories))
-            blurred = (config.get("label_check") or {}).get("blurred") if self.check is not None else None
-            if blurred is not None and not (isinstance(blurred, list) and all(
-                    isinstance(c, int) and 0 <= c < len(self.target.categories) for c in blurred)):
-                raise KeyError("label_check.blurred must list class codes of the target")
-            self.blurred = blurred
-            self.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
-            self.total_steps = config["trained"].get("of_steps")
-            self.mixed = config["trained"].get("mix")
-        except (KeyError, TypeError) as err:
-            raise UsageError(f"the model's config.json is incomplete ({err!r}); refit the model") from None
-        self._build()
-        ckpt.load_state_into(self.ema.net, tensors, "net.", "model.safetensors")
 
     def _save_state(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
         self.save(out)
-        save_fit_state(out, self.run, self.denoiser.net, self.ema.net, opt, gen, self._config())
+        save_fit_state(out, self.run, self.denoiser.net, self.ema.net, opt, gen, table_config(self))
 
     def _resume(self, out: Path, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
         mine = json.loads(json.dumps({"encoder": self.encoder.to_json(), "target_name": self.target_name}))
-        self.run = load_fit_state(out, self.denoiser.net, self.ema.net, opt, gen, self._config(),
+        self.run = load_fit_state(out, self.denoiser.net, self.ema.net, opt, gen, table_config(self),
                                   lambda saved: all(saved.get(k) == v for k, v in mine.items()))
 
 
@@ -526,24 +444,3 @@ def _same(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return a == b or str(a) == str(b)
-
-
-MAX_SEED = 2 ** 32 - 1  # numpy's, scikit-learn's and torch's seeds all take it
-
-
-def _check_seed(seed: object, name: str) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise UsageError(f"{name} must be a whole number in [0, {MAX_SEED}], got {seed!r}")
-    return int(seed)
-
-
-def _check_bar(bar: object) -> float:
-    if isinstance(bar, bool) or not isinstance(bar, (int, float, np.floating)) or not 0 <= bar <= 1:
-        raise UsageError(f"redraw_below must be a probability in [0, 1], got {bar!r}")
-    return float(bar)
-
-
-def _every_level_is_none(interval: tuple[float, float] | None) -> tuple[float, float] | None:
-    """``(0, inf)`` (the CLI's ``all``) guides at every level, as None does; None keeps config.json
-    standard JSON (no ``Infinity``)."""
-    return None if interval is not None and interval[0] == 0 and math.isinf(interval[1]) else interval
