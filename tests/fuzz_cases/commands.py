@@ -223,7 +223,8 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 2), "--minutes": minutes(), "--width": ints(1, 8, huge=True),
             "--depth": ints(1, 2, huge=True), "--every": ints(1, 2), "--seed": seeds(), "--mix": floats(0, 1),
             "--cooldown": floats(0, 1), "--target": anything(["class", "alcohol"]), "--no-derive": fixed(V(None, True), V("", True)),
-            "--no-relate": fixed(V(None, True), V("", True)), "--no-label-check": fixed(V(None, True), V("", True))}),
+            "--no-relate": fixed(V(None, True), V("", True)), "--no-label-check": fixed(V(None, True), V("", True)),
+            "--no-lookup": fixed(V(None, True), V("", True))}),
         "tabular sample": Command(["tabular", "sample", "@tab", "-n", "5", "-o", "@out.csv"], {
             "-n": ints(1, 5, huge=True), "--condition": anything(["class=1", "class=99", "nope=1", "class"]),
             "--guidance": floats(0, 100), "--seed": seeds(), "-o": out_path(".csv"), "--bf16": BF16,
@@ -412,7 +413,7 @@ def _set(argv: list[str], flag: str, text: str | None) -> None:
         del argv[i:i + 2]
     if text is None:
         return
-    if text == "" and flag in ("--no-watermark", "--json", "--frame-cond", "--whiten-cond", "--no-derive", "--no-relate"):  # a switch
+    if text == "" and flag in ("--no-watermark", "--json", "--frame-cond", "--whiten-cond", "--no-derive", "--no-relate", "--no-lookup"):  # a switch
         argv.append(flag)
     elif flag.startswith("--"):
         argv.append(f"{flag}={text}")

@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from diffusio.errors import UsageError
 from diffusio.tabular import TableDiffusion
 from diffusio.tabular.label_check import TreeEnsemble, class_probability, fit_label_check
-from diffusio.tabular.model import BLUR_SHARE, BLURRED_BAR
+from diffusio.tabular.redraw import BLUR_SHARE, BLURRED_BAR
 
 SMALL = dict(width=64, depth=2, batch_size=256, sample_steps=12)
 
@@ -27,6 +27,21 @@ def test_the_trees_give_scikit_learns_probabilities(classes):
     trees.real_percentiles = np.tile(np.linspace(0, 1, 101), (len(trees.labels), 1))
     back = TreeEnsemble.from_tensors(trees.tensors(), width=6, classes=classes)
     np.testing.assert_array_equal(back.proba(new), trees.proba(new))
+
+
+def test_float32_rows_on_a_threshold_reach_the_leaves_float64_rows_do():
+    """Thresholds are float64; the encoder's rows are float32: a row on either side of a threshold's
+    float32 rounding (0.1 rounds up, 0.7 down) must go where its float64 copy goes."""
+    stump = dict(feature=[0, 0, 0, 1, 0, 0], threshold=[0.1, 0, 0, 0.7, 0, 0], left=[1, 0, 0, 4, 0, 0],
+                 right=[2, 0, 0, 5, 0, 0], leaf=[False, True, True, False, True, True], value=[0, -1, 1, 0, -2, 2])
+    trees = TreeEnsemble(np.zeros(1), np.array([[0], [3]]), labels=np.array([0, 1]),
+                         **{k: np.array(v, dtype=bool if k == "leaf" else float if k in ("threshold", "value") else int)
+                            for k, v in stump.items()})
+    near = [f(np.float32(t)) for t in (0.1, 0.7) for f in (lambda v: np.nextafter(v, np.float32(-1)), lambda v: v,
+                                                       lambda v: np.nextafter(v, np.float32(2)))]
+    rows = np.array([[a, b] for a in near for b in near], dtype=np.float32)
+    np.testing.assert_array_equal(trees.raw(rows), trees.raw(rows.astype(np.float64)))
+    assert sorted(set(trees.raw(rows)[:, 0])) == [-3.0, -1.0, 1.0, 3.0]
 
 
 def test_a_class_the_check_never_saw_is_never_redrawn():

@@ -190,6 +190,12 @@ def test_bad_settings_are_named(kwargs, message):
         TableDiffusion(**kwargs)
 
 
+def test_a_network_too_large_for_the_machine_is_named(tmp_path):
+    with pytest.raises(UsageError, match="a network of width=1000000000 and depth=3 needs about"):
+        TableDiffusion(steps=1, width=10 ** 9).fit(two_clusters(50), out=tmp_path / "run")
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
 def test_missing_target_and_unfitted_model_are_named():
     with pytest.raises(UsageError, match="target column 'income' is not in the table"):
         TableDiffusion(steps=1).fit(two_clusters(50), target="income")

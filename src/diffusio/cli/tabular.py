@@ -45,6 +45,9 @@ def register_fit(sub) -> None:
     p.add_argument("--no-relate", action="store_true",
                    help="learn every column as it is, even one that a law of others nearly gives (default: such a "
                         "column, like a depth that is 100 z / mean(x, y), is learned as what the law leaves over)")
+    p.add_argument("--no-lookup", action="store_true",
+                   help="keep every drawn number, even in a column that categorical columns determine (default: "
+                        "such a column, like a flight's distance set by its route, is looked up after sampling)")
     p.add_argument("--no-label-check", action="store_true",
                    help="fit no label check (default, with a categorical target: a booster of the target from the "
                         "other columns, which `sample` uses to draw again rows that do not look like their class)")
@@ -59,11 +62,13 @@ def cmd_fit(args) -> int:
     model = fit_file(args.data, args.out, target=args.target, steps=args.steps, minutes=args.minutes, seed=args.seed,
                      resume=args.resume, quiet=args.quiet, width=args.width, depth=args.depth, every=args.every,
                      cooldown=args.cooldown, derive=not args.no_derive, label_check=not args.no_label_check,
-                     relate=not args.no_relate, **({} if args.mix is None else {"mix": args.mix}))
+                     relate=not args.no_relate, lookup=not args.no_lookup, **({} if args.mix is None else {"mix": args.mix}))
     for rule in model.derived:
         print(f"recomputed from its source after sampling: {rule}")
     for rel in model.relations:
         print(f"learned as what a law leaves over: {rel}")
+    for rule in model.lookups:
+        print(f"looked up after sampling: {rule}")
     print(f"fitted {len(model.columns)} columns (target: {model.target_name}) in {model.run.step:,} steps, "
           f"{model.run.wall / 60:.1f} min; model in {args.out}")
     return 0

@@ -66,7 +66,7 @@ class DerivedColumn:
 def find_derived(df: pd.DataFrame) -> list[DerivedColumn]:
     """Every numeric column of ``df`` that an earlier numeric column determines exactly (see the
     module).  A source is never itself derived, so the rules apply in one pass."""
-    columns = [_Facts.of(name, df[name]) for name in df.columns if _is_number(df[name])]
+    columns = [_Facts.of(name, df[name]) for name in df.columns if is_number(df[name])]
     rules: list[DerivedColumn] = []
     derived: set[str] = set()
     for j, b in enumerate(columns):
@@ -93,7 +93,8 @@ def apply_derived(df: pd.DataFrame, rules: list[DerivedColumn]) -> pd.DataFrame:
     return out
 
 
-def _is_number(series: pd.Series) -> bool:
+def is_number(series: pd.Series) -> bool:
+    """Whether ``series`` holds numbers (booleans are categories)."""
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 

@@ -57,14 +57,15 @@ class Column:
         return 1 + (self.missing_rate > 0)
 
 
-def _plain(value):
+def plain_value(value):
     """A category as a JSON value (numpy scalars become Python ones)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_categorical(series: pd.Series) -> bool:
+def is_categorical(series: pd.Series) -> bool:
+    """Whether the encoder takes ``series`` as categories (strings, booleans, pandas categories)."""
     return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
@@ -77,7 +78,7 @@ def describe_column(name: str, series: pd.Series) -> Column:
     if present.empty:
         raise UsageError(f"column {name!r} is missing in every row; drop it before fitting")
     missing = float(series.isna().mean())
-    if _is_categorical(series):
+    if is_categorical(series):
         if isinstance(series.dtype, pd.CategoricalDtype):
             values = [c for c in series.cat.categories if (series == c).any()]
         else:
@@ -88,7 +89,7 @@ def describe_column(name: str, series: pd.Series) -> Column:
         if len(values) > MAX_CATEGORIES:
             raise UsageError(f"column {name!r} has {len(values):,} distinct values (more than {MAX_CATEGORIES}); "
                              "it looks like an identifier or free text -- drop it before fitting")
-        categories = [_plain(v) for v in values] + ([None] if missing else [])
+        categories = [plain_value(v) for v in values] + ([None] if missing else [])
         return Column(name, "categorical", str(series.dtype), missing, categories=categories)
     values = present.to_numpy(dtype=np.float64)
     if not np.isfinite(values).all():
@@ -154,7 +155,9 @@ class TableEncoder:
     def _one_hot(col: Column, series: pd.Series) -> np.ndarray:
         index = {c: i for i, c in enumerate(col.categories)}
         missing_code = index.get(None, -1)
-        codes = np.array([missing_code if pd.isna(v) else index.get(_plain(v), -1) for v in series], dtype=np.int64)
+        found, uniques = pd.factorize(series, use_na_sentinel=True)  # each distinct value looked up once
+        lookup = np.array([index.get(plain_value(v), -1) for v in uniques] + [missing_code], dtype=np.int64)
+        codes = lookup[found]  # -1 (missing) picks the last entry
         if (codes < 0).any():
             unseen = series[codes < 0].iloc[0]
             raise UsageError(f"column {col.name!r} has the value {unseen!r}, which the model never saw; "

@@ -27,7 +27,7 @@ scikit-learn's to float precision (tested).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ import torch
 from diffusio.errors import UsageError
 
 PREFIX = "label_check."
-WALK_PAIRS = 2 ** 21  # (row, tree) pairs per pass of the tree walk: its index arrays stay ~50 MB
+GEMM_CELLS = 2 ** 22  # (row, inner node) decisions per chunk of the matrix walk: ~50 MB of work arrays
 # A smaller booster than scikit-learn's default (200 trees of 31 leaves): a row's check then costs
 # about a fifth of the walk, and on churn it kept the ML efficacy the default's gave (0.976 vs 0.980)
 # early stopping off: the same trees at every size (scikit-learn turns it on above 10,000 rows, and
@@ -66,6 +66,7 @@ class TreeEnsemble:
     # per label: the 0, 1, ..., 100th percentiles of the probability real rows the booster did not
     # train on get for their own class (out of fold): how recognisable real rows of each class are
     real_percentiles: np.ndarray | None = None
+    _cache: tuple | None = field(default=None, init=False, repr=False, compare=False)  # see _matrices
 
     @classmethod
     def from_sklearn(cls, model) -> "TreeEnsemble":
@@ -91,31 +92,74 @@ class TreeEnsemble:
     def real_bar(self, codes: np.ndarray, share: float) -> np.ndarray:
         """For each class code: the probability of its own class under which a ``share`` of real rows
         of that class fall (out of fold); 0 for a class the check never saw."""
-        column = {int(label): i for i, label in enumerate(self.labels)}
         at = np.linspace(0, 1, self.real_percentiles.shape[1])
-        return np.array([np.interp(share, at, self.real_percentiles[column[int(c)]]) if int(c) in column else 0.0
-                         for c in codes])
+        bars = np.array([np.interp(share, at, row) for row in self.real_percentiles])
+        codes = np.asarray(codes, dtype=np.int64)
+        column = np.clip(np.searchsorted(self.labels, codes), 0, len(self.labels) - 1)
+        return np.where(self.labels[column] == codes, bars[column], 0.0)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        """Raw scores (rows, outputs): every (row, tree) pair walks down one level per pass, and
-        only the pairs not yet at a leaf take the next pass."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        chunk = max(1, WALK_PAIRS // self.roots.size)
-        if len(x) > chunk:
-            return np.concatenate([self.raw(x[i:i + chunk]) for i in range(0, len(x), chunk)])
-        rows, width = x.shape
+        """Raw scores (rows, outputs), every tree at once as matrix products (the GEMM strategy of
+        Hummingbird, Nakandala et al. 2020): each row's decision at every inner node, then per tree
+        ``paths @ decisions``, which equals a leaf's count of left turns only at the leaf it reaches.
+        The comparisons are exact (float64, or float32 rows against thresholds rounded down to
+        float32) and the counts are small integers, so the leaves reached are exactly those of a
+        walk down the trees (their values summed in float64)."""
+        features, thresholds, paths, turns, values, exact = self._matrices()
+        x = np.asarray(x)
+        if x.dtype != np.float32:  # float32 rows (the encoder's) compare exactly with the float32 thresholds
+            x, thresholds = x.astype(np.float64), exact
+        x = torch.from_numpy(np.ascontiguousarray(x))
+        trees, inner = features.shape
+        numbers = torch.arange(values.shape[1], dtype=torch.float32).expand(trees, 1, -1)
+        chunk = max(1, GEMM_CELLS // max(1, features.numel()))
         iterations, outputs = self.roots.shape
-        trees = iterations * outputs
-        node = np.tile(self.roots.reshape(-1), rows)
-        start = np.repeat(np.arange(rows, dtype=np.int64) * width, trees)  # each pair's row in x.ravel()
-        flat = x.reshape(-1)
-        walking = np.flatnonzero(~self.leaf[node])
-        while walking.size:
-            at = node[walking]
-            down = np.where(flat[start[walking] + self.feature[at]] <= self.threshold[at], self.left[at], self.right[at])
-            node[walking] = down
-            walking = walking[~self.leaf[down]]
-        return self.baseline + self.value[node].reshape(rows, iterations, outputs).sum(axis=1)
+        raw = np.empty((len(x), outputs))
+        for i in range(0, len(x), chunk):
+            rows = x[i:i + chunk].T.contiguous()  # (width, rows): the gather lays out (trees, inner nodes, rows)
+            left = rows.index_select(0, features.reshape(-1)).view(trees, inner, -1) <= thresholds[..., None]
+            hit = (torch.bmm(paths, left.to(torch.float32)) == turns[..., None]).to(torch.float32)  # one leaf each
+            leaf = torch.bmm(numbers, hit)[:, 0].long()  # (trees, rows): its number, as a product (argmax is slow)
+            raw[i:i + chunk] = values.gather(1, leaf).view(iterations, outputs, -1).sum(dim=0).T.numpy()
+        return self.baseline + raw
+
+    def _matrices(self) -> tuple[torch.Tensor, ...]:
+        """Per tree (in ``roots`` order), padded to the largest tree: the inner nodes' features and
+        thresholds; ``paths[t, l, i]`` +1 where leaf ``l`` lies left of inner node ``i``, -1 right,
+        0 off its path; each leaf's count of left turns (padding: unreachable); the leaves' values;
+        the thresholds again as float64 (the first ones are float32, rounded down, for float32 rows)."""
+        if self._cache is None:
+            trees = []
+            for root in self.roots.reshape(-1):
+                inner, leaves, stack = [], [], [(int(root), [])]
+                while stack:
+                    node, path = stack.pop()
+                    if self.leaf[node]:
+                        leaves.append((node, path))
+                        continue
+                    at = len(inner)
+                    inner.append(node)
+                    stack += [(int(self.right[node]), path + [(at, -1.0)]), (int(self.left[node]), path + [(at, 1.0)])]
+                trees.append((inner, leaves))
+            n_inner = max(1, max(len(i) for i, _ in trees))
+            n_leaves = max(len(l) for _, l in trees)
+            features = np.zeros((len(trees), n_inner), dtype=np.int64)
+            thresholds = np.full((len(trees), n_inner), np.inf)
+            paths = np.zeros((len(trees), n_leaves, n_inner), dtype=np.float32)
+            turns = np.full((len(trees), n_leaves), n_inner + 1.0, dtype=np.float32)  # padding: more than any count
+            values = np.zeros((len(trees), n_leaves))
+            for t, (inner, leaves) in enumerate(trees):
+                features[t, :len(inner)], thresholds[t, :len(inner)] = self.feature[inner], self.threshold[inner]
+                for l, (node, path) in enumerate(leaves):
+                    for at, sign in path:
+                        paths[t, l, at] = sign
+                    turns[t, l] = sum(sign > 0 for _, sign in path)
+                    values[t, l] = self.value[node]
+            # x <= t exactly when x <= the largest float32 not above t, for any float32 x
+            below = thresholds.astype(np.float32)
+            below = np.where(below > thresholds, np.nextafter(below, np.float32(-np.inf)), below)
+            self._cache = tuple(map(torch.from_numpy, (features, below, paths, turns, values, thresholds)))
+        return self._cache
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (rows, len(labels)), as ``predict_proba`` gives them."""
@@ -204,9 +248,7 @@ def blurred_classes(check: TreeEnsemble, score: np.ndarray, codes: np.ndarray, s
 def class_probability(check: TreeEnsemble, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """How likely the check finds each encoded row's own class ``codes``; 1 for a class no training
     row had (the check knows nothing of it, so nothing is redrawn)."""
-    column = {int(label): i for i, label in enumerate(check.labels)}
-    p = check.proba(x)
-    known = np.array([int(c) in column for c in codes])
-    out = np.ones(len(codes))
-    out[known] = p[np.flatnonzero(known), [column[int(c)] for c in np.asarray(codes)[known]]]
-    return out
+    codes = np.asarray(codes, dtype=np.int64)
+    column = np.clip(np.searchsorted(check.labels, codes), 0, len(check.labels) - 1)
+    own = check.proba(x)[np.arange(len(codes)), column]
+    return np.where(check.labels[column] == codes, own, 1.0)

@@ -29,7 +29,7 @@ import torch
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
-from diffusio.generative.conditioning.class_guide import check_redraws, keep_best_of_redraws
+from diffusio.generative.conditioning.class_guide import check_redraws
 from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser, check_interval, check_scale
 from diffusio.generative.core.samplers import get_sampler
@@ -40,10 +40,13 @@ from diffusio.generative.training.loop import run_loop
 from diffusio.generative.training.losses import edm_loss
 from diffusio.tabular.derived import DerivedColumn, apply_derived, find_derived
 from diffusio.tabular.relations import Relation, find_relations, from_leftovers, to_leftovers
-from diffusio.tabular.label_check import TreeEnsemble, blurred_classes, class_probability, fit_label_check
+from diffusio.tabular.lookups import LookupColumn, apply_lookups, find_lookups
+from diffusio.tabular.label_check import TreeEnsemble, fit_label_check
 from diffusio.tabular.mixing import ColumnMixer, column_groups, largest_cross_correlation
-from diffusio.tabular.encoding import Column, TableEncoder, check_table, decode_categorical, describe_column
+from diffusio.tabular.encoding import (Column, TableEncoder, check_table, decode_categorical, describe_column,
+                                       is_categorical)
 from diffusio.tabular.net import TableNet
+from diffusio.tabular.redraw import find_blurred, redraw_unlikely
 from diffusio.tabular.settings import check_bar, check_seed, check_settings
 from diffusio.tabular.storage import KIND, restore, table_config, table_tensors
 
@@ -51,12 +54,6 @@ SIGMA_MAX = 10.0   # data are unit-scale; EDM's 80 (for pixels in [-1, 1]) would
 MAX_REJECTION_DRAWS = 50   # rounds of rejection sampling for a condition on a non-target column
 SMALL_TABLE = 1000         # rows under which fit mixes columns by default (mix=None): see mixing.py
 SMALL_TABLE_MIX = 0.7      # breast-cancer (455 rows): DCR passes on 3 of 3 seeds, detection unchanged
-# The label check's default: a class is blurred when over 27 % of its sampled rows fall under the
-# probability that 25 % of its real rows fall under; its rows under 0.7 (or under its real rows'
-# median probability, if lower) are drawn again
-BLUR_SHARE, BLUR_SLACK, BLURRED_BAR = 0.25, 0.02, 0.7
-BLUR_ROWS = 20000          # rows drawn once per model (seed BLUR_SEED, at most 500 a class) to find its blurred classes
-BLUR_SEED = 0
 INDEPENDENT_GROUPS = 0.1   # groups this uncorrelated lose nothing pairwise to mixing (churn 0.05; credit 0.49)
 SMALL_TABLE_STEPS = 2700   # under SMALL_TABLE rows: breast-cancer passes the DCR check on 3 seeds of 3 (6,000: 0 of 3)
 STEPS_PER_ROW = 0.6        # about 600 passes over the rows: diamonds (43,152 rows) meets detection at 24,000 steps
@@ -113,7 +110,9 @@ class TableDiffusion:
     every sampled row obeys the rule (:mod:`.derived`).  ``relate``: find numeric columns that a
     product of powers of others gives to within 5 % of their spread (diamonds' depth is 100 z /
     mean(x, y) to one decimal) and learn what the law leaves over instead of the column, so sampled
-    rows keep the law as real ones do (:mod:`.relations`).  ``label_check``: with a categorical
+    rows keep the law as real ones do (:mod:`.relations`).  ``lookup``: find numeric columns that one
+    or two categorical columns determine (flights' distance is its route's, ``(origin, dest)``) and
+    write each sampled row's value from the table (:mod:`.lookups`).  ``label_check``: with a categorical
     target, fit a booster of the target on the training rows (:mod:`.label_check`) and find the
     classes the model draws less recognisably than the real rows are ("blurred"); ``sample`` draws
     again, up to ``redraws`` times, the rows of a blurred class the booster gives under 0.7 (or the
@@ -146,6 +145,7 @@ class TableDiffusion:
     mix_threshold: float = 0.5
     derive: bool = True
     relate: bool = True
+    lookup: bool = True
     label_check: bool = True
     redraws: int = 4
     redraw_below: float | None = None
@@ -155,6 +155,7 @@ class TableDiffusion:
         self.encoder: TableEncoder | None = None
         self.derived: list[DerivedColumn] = []
         self.relations: list[Relation] = []
+        self.lookups: list[LookupColumn] = []
         self.check: TreeEnsemble | None = None
         self.blurred: list[int] | None = None  # class codes the label check redraws by default (found lazily)
         self.redrawn = {"rows": 0, "redrawn": 0, "under_bar": 0}  # what the last sample() redrew
@@ -183,8 +184,11 @@ class TableDiffusion:
         self.columns = list(df.columns)
         self.target_name = None if target is None else str(target)
         self.derived = find_derived(features) if self.derive else []
-        # a column recomputed by an exact rule is neither rebuilt from a law nor a predictor of one
-        self.relations = find_relations(features, skip={r.name for r in self.derived} | {self.target_name}) \
+        exact = {r.name for r in self.derived}
+        self.lookups = find_lookups(df, [c for c in df.columns if is_categorical(df[c])], exact | {self.target_name}) \
+            if self.lookup else []
+        # a column recomputed by an exact rule or looked up is neither rebuilt from a law nor a predictor of one
+        self.relations = find_relations(features, skip=exact | {r.name for r in self.lookups} | {self.target_name}) \
             if self.relate else []
         learned = to_leftovers(features, self.relations)
         self.encoder = TableEncoder.fit(learned)
@@ -228,7 +232,7 @@ class TableDiffusion:
         report_unfinished_cooldown(self.run.step, self.total_steps, self.cooldown, self.lr, 1)
         self.denoiser.eval()
         if self.check is not None:
-            self._blurred()  # found on the finished model and saved with it
+            find_blurred(self)  # found on the finished model and saved with it
         if out is not None:
             self._save_state(Path(out), opt, gen)
         return self
@@ -261,6 +265,12 @@ class TableDiffusion:
                          for v in series], dtype=np.int64)
 
     def _build(self) -> None:
+        from diffusio._resources import check_memory  # found by the fuzz: width=10^9 was a RuntimeError traceback
+
+        w, classes = self.width, len(self.target.categories) if self.target else 0
+        weights = self.depth * 4 * w * w + 2 * w * w + 2 * self.encoder.width * w + (classes + 1) * 2 * w + 64 * w
+        check_memory(4.0 * 5 * weights, f"a network of width={w} and depth={self.depth}",  # weights, EMA, grads, Adam
+                     "choose a smaller width or depth")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = TableNet(self.encoder.width, len(self.target.categories) if self.target else 0, self.width, self.depth)
@@ -341,7 +351,7 @@ class TableDiffusion:
         return column, match[0]
 
     def _draw(self, n: int, seed: int, value, guidance: float, interval: tuple[float, float] | None,
-              bf16: bool, again: tuple[int, float]) -> pd.DataFrame:
+              bf16: bool, again: tuple[int, float | None]) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
         drawn from the training frequencies); ``again``: (redraws, bar) of the label check."""
         gen = torch.Generator().manual_seed(int(seed))
@@ -355,28 +365,19 @@ class TableDiffusion:
         x = self._coordinates(n, codes, gen, guidance, interval, bf16)
         redraws, bar = again
         if self.check is not None and codes is not None and redraws:
-            def draw(rows: torch.Tensor, round_seed: int) -> torch.Tensor:
-                return self._coordinates(len(rows), codes[rows], torch.Generator().manual_seed(round_seed),
-                                         guidance, interval, bf16)
+            table = redraw_unlikely(self, x, codes, redraws, bar, lambda rows, round_seed: self._coordinates(
+                len(rows), codes[rows], torch.Generator().manual_seed(round_seed), guidance, interval, bf16), seed)
+        else:
+            table = self._written(x, codes)
+        return table[self.columns]
 
-            score = self._label_scores(x, codes)
-            if bar is not None:
-                bars = torch.full_like(score, bar)
-            else:
-                # no higher than the class's real median: where real rows are themselves ambiguous (a
-                # flight's airport of origin), a bar above it would redraw most rows and keep them anyway
-                real = torch.from_numpy(np.minimum(BLURRED_BAR, self.check.real_bar(codes.numpy(), 0.5)))
-                bars = torch.where(torch.isin(codes, torch.tensor(self._blurred(), dtype=torch.long)), real, 0.0)
-                bars = bars.to(score.dtype)
-            under = int((score < bars).sum())
-            x, short = keep_best_of_redraws(x, score, bars, redraws, draw,
-                                            lambda made, rows: self._label_scores(made, codes[rows]), (int(seed),))
-            self.redrawn = {key: self.redrawn[key] + add for key, add in
-                            (("rows", n), ("redrawn", under), ("under_bar", short))}
-        table = apply_derived(from_leftovers(self.encoder.decode(x.numpy()), self.relations), self.derived)
+    def _written(self, x: torch.Tensor, codes: torch.Tensor | None) -> pd.DataFrame:
+        """Encoded rows of classes ``codes`` as they will be written: decoded, their lookups, laws
+        and exact rules applied."""
+        table = self.encoder.decode(x.numpy())
         if self.target is not None:
             table[self.target_name] = decode_categorical(self.target, np.eye(len(self.target.categories))[codes.numpy()])
-        return table[self.columns]
+        return apply_derived(from_leftovers(apply_lookups(table, self.lookups), self.relations), self.derived)
 
     def _coordinates(self, n: int, codes: torch.Tensor | None, gen: torch.Generator, guidance: float,
                      interval: tuple[float, float] | None, bf16: bool) -> torch.Tensor:
@@ -387,26 +388,6 @@ class TableDiffusion:
         with bf16_autocast(bf16):
             return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
                                              generator=gen).float()
-
-    @torch.no_grad()
-    def _blurred(self) -> list[int]:
-        """The classes the label check redraws by default (codes), found once per model on rows
-        drawn for each class from a fixed seed, at the model's guidance, and saved with it."""
-        if self.blurred is None:
-            k = len(self.target.categories)
-            codes = torch.arange(k).repeat_interleave(max(1, min(500, BLUR_ROWS // k)))
-            x = self._coordinates(len(codes), codes, torch.Generator().manual_seed(BLUR_SEED), self.guidance,
-                                  self.guidance_interval, False)
-            self.blurred = blurred_classes(self.check, self._label_scores(x, codes).numpy(), codes.numpy(),
-                                           BLUR_SHARE, BLUR_SLACK)
-        return self.blurred
-
-    def _label_scores(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """The check's probability of each sampled row's own class, read on the row as it will be
-        written (decoded, its exact rules and laws applied, then encoded again)."""
-        written = apply_derived(from_leftovers(self.encoder.decode(x.numpy()), self.relations), self.derived)
-        rows = self.encoder.encode(to_leftovers(written, self.relations))
-        return torch.from_numpy(class_probability(self.check, rows, codes.numpy()))
 
     # ---------------------------------------------------------- save / load
     def save(self, path: str | Path) -> Path:

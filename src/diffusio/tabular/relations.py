@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from diffusio.tabular.derived import MIN_DISTINCT, _decimals, _is_number
+from diffusio.tabular.derived import MIN_DISTINCT, _decimals, is_number
 
 NEAR = 0.05            # leftover spread / column spread at or under which a column is learned as its leftover
 MAX_SOURCES = 3        # predictors of one law
@@ -163,7 +163,7 @@ def from_leftovers(df: pd.DataFrame, relations: list[Relation]) -> pd.DataFrame:
 
 def _usable(series: pd.Series) -> bool:
     """Numeric, complete, varied, and positive on nearly every row (the law lives in log space)."""
-    if not _is_number(series) or series.isna().any():
+    if not is_number(series) or series.isna().any():
         return False
     values = series.to_numpy(np.float64)
     return (bool(np.isfinite(values).all()) and (values > 0).mean() >= POSITIVE_SHARE

@@ -13,6 +13,7 @@ from diffusio.generative.training.fitting import Progress
 from diffusio.tabular.derived import DerivedColumn
 from diffusio.tabular.encoding import Column, TableEncoder
 from diffusio.tabular.label_check import TreeEnsemble
+from diffusio.tabular.lookups import LookupColumn
 from diffusio.tabular.relations import Relation
 
 KIND = "table"
@@ -26,6 +27,7 @@ def table_config(model) -> dict:
             "class_weights": model.class_weights, "encoder": model.encoder.to_json(),
             "derived": [rule.to_json() for rule in model.derived],
             "relations": [rel.to_json() for rel in model.relations],
+            "lookups": [rule.to_json() for rule in model.lookups],
             "label_check": None if model.check is None else {"blurred": model.blurred},
             "trained": {"steps": model.run.step, "of_steps": model.total_steps,
                         "wall_seconds": round(model.run.wall, 1),
@@ -52,6 +54,10 @@ def restore(model, config: dict, tensors: dict) -> None:
         unknown = {c for rel in model.relations for c in (rel.name, *rel.sources)} - set(model.columns)
         if unknown:  # an edited or foreign config: fail here, not with a KeyError while sampling
             raise KeyError(f"relations name columns the table does not have: {sorted(unknown)}")
+        model.lookups = [LookupColumn.from_json(rule) for rule in config.get("lookups", [])]
+        unknown = {c for rule in model.lookups for c in (rule.name, *rule.keys)} - set(model.columns)
+        if unknown:
+            raise KeyError(f"lookups name columns the table does not have: {sorted(unknown)}")
         quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
         model.encoder = TableEncoder.from_json(config["encoder"], quantiles)
         model.check = None if model.target is None else \
@@ -64,7 +70,7 @@ def restore(model, config: dict, tensors: dict) -> None:
         model.run = Progress(config["trained"]["steps"], [], config["trained"]["wall_seconds"])
         model.total_steps = config["trained"].get("of_steps")
         model.mixed = config["trained"].get("mix")
-    except (KeyError, TypeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise UsageError(f"the model's config.json is incomplete ({err!r}); refit the model") from None
     model._build()
     ckpt.load_state_into(model.ema.net, tensors, "net.", "model.safetensors")
