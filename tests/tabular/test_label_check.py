@@ -65,6 +65,11 @@ def test_a_tampered_check_is_refused():
         tampered = dict(good, **{f"label_check.{key}": torch.tensor(bad)})
         with pytest.raises(UsageError, match="do not fit the model"):
             TreeEnsemble.from_tensors(tampered, width=3, classes=2)
+    shared = {k: v.clone() for k, v in good.items()}   # two parents for one node: a DAG whose paths double per level
+    inner = torch.nonzero(shared["label_check.leaf"] == 0).flatten()
+    shared["label_check.right"][inner[0]] = shared["label_check.left"][inner[0]]
+    with pytest.raises(UsageError, match="not trees"):
+        TreeEnsemble.from_tensors(shared, width=3, classes=2)
     tampered = dict(good)
     del tampered["label_check.value"]
     with pytest.raises(UsageError, match="partial label check"):

@@ -28,7 +28,7 @@ def flights(n=900, seed=0):
 def test_a_number_set_by_two_columns_is_found_and_written_back():
     df = flights()
     rule, = find_lookups(df, ["origin", "dest"])
-    assert (rule.name, rule.keys, rule.exact, rule.integer) == ("distance", ("origin", "dest"), 1.0, True)
+    assert (rule.name, rule.keys, rule.exact) == ("distance", ("origin", "dest"), 1.0)
     drawn = df.assign(distance=df["distance"] + np.random.default_rng(1).normal(0, 9, len(df)).round().astype(int))
     back = apply_lookups(drawn, [rule])
     assert back["distance"].dtype == df["distance"].dtype and back.equals(df)
@@ -42,6 +42,33 @@ def test_only_a_near_exact_rule_on_real_categories_is_a_lookup():
     assert [r.exact for r in find_lookups(one_percent_off, ["origin", "dest"])] == [round(1 - 5 / 900, 6)]
     ids = df.assign(flight=[f"F{i // 2}" for i in range(len(df))])  # two rows a value: an identifier
     assert [r.keys for r in find_lookups(ids, ["flight"])] == []
+
+
+def test_a_mostly_constant_column_is_not_a_lookup_and_keeps_its_rare_values():
+    """Any key's most common value of a column that is 99 % zeros is zero: that is no rule."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"state": rng.choice(list("ABCD"), 2000), "flag": (rng.random(2000) < 0.005).astype(int),
+                       "gain": np.where(rng.random(2000) < 0.992, 0.0, rng.uniform(1, 100, 2000).round(2))})
+    assert find_lookups(df, ["state"]) == []
+
+
+def test_an_id_column_is_not_a_key():
+    """300 customers with 30 rows each: their ages must not be written back exactly."""
+    rng = np.random.default_rng(0)
+    customer = np.repeat(np.arange(300), 30)
+    df = pd.DataFrame({"customer": [f"C{c}" for c in customer], "age": rng.integers(18, 90, 300)[customer],
+                       "amount": rng.normal(50, 10, len(customer)).round(2)})
+    assert find_lookups(df, ["customer"]) == []
+
+
+def test_the_pairs_tried_are_the_smallest_not_the_first():
+    """With many categorical columns the pairs with the fewest combinations are tried first,
+    whatever the column order."""
+    df = flights()
+    rng = np.random.default_rng(0)
+    wide = pd.concat([pd.DataFrame({f"b{i}": rng.choice(list("xyzw"), len(df)) for i in range(11)}), df], axis=1)
+    categorical = [f"b{i}" for i in range(11)] + ["origin", "dest"]
+    assert [r.keys for r in find_lookups(wide, categorical)] == [("origin", "dest")]
 
 
 def test_a_rare_key_keeps_the_drawn_number_and_missing_stays_missing():
@@ -72,7 +99,10 @@ def test_the_model_samples_every_route_at_its_distance(fitted, tmp_path):
 def test_a_tampered_lookup_is_refused(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    for bad in ({"keys": ["origin", "gate"]}, {"values": [["EWR", "BOS"]]}, {"values": [["EWR", "BOS", "far"]]}):
+    row = config["lookups"][0]["values"][0]
+    for bad in ({"keys": ["origin", "gate"]}, {"values": [["EWR", "BOS"]]}, {"values": [["EWR", "BOS", "far"]]},
+                {"values": [row, row]}, {"values": [[["EWR"], "BOS", 200]]}, {"name": "dest"},
+                {"keys": ["origin", "delay"]}):
         config["lookups"] = [{**config["lookups"][0], **bad}] if "lookups" in config else None
         (tmp_path / "m" / "config.json").write_text(json.dumps(config))
         with pytest.raises(UsageError, match="config.json is incomplete"):

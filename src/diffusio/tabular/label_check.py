@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from diffusio._resources import check_memory
 from diffusio.errors import UsageError
 
 PREFIX = "label_check."
@@ -143,6 +144,8 @@ class TreeEnsemble:
                 trees.append((inner, leaves))
             n_inner = max(1, max(len(i) for i, _ in trees))
             n_leaves = max(len(l) for _, l in trees)
+            check_memory(4.0 * len(trees) * n_leaves * n_inner, "the label check's trees as matrices",
+                         "refit the model (its booster has 15 leaves a tree)")
             features = np.zeros((len(trees), n_inner), dtype=np.int64)
             thresholds = np.full((len(trees), n_inner), np.inf)
             paths = np.zeros((len(trees), n_leaves, n_inner), dtype=np.float32)
@@ -156,7 +159,8 @@ class TreeEnsemble:
                     turns[t, l] = sum(sign > 0 for _, sign in path)
                     values[t, l] = self.value[node]
             # x <= t exactly when x <= the largest float32 not above t, for any float32 x
-            below = thresholds.astype(np.float32)
+            with np.errstate(over="ignore"):  # a threshold past float32's range becomes inf: still above every row
+                below = thresholds.astype(np.float32)
             below = np.where(below > thresholds, np.nextafter(below, np.float32(-np.inf)), below)
             self._cache = tuple(map(torch.from_numpy, (features, below, paths, turns, values, thresholds)))
         return self._cache
@@ -208,6 +212,9 @@ class TreeEnsemble:
                 or check.real_percentiles.shape != (len(check.labels), PERCENTILES)
                 or not ((check.real_percentiles >= 0) & (check.real_percentiles <= 1)).all()):
             raise UsageError("model.safetensors holds a label check whose trees do not fit the model; refit the model")
+        parents = np.bincount(np.concatenate([check.left[inner], check.right[inner]]), minlength=n)
+        if (parents > 1).any() or (parents[check.roots.reshape(-1)] > 0).any():  # trees, not shared branches
+            raise UsageError("model.safetensors holds a label check whose nodes are not trees; refit the model")
         return check
 
 

@@ -193,6 +193,7 @@ class TableDiffusion:
         learned = to_leftovers(features, self.relations)
         self.encoder = TableEncoder.fit(learned)
         self.target = describe_column(self.target_name, df[self.target_name]) if conditioned else None
+        self._check_network(copies=5)  # before the label check's boosters, not after
         x = torch.from_numpy(self.encoder.encode(learned))
         cond = torch.from_numpy(self._class_codes(df[self.target_name])) if conditioned else None
         self.class_weights = (np.bincount(cond.numpy(), minlength=len(self.target.categories)) / len(cond)).tolist() \
@@ -264,13 +265,19 @@ class TableDiffusion:
         return np.array([index[None] if pd.isna(v) else index[v.item() if isinstance(v, np.generic) else v]
                          for v in series], dtype=np.int64)
 
-    def _build(self) -> None:
-        from diffusio._resources import check_memory  # found by the fuzz: width=10^9 was a RuntimeError traceback
+    def _check_network(self, copies: int) -> None:
+        """A named error, not an allocator's traceback, for a network of ``copies`` float32 copies
+        (weights and EMA to sample; also gradients and Adam's two moments to train) the machine
+        cannot hold (found by the fuzz: width=10^9)."""
+        from diffusio._resources import check_memory
 
         w, classes = self.width, len(self.target.categories) if self.target else 0
         weights = self.depth * 4 * w * w + 2 * w * w + 2 * self.encoder.width * w + (classes + 1) * 2 * w + 64 * w
-        check_memory(4.0 * 5 * weights, f"a network of width={w} and depth={self.depth}",  # weights, EMA, grads, Adam
+        check_memory(4.0 * copies * weights, f"a network of width={w} and depth={self.depth}",
                      "choose a smaller width or depth")
+
+    def _build(self) -> None:
+        self._check_network(copies=2)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = TableNet(self.encoder.width, len(self.target.categories) if self.target else 0, self.width, self.depth)

@@ -54,12 +54,14 @@ def restore(model, config: dict, tensors: dict) -> None:
         unknown = {c for rel in model.relations for c in (rel.name, *rel.sources)} - set(model.columns)
         if unknown:  # an edited or foreign config: fail here, not with a KeyError while sampling
             raise KeyError(f"relations name columns the table does not have: {sorted(unknown)}")
-        model.lookups = [LookupColumn.from_json(rule) for rule in config.get("lookups", [])]
-        unknown = {c for rule in model.lookups for c in (rule.name, *rule.keys)} - set(model.columns)
-        if unknown:
-            raise KeyError(f"lookups name columns the table does not have: {sorted(unknown)}")
         quantiles = {k[len("quantiles."):]: v.double().numpy() for k, v in tensors.items() if k.startswith("quantiles.")}
         model.encoder = TableEncoder.from_json(config["encoder"], quantiles)
+        model.lookups = [LookupColumn.from_json(rule) for rule in config.get("lookups", [])]
+        kinds = {col.name: col.kind for col in model.encoder.columns}
+        kinds.update({model.target_name: "categorical"} if model.target is not None else {})
+        if any(kinds.get(rule.name) != "numeric" or any(kinds.get(k) != "categorical" for k in rule.keys)
+               for rule in model.lookups):  # a number looked up by categories, nothing else
+            raise KeyError("lookups must name a numeric column and categorical keys of the table")
         model.check = None if model.target is None else \
             TreeEnsemble.from_tensors(tensors, model.encoder.width, len(model.target.categories))
         blurred = (config.get("label_check") or {}).get("blurred") if model.check is not None else None
