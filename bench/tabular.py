@@ -68,19 +68,27 @@ def sdv_synthesizer(name, metadata, epochs=None):
 
 def fit_sdv(name, train, budget_cpu, seed):
     """(synthesizer, CPU seconds of the counted fit, epochs).  CTGAN and TVAE spend a fixed overhead
-    (data transforms) plus a cost per epoch: two timing fits (1 and 3 epochs) separate the two, so
-    the counted fit gets as many epochs as fill the budget."""
+    (data transforms) plus a cost per epoch: timing fits of 1 and 1 + k epochs separate the two, k
+    growing until the k epochs take a second (on a small table the overhead alone outweighs a few
+    epochs, and 1 against 3 epochs once gave a negative cost: 83,389 epochs for an 89-second budget),
+    so the counted fit gets as many epochs as fill the budget."""
     torch.manual_seed(seed)
     metadata = sdv_metadata(train)
     epochs = None
     if name != "GaussianCopula":
-        cost = {}
-        for e in (1, 3):
+        def cpu(e):
             start = time.process_time()
             sdv_synthesizer(name, metadata, epochs=e).fit({"table": train})
-            cost[e] = time.process_time() - start
-        per_epoch = max((cost[3] - cost[1]) / 2, 1e-3)
-        overhead = max(cost[1] - per_epoch, 0.0)
+            return time.process_time() - start
+
+        one, k = cpu(1), 2
+        while True:
+            more = cpu(1 + k)
+            if more - one >= 1.0 or k >= 2048:
+                break
+            k *= 4
+        per_epoch = max((more - one) / k, 1e-4)
+        overhead = max(one - per_epoch, 0.0)
         epochs = max(1, math.floor((budget_cpu - overhead) / per_epoch))
     for _ in range(3):  # the timing fits misjudge small costs: rescale the epochs until the budget is met
         synth = sdv_synthesizer(name, metadata, epochs)
