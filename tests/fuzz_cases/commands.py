@@ -65,6 +65,10 @@ AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.
                  st.sampled_from(["Shirt", "=0.3", "Shirt=", "Shirt=1.5", "Shirt=-0.1", "Shirt=nan", "Shirt=x",
                                   "nope=0.3", ""]).map(lambda v: V(v, False, "not CLASS=P of the model")))}
 BF16 = choice(["auto", "on", "off"])
+# classifier-guidance scales of the first redraw rounds: more than the redraws is a clean refusal
+NUDGES = {"--nudges": st.one_of(fixed(V("2", None), V("2,4", None), V("1,2,3,4,5,6", None)),
+                                fixed(V("0", False, "a scale of 0"), V("2,x", False, "not a number"),
+                                      V("", False, "no scales"), V("nan", False, "not finite")))}
 
 
 @dataclass
@@ -109,7 +113,7 @@ def commands() -> dict[str, Command]:
             ":1": text_prompt(), "-n": ints(1, 2, huge=True), **GEN,
             "--label": choice(["Bag", "3", "0"], ["99", "-1", "nope", "3.5", ""]),
             "--sampler": choice(SAMPLERS), "--schedule": choice(["karras", "exponential", "vp-trailing"]),
-            "--guidance": floats(0, 100), "--attr-guidance": floats(0, 100), **AUTOGUIDE,
+            "--guidance": floats(0, 100), "--attr-guidance": floats(0, 100), **AUTOGUIDE, **NUDGES,
             "--early-stop": floats(0, None, lo_open=True, cap=1),
             "--tol": floats(0, None, lo_open=True, cap=1),
             "--attr": st.one_of(st.tuples(st.sampled_from(["brightness", "width", "height"]),
@@ -161,7 +165,7 @@ def commands() -> dict[str, Command]:
             ":1": choice(["fashion-fast"], ["nope", "@", ""]), "-n": ints(5, 1, huge=True),
             "--per-prompt": ints(1, 1, huge=True), "--guidance": floats(0, 100), "--seed": seeds(),
             "--steps": ints(1, 1), "--json": out_path(".json"), "--sampler": choice(SAMPLERS), **AUTOGUIDE,
-            "--bf16": BF16,
+            **NUDGES, "--bf16": BF16,
             "--guidance-interval": st.one_of(fixed(V("all", True), V("0.3,5", True)), fixed(V("1,0", False), V("x", False)))},
             heavy=True),
         "class-guide": Command(["class-guide", "@missing", "--steps", "1", "--quiet"], {

@@ -128,6 +128,29 @@ def add_guide_options(p: argparse.ArgumentParser) -> None:
                         "--redraw-below 'Ankle boot=0.5'")
 
 
+def add_nudge_option(p: argparse.ArgumentParser) -> None:
+    """--nudges, for the commands that sample a text model's images one by one (generate, evaluate)."""
+    p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
+                   help="the first redraw rounds start again from the image's own noise, steered toward its class "
+                        "by classifier guidance at these scales (e.g. 2,4), so it changes only as much as it must; "
+                        "later rounds draw new noise (default: the model's, else none)")
+
+
+def scales(text: str) -> list[float]:
+    """``--nudges``: ``"2,4"`` -> ``[2.0, 4.0]`` (the library checks them against --redraws).
+
+    >>> scales("2, 4")
+    [2.0, 4.0]
+    """
+    try:
+        out = [float(part) for part in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or not all(0 < w < float("inf") for w in out):
+        raise argparse.ArgumentTypeError(f"write scales > 0 separated by commas (e.g. 2,4), got {text!r}")
+    return out
+
+
 def class_bar(text: str) -> tuple[str, float]:
     """``--redraw-below``: ``"Shirt=0.3"`` -> ``("Shirt", 0.3)`` (the class is checked by the library).
 

@@ -12,8 +12,8 @@ from diffusio.cli.args import int_tuple as _int_tuple
 from diffusio.cli.args import name_list as _name_list
 from diffusio.cli.args import non_negative_float as _non_negative_float
 from diffusio.cli.args import positive_int as _positive_int
-from diffusio.cli.args import (add_cooldown_option, add_guide_options, add_watermark_options, redraw_bars,
-                               watermark_choice)
+from diffusio.cli.args import (add_cooldown_option, add_guide_options, add_nudge_option, add_watermark_options,
+                               redraw_bars, watermark_choice)
 from diffusio.errors import UsageError
 
 
@@ -216,6 +216,7 @@ def register_generate(sub) -> None:
                    help="guide only where LO < sigma <= HI, plain conditional elsewhere (Kynkaanniemi et al. "
                         "2024); 'all' guides everywhere (default: the model's)")
     add_guide_options(p)
+    add_nudge_option(p)
     p.add_argument("--attr-guidance", type=guidance_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
@@ -268,7 +269,7 @@ def cmd_generate(args) -> int:
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
                       guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
                       bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
-                      redraw_below=redraw_bars(args))
+                      redraw_below=redraw_bars(args), nudges=args.nudges)
     images = made.uint8()
     if made.unnamed:
         _note(f"{made.unnamed} of {len(images)} images still do not show the prompt's class to the class guide "
@@ -309,6 +310,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--guidance-interval", type=interval, default=None, metavar="LO,HI",
                    help="noise levels where guidance applies ('all': everywhere; default: the model's)")
     add_guide_options(p)
+    add_nudge_option(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--data", default=None,
                    help="dataset to compare with, for a model that does not name it (a diffusers folder)")
@@ -327,7 +329,7 @@ def cmd_evaluate(args) -> int:
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
                       progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide,
                       bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
-                      redraw_below=redraw_bars(args))
+                      redraw_below=redraw_bars(args), nudges=args.nudges)
     print(format_report(report))
     if args.json_out:
         atomic_save_json(args.json_out, report)
@@ -346,6 +348,7 @@ def format_report(report: dict) -> str:
                 if s.get("redraws") else "")
              + (", class bars " + ", ".join(f"{k} {v:g}" for k, v in s["redraw_below"].items())
                 if s.get("redraws") and s.get("redraw_below") else "")
+             + (", nudged at " + ",".join(f"{w:g}" for w in s["nudges"]) if s.get("redraws") and s.get("nudges") else "")
              + "); "
              f"classifier test accuracy {report['classifier_test_accuracy']:.3f}",
              f"{'metric':<12}{'model':>10}{'real floor':>12}"]

@@ -23,11 +23,12 @@ from diffusio._precision import bf16_autocast, use_bf16
 from diffusio._resources import check_memory
 from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
+from diffusio.generative.conditioning.class_guide import MAX_REDRAWS, check_nudges
 from diffusio.generative.core.guidance import check_interval, check_scale
 from diffusio.generative.checkpoint.models import LoadedModel, load_guide, load_model
 from diffusio.generative.core.samplers import SAMPLERS
-from diffusio.generative.core.sampling import sample
-from diffusio.generative.core.schedules import SCHEDULES
+from diffusio.generative.core.sampling import initial_noise, sample
+from diffusio.generative.core.schedules import SCHEDULES, get_sigmas
 from diffusio.generative.trust.watermark import marking
 
 BACKENDS = ("torch", "onnxruntime")
@@ -202,7 +203,7 @@ class Generator:
                autoguidance: float | None = None, guide: str | Path | None = None,
                should_stop: Callable[[], bool] | None = None, bf16: str | None = None,
                classifier_guidance: float | None = None, redraws: int | None = None,
-               redraw_below: dict[str, float] | None = None) -> "Samples":
+               redraw_below: dict[str, float] | None = None, nudges: Sequence[float] | None = None) -> "Samples":
         """The one sampling entry point: :class:`Samples` (images in [-1, 1], float NCHW, with the
         network evaluations and seconds it took).  :meth:`generate` is the same as uint8 pixels.
 
@@ -225,6 +226,10 @@ class Generator:
         ``redraw_below``: class name -> a lower (or higher) bar than ``NAMED_AT`` for that class's images,
         e.g. ``{"Shirt": 0.3}``, on top of the model's own ``redraw_below`` (a class given here
         replaces the model's bar for it; 0.8 puts back the default), see ``ClassGuide.named_at``.
+        ``nudges``: classifier-guidance scales of the first redraw rounds, e.g. ``(2, 4)``: round r
+        samples a missed image again from its own start noise, steered toward its class at scale
+        ``nudges[r - 1]``, so it changes only as much as it must (later rounds draw new noise; default:
+        the model's ``nudges``, else none); docs/benchmarks.md, "Nudged redraws".
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
@@ -249,22 +254,25 @@ class Generator:
         autoguide = self._autoguide(autoguidance, guide)
         steer = self._class_guidance(classifier_guidance, cond)
         redraws, wishes, bars = self._redraws(redraws, cond, redraw_below)
+        nudges = (check_nudges(nudges, redraws) if nudges is not None  # the model's own: as many as its rounds reach
+                  else check_nudges(self.defaults.get("nudges"), MAX_REDRAWS)[:redraws])
         start_noise = marking(watermark, self.model.image_shape)  # the trust layer marks the start noise
         sigmas = torch.tensor(self.defaults["sigmas"][str(steps)]) if schedule == "distilled" else None
         chunks = range(0, n, CHUNK)
         bar = tqdm(total=len(chunks) * steps, desc="sampling", unit="step", disable=not progress)
         evaluations, unnamed = 0.0, 0
 
-        def draw(rows: torch.Tensor, seed: int) -> torch.Tensor:
+        def draw(rows: torch.Tensor, seed: int, x: torch.Tensor | None = None, nudge: float = 0.0) -> torch.Tensor:
             nonlocal evaluations
             stats = {}
+            guided = steer if not nudge else (self._class_guide.net, self._class_guide.wishes(cond), nudge)
             images = sample(self.denoiser, len(rows), self.model.config["image"],
                             cond=None if cond is None else cond[rows], steps=steps,
-                            sampler=sampler, guidance=guidance, seed=seed,
+                            sampler=sampler, guidance=guidance, seed=seed, x=x,
                             schedule=schedule, sigmas=sigmas, callback=lambda _: _step_done(bar, should_stop),
                             early_stop=early_stop, options=options, stats=stats, start_noise=start_noise,
                             attr_guidance=attr_guidance, guidance_interval=interval, autoguidance=autoguide,
-                            classifier_guidance=None if steer is None else (steer[0], steer[1][rows], steer[2]))
+                            classifier_guidance=None if guided is None else (guided[0], guided[1][rows], guided[2]))
             evaluations += stats["nfe"] * len(rows)
             return images
 
@@ -274,28 +282,44 @@ class Generator:
                 rows = torch.arange(start, min(n, start + CHUNK))
                 images = draw(rows, seed * 1_000_003 + k)
                 if redraws:
-                    images, missed = self._redraw(images, rows, wishes, bars, redraws, draw, (seed, k), bar, steps)
+                    start = None if not nudges else self._start_noise(len(rows), seed * 1_000_003 + k, start_noise,
+                                                                       sigmas, schedule, steps)
+                    images, missed = self._redraw(images, rows, wishes, bars, redraws, draw, (seed, k), bar, steps,
+                                                  nudges, start)
                     unnamed += missed
                 out.append(images)
         bar.close()
         return Samples(torch.cat(out), evaluations / n, time.perf_counter() - started, unnamed)
 
     def _redraw(self, images: torch.Tensor, rows: torch.Tensor, wishes: torch.Tensor, bars: torch.Tensor,
-                redraws: int, draw, key: tuple[int, int], bar, steps: int) -> tuple[torch.Tensor, int]:
+                redraws: int, draw, key: tuple[int, int], bar, steps: int, nudges: tuple[float, ...] = (),
+                start: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
         """Draw again, up to ``redraws`` times, the images in which the class guide does not see a
         wished class (its probability under the row's bar), keeping each image's best try; also how
         many stay unnamed.  Each round's noise comes from (seed, chunk, round), so the same seed gives
-        the same images."""
+        the same images; the first ``len(nudges)`` rounds start again from ``start``, the chunk's own
+        start noise, steered by classifier guidance at those scales."""
         from diffusio.generative.conditioning.class_guide import keep_best_of_redraws
+
+        rounds = iter(range(redraws))  # keep_best_of_redraws asks once per round, in order
 
         def again(missed: torch.Tensor, seed: int) -> torch.Tensor:
             bar.total += steps
             bar.refresh()
+            r = next(rounds)
+            if r < len(nudges):
+                return draw(rows[missed], seed, start[missed], nudges[r])
             return draw(rows[missed], seed)
 
         named = self._class_guide.named
         return keep_best_of_redraws(images, named(images, wishes[rows]), bars[rows], redraws, again,
                                     lambda made, missed: named(made, wishes[rows[missed]]), key)
+
+    def _start_noise(self, n: int, seed: int, start_noise, sigmas, schedule: str, steps: int) -> torch.Tensor:
+        """The start noise :func:`sample` draws for ``n`` images from ``seed`` (marked as it marks it)."""
+        first = float((get_sigmas(schedule, steps, self.denoiser) if sigmas is None else sigmas)[0])
+        noise, gen = initial_noise(n, self.model.config["image"], first, seed)
+        return noise if start_noise is None else start_noise(noise, gen)
 
     def _guidance_interval(self, interval) -> tuple[float, float] | None:
         interval = self.defaults.get("guidance_interval") if interval is None else interval

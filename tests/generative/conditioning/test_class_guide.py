@@ -284,3 +284,63 @@ def test_cli_takes_class_bars(tmp_path, capsys):
         argv = [arg for bar in bad for arg in ("--redraw-below", bar)]
         assert main(["generate", "a shirt", "-n", "2", *argv, "-o", str(tmp_path / "t.png")]) == 2
         assert "--redraw-below" in capsys.readouterr().err and not (tmp_path / "t.png").exists()
+
+
+# ---------------------------------------------------------------- nudged redraws
+def test_nudged_redraws_start_again_from_the_images_own_noise():
+    """A nudge redraws a missed image from its own start noise, steered toward its class: it stays
+    closer to the first draw than a redraw from new noise, named images are untouched, and it is seeded."""
+    gen = Generator.load("fashion")
+    guide = load_class_guide(gen.model.path, gen.model.config)
+    prompts = ["a T-shirt", "a pullover", "a coat", "a dress"] * 6
+    wishes = guide.wishes(gen.condition(len(prompts), prompts))
+    first = gen.sample(prompts, len(prompts), redraws=0, **REDRAW)
+    nudged = gen.sample(prompts, len(prompts), redraws=1, nudges=[3], **REDRAW)
+    anew = gen.sample(prompts, len(prompts), redraws=1, nudges=[], **REDRAW)
+    before = guide.named(first.images, wishes)
+    missed = before < guide.named_at(wishes, gen.defaults.get("redraw_below", {}))
+    assert missed.any() and (~missed).any()
+    assert torch.equal(nudged.images[~missed], first.images[~missed])
+    changed = missed & (guide.named(nudged.images, wishes) > before)
+    assert changed.any()  # the nudge helped some images
+    moved = (nudged.images[changed] - first.images[changed]).abs().mean()
+    replaced = missed & (guide.named(anew.images, wishes) > before)
+    assert moved < 0.7 * (anew.images[replaced] - first.images[replaced]).abs().mean()
+    assert nudged.nfe > first.nfe
+    assert torch.equal(nudged.images, gen.sample(prompts, len(prompts), redraws=1, nudges=[3], **REDRAW).images)
+    gen.defaults["nudges"] = [3]  # the model's own nudges are the default
+    assert torch.equal(gen.sample(prompts, len(prompts), redraws=1, **REDRAW).images, nudged.images)
+    assert torch.equal(gen.sample(prompts, len(prompts), redraws=0, **REDRAW).images, first.images)
+
+
+@pytest.mark.parametrize("nudges, match", [([0], "scales > 0"), ([-1.0], "scales > 0"), ("2", "list"),
+                                           ([True], "scales > 0"), ([float("nan")], "scales > 0"),
+                                           ([1, 2, 3], "3 scales but images are drawn again at most 2")])
+def test_bad_nudges_are_refused(nudges, match):
+    with pytest.raises(UsageError, match=match):
+        Generator.load("fashion").sample("a coat", redraws=2, nudges=nudges, **KW)
+
+
+def test_cli_generates_with_nudges_and_refuses_bad_ones(tmp_path, capsys):
+    png = tmp_path / "coats.png"
+    assert main(["generate", "a coat", "-n", "4", "--steps", "2", "--redraws", "2", "--nudges", "2,4",
+                 "-o", str(png)]) == 0
+    assert png.stat().st_size > 0
+    for bad in ("0", "2,x", ""):
+        with pytest.raises(SystemExit) as stop:
+            main(["generate", "a coat", "--nudges", bad, "-o", str(tmp_path / "x.png")])
+        assert stop.value.code != 0 and "scales > 0" in capsys.readouterr().err
+    assert main(["generate", "a coat", "--redraws", "1", "--nudges", "2,4", "-o", str(tmp_path / "x.png")]) != 0
+    assert "2 scales but images are drawn again at most 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_evaluate_reports_the_nudges_it_sampled_with():
+    from diffusio.cli.generative import format_report
+
+    scores = {key: 0.0 for key in ("fd", "kid", "precision", "recall")}
+    report = {"n": 5, "dataset": "fashion-mnist", "classifier_test_accuracy": 0.9, "model": scores, "real_floor": scores,
+              "sampling": {"sampler": "dpmpp-2m", "steps": 2, "guidance": 1, "redraws": 5, "nudges": [2.0, 4.0]}}
+    assert "nudged at 2,4" in format_report(report)
+    report["sampling"]["redraws"] = 0  # nothing redrawn: nothing nudged
+    assert "nudged" not in format_report(report)

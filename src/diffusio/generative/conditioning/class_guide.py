@@ -92,6 +92,29 @@ def check_redraws(redraws: object) -> int:
     return int(redraws)
 
 
+def check_nudges(nudges: object, redraws: int) -> tuple[float, ...]:
+    """``nudges``, the classifier-guidance scales of the first redraw rounds, as a tuple of numbers
+    > 0, at most ``redraws`` of them (a scale no round reaches would do nothing), or a UsageError.
+
+    >>> check_nudges([2, 4], redraws=5)
+    (2.0, 4.0)
+    """
+    if nudges is None:
+        return ()
+    if isinstance(nudges, (str, bytes, dict)) or not hasattr(nudges, "__len__"):
+        raise UsageError(f"nudges must be a list of classifier-guidance scales, e.g. [2, 4], got {nudges!r}")
+    out = []
+    for scale in nudges:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+                or not 0 < scale < float("inf"):
+            raise UsageError(f"nudges must be classifier-guidance scales > 0, e.g. [2, 4], got {nudges!r}")
+        out.append(float(scale))
+    if len(out) > redraws:
+        raise UsageError(f"nudges gives {len(out)} scales but images are drawn again at most {redraws} times "
+                         "(redraws); give redraws at least as large, or fewer nudges")
+    return tuple(out)
+
+
 def keep_best_of_redraws(items: Items, score: torch.Tensor, bars: torch.Tensor | float, redraws: int,
                          draw: Callable[[torch.Tensor, int], Items],
                          rescore: Callable[[Items, torch.Tensor], torch.Tensor], key: tuple[int, ...]) -> tuple[Items, int]:

@@ -91,7 +91,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
              paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8,
              data: str | None = None, autoguidance: float | None = None, guide: str | None = None,
              bf16: str | None = None, classifier_guidance: float | None = None,
-             redraws: int | None = None, redraw_below: dict[str, float] | None = None) -> dict:
+             redraws: int | None = None, redraw_below: dict[str, float] | None = None,
+             nudges: list[float] | None = None) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor).
     ``data``: the dataset to compare with, for a model that does not name the one it was trained on
     (a diffusers folder); by default the model's own.  ``per_prompt``: images per prompt of a text
@@ -115,7 +116,7 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
     real_feats = clf.features(test.images[ref_idx])
     sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval,
                     autoguidance=autoguidance, guide=guide, bf16=bf16, classifier_guidance=classifier_guidance,
-                    redraws=redraws, redraw_below=redraw_below)
+                    redraws=redraws, redraw_below=redraw_below, nudges=nudges)
     if conditional:  # classes in the training proportions, requested by label
         clf_class = np.array(_classifier_classes(gen.class_names, clf.class_names))
         made = gen.sample(n=n, label=labels.tolist(), seed=seed, progress=progress, **sampling)

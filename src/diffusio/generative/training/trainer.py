@@ -264,7 +264,7 @@ class Trainer:
         self.config["net"] = {**parent.config["net"], "cond_dim": self.cond.dim}
         self.config["preconditioning"] = parent.config["preconditioning"]
         self.config["sampling"] = dict(parent.config.get("sampling", self.config["sampling"]))
-        for key in ("classifier_guidance", "redraws", "redraw_below"):  # the parent's class guide stays in its folder
+        for key in ("classifier_guidance", "redraws", "redraw_below", "nudges"):  # the parent's class guide stays in its folder
             self.config["sampling"].pop(key, None)
         if self.cond.dim != self.cond.text_dim:  # the parent's guide has no attribute inputs: it cannot guide this one
             for key in ("autoguidance", "guide"):
