@@ -229,7 +229,7 @@ class Generator:
         ``nudges``: classifier-guidance scales of the first redraw rounds, e.g. ``(2, 4)``: round r
         samples a missed image again from its own start noise, steered toward its class at scale
         ``nudges[r - 1]``, so it changes only as much as it must (later rounds draw new noise; default:
-        the model's ``nudges``, else none); docs/benchmarks.md, "Nudged redraws".
+        the model's ``nudges``, else none); docs/benchmarks.md, "Where the redraws' FD goes".
         ``should_stop``: asked after every step; True raises :class:`~diffusio.errors.Cancelled`
         (a server's time limit stops the work, not just the answer).
         ``bf16``: the network's matrix products in bfloat16 (``on``; ``auto``: where the CPU computes
