@@ -265,7 +265,7 @@ class Generator:
         def draw(rows: torch.Tensor, seed: int, x: torch.Tensor | None = None, nudge: float = 0.0) -> torch.Tensor:
             nonlocal evaluations
             stats = {}
-            guided = steer if not nudge else (self._class_guide.net, self._class_guide.wishes(cond), nudge)
+            guided = steer if not nudge else (self._class_guide.net, wishes, nudge)
             images = sample(self.denoiser, len(rows), self.model.config["image"],
                             cond=None if cond is None else cond[rows], steps=steps,
                             sampler=sampler, guidance=guidance, seed=seed, x=x,
@@ -282,10 +282,10 @@ class Generator:
                 rows = torch.arange(start, min(n, start + CHUNK))
                 images = draw(rows, seed * 1_000_003 + k)
                 if redraws:
-                    start = None if not nudges else self._start_noise(len(rows), seed * 1_000_003 + k, start_noise,
-                                                                       sigmas, schedule, steps)
+                    own = None if not nudges else self._start_noise(len(rows), seed * 1_000_003 + k, start_noise,
+                                                                     sigmas, schedule, steps)
                     images, missed = self._redraw(images, rows, wishes, bars, redraws, draw, (seed, k), bar, steps,
-                                                  nudges, start)
+                                                  nudges, own)
                     unnamed += missed
                 out.append(images)
         bar.close()
@@ -293,11 +293,11 @@ class Generator:
 
     def _redraw(self, images: torch.Tensor, rows: torch.Tensor, wishes: torch.Tensor, bars: torch.Tensor,
                 redraws: int, draw, key: tuple[int, int], bar, steps: int, nudges: tuple[float, ...] = (),
-                start: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+                own: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
         """Draw again, up to ``redraws`` times, the images in which the class guide does not see a
         wished class (its probability under the row's bar), keeping each image's best try; also how
         many stay unnamed.  Each round's noise comes from (seed, chunk, round), so the same seed gives
-        the same images; the first ``len(nudges)`` rounds start again from ``start``, the chunk's own
+        the same images; the first ``len(nudges)`` rounds start again from ``own``, the chunk's own
         start noise, steered by classifier guidance at those scales."""
         from diffusio.generative.conditioning.class_guide import keep_best_of_redraws
 
@@ -308,7 +308,7 @@ class Generator:
             bar.refresh()
             r = next(rounds)
             if r < len(nudges):
-                return draw(rows[missed], seed, start[missed], nudges[r])
+                return draw(rows[missed], seed, own[missed], nudges[r])
             return draw(rows[missed], seed)
 
         named = self._class_guide.named
