@@ -4,6 +4,7 @@
     python bench/redraw_bars.py --out runs/bars --autoguidance 2 --part spares   # (the other core) spare draws
     python bench/redraw_bars.py --out runs/bars --autoguidance 2 --bars '{"Shirt": 0.3}' '{"Shirt": 0.3, "Coat": 0.7}'
     python bench/redraw_bars.py --real --bars '{"Shirt": 0.3}'    # the same rule on real training images
+    python bench/redraw_bars.py --out runs/bars --autoguidance 2 --part nudges --nudges 2,4  # then emulate --nudges 2,4
 
 `diffusio evaluate fashion -n 5000` takes about an hour of one core per setting, most of it
 sampling.  This bench samples once: ``--part first`` draws exactly the images `evaluate` draws first
@@ -16,7 +17,10 @@ distribution as the product's redraws, so the emulation differs from `evaluate` 
 random redraws it gets (2026-12-06: 0.793 against `evaluate`'s 0.791 with every bar at 0.8, 0.699
 against 0.725 with the shirt's at 0.3).  Printed per setting: FD / KID / precision / recall
 against `evaluate`'s test images, the judge's accuracy per class, and draws per image.
-``--real`` puts real training images (seeded draws of each label's class) through the same rule:
+``--part nudges --nudges 2,4`` samples the first draws under the (first) ``--bars`` again from
+their own start noise with classifier guidance at each scale, as ``Generator.sample(nudges=...)``
+does (bit for bit); emulating with ``--nudges`` then takes round r's try from them and later
+rounds' from the spares.  ``--real`` puts real training images (seeded draws of each label's class) through the same rule:
 what the redraw rule itself costs when the "model" is the data.
 """
 
@@ -35,7 +39,9 @@ from diffusio.generative.data.datasets import load_dataset
 from diffusio.generative.evaluation.classifier import load_classifier
 from diffusio.generative.evaluation.evaluate import evaluation_draws
 from diffusio.generative.evaluation.metrics import feature_metrics
-from diffusio.generative.pipeline import Generator
+from diffusio.generative.core.sampling import sample
+from diffusio.generative.pipeline import CHUNK, Generator
+from diffusio.generative.trust.watermark import marking
 
 SPARES = {"T-shirt/top": 1200, "Pullover": 1200, "Dress": 1000, "Coat": 1200, "Shirt": 1000}  # others: 300
 SPARE_SEED = 7
@@ -56,6 +62,29 @@ def draw_pool(gen: Generator, part: str, scale: float, n: int, seed: int, out: P
     made = gen.sample(n=len(labels), label=labels.tolist(), seed=seed, redraws=0, autoguidance=scale, progress=True)
     out.mkdir(parents=True, exist_ok=True)
     save_file({"images": made.images.contiguous(), "labels": torch.as_tensor(labels)}, pool_path(out, part, scale))
+
+
+def draw_nudges(gen: Generator, scale: float, n: int, seed: int, out: Path, bars: dict, nudges: list[float]) -> None:
+    """The first draws under their bar, sampled again from their own start noise with classifier
+    guidance at each of ``nudges``: what round r of ``Generator.sample(nudges=...)`` draws for them."""
+    first = load_file(pool_path(out, "first", scale))
+    labels = first["labels"].numpy()
+    bar = np.array([bars.get(name, NAMED_AT) for name in gen.class_names])
+    missed = np.flatnonzero(check_probabilities(gen, first["images"])[np.arange(n), labels] < bar[labels])
+    d, image = gen.defaults, gen.model.config["image"]
+    mark = marking(None, gen.model.image_shape)
+    own = torch.cat([gen._start_noise(min(n, at + CHUNK) - at, seed * 1_000_003 + k, mark, None, d["schedule"], d["steps"])
+                     for k, at in enumerate(range(0, n, CHUNK))])
+    cond = gen.condition(n, None, labels.tolist(), None)
+    guide = gen._load_class_guide("nudges")
+    rows = torch.as_tensor(missed)
+    made = {"rows": rows}
+    for w in nudges:
+        made[f"w{w:g}"] = sample(gen.denoiser, len(rows), image, cond=cond[rows], steps=d["steps"], sampler=d["sampler"],
+                                 guidance=d["guidance"], x=own[rows].clone(), schedule=d["schedule"],
+                                 guidance_interval=gen._guidance_interval(None), autoguidance=gen._autoguide(scale, None),
+                                 classifier_guidance=(guide.net, guide.wishes(cond)[rows], w)).contiguous()
+    save_file(made, pool_path(out, "nudges", scale))
 
 
 def check_probabilities(gen: Generator, images: torch.Tensor) -> np.ndarray:
@@ -100,27 +129,38 @@ class Pools:
             self.judged[part] = clf.predict(images.numpy())
         if not np.array_equal(self.pool_labels["first"], self.labels):
             raise SystemExit("the first pool was drawn for another n or seed: draw it again")
+        self.nudged = {}  # scale -> (rows, check, features, judged) of the nudged first draws
+        if out is not None and pool_path(out, "nudges", scale).exists():
+            saved = load_file(pool_path(out, "nudges", scale))
+            rows = saved.pop("rows").numpy()
+            for key, images in saved.items():
+                self.nudged[float(key[1:])] = (rows, check_probabilities(gen, images), clf.features(images.numpy()),
+                                               clf.predict(images.numpy()))
 
-    def emulate(self, bars: dict[str, float], redraws: int) -> dict:
-        """Replay the redraws with these bars; the scores of the images kept."""
+    def emulate(self, bars: dict[str, float], redraws: int, nudges: list[float] = ()) -> dict:
+        """Replay the redraws with these bars (the first rounds nudged at ``nudges``); the scores of the images kept."""
         bar = np.array([bars.get(name, NAMED_AT) for name in self.names])
         labels, n = self.labels, len(self.labels)
         rows = np.arange(n)
         score = self.check["first"][rows, labels].copy()
-        source = np.full(n, -1)  # -1: the first draw; else the spare kept
+        feats, judged = self.features["first"].copy(), self.judged["first"].copy()
         spares = {c: iter(np.flatnonzero(self.pool_labels["spares"] == c)) for c in range(len(self.names))}
         used = 0
-        for _ in range(redraws):
+        for r in range(redraws):
             for i in np.flatnonzero(score < bar[labels]):
-                j = next(spares[labels[i]], None)
-                if j is None:
-                    raise SystemExit(f"the spares of {self.names[labels[i]]} ran out: draw a larger pool")
+                if r < len(nudges):  # the row's own noise, nudged: saved by --part nudges
+                    if nudges[r] not in self.nudged or i not in self.nudged[nudges[r]][0]:
+                        raise SystemExit(f"no nudge at {nudges[r]:g} for row {i}: run --part nudges with these bars")
+                    rows, check, features, judges = self.nudged[nudges[r]]
+                    j = int(np.searchsorted(rows, i))
+                else:
+                    j = next(spares[labels[i]], None)
+                    if j is None:
+                        raise SystemExit(f"the spares of {self.names[labels[i]]} ran out: draw a larger pool")
+                    check, features, judges = self.check["spares"], self.features["spares"], self.judged["spares"]
                 used += 1
-                if self.check["spares"][j, labels[i]] > score[i]:
-                    score[i], source[i] = self.check["spares"][j, labels[i]], j
-        first, spare = source < 0, np.maximum(source, 0)
-        feats = np.where(first[:, None], self.features["first"], self.features["spares"][spare])
-        judged = np.where(first, self.judged["first"], self.judged["spares"][spare])
+                if check[j, labels[i]] > score[i]:
+                    score[i], feats[i], judged[i] = check[j, labels[i]], features[j], judges[j]
         scores = feature_metrics(self.real, feats, 3, 0)
         per_class = {self.names[c]: float((judged[labels == c] == c).mean()) for c in range(len(self.names))}
         return {**scores, "label_accuracy": float((judged == labels).mean()), "per_class": per_class,
@@ -143,7 +183,9 @@ def main() -> None:
     p.add_argument("--autoguidance", type=float, default=2.0)
     p.add_argument("-n", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--part", choices=["first", "spares"], help="sample this pool instead of emulating")
+    p.add_argument("--part", choices=["first", "spares", "nudges"], help="sample this pool instead of emulating")
+    p.add_argument("--nudges", type=lambda t: [float(w) for w in t.split(",")], default=[],
+                   help="classifier-guidance scales of the first rounds, e.g. 2,4 (with --part nudges: to draw)")
     p.add_argument("--redraws", type=int, default=5)
     p.add_argument("--bars", nargs="*", default=['{"Shirt": 0.3}'], help="JSON settings, class -> bar")
     p.add_argument("--threads", type=int, default=1)
@@ -152,17 +194,21 @@ def main() -> None:
     if (args.out is None) != args.real:
         p.error("give --out (the model's pools) or --real (training images), one of them")
     gen = Generator.load(args.model)
+    if args.part == "nudges":
+        draw_nudges(gen, args.autoguidance, args.n, args.seed, args.out, json.loads(args.bars[0]), args.nudges)
+        return
     if args.part:
         draw_pool(gen, args.part, args.autoguidance, args.n, args.seed, args.out)
         return
     pools = Pools(gen, args.out, args.autoguidance, args.n, args.seed)
     what = "real training images" if args.real else f"autoguidance {args.autoguidance:g}"
-    print(f"{what}, n = {args.n}, up to {args.redraws} redraws (emulated)\n")
+    nudged = f", the first nudged at {','.join(f'{w:g}' for w in args.nudges)}" if args.nudges else ""
+    print(f"{what}, n = {args.n}, up to {args.redraws} redraws{nudged} (emulated)\n")
     print("| bars | FD | KID | precision | recall | label accuracy | weakest classes | draws per image |")
     print("|---|---|---|---|---|---|---|---|")
     for text in args.bars:
         bars = json.loads(text)
-        print(row(bars, pools.emulate(bars, args.redraws)), flush=True)
+        print(row(bars, pools.emulate(bars, args.redraws, args.nudges)), flush=True)
 
 
 if __name__ == "__main__":
