@@ -40,7 +40,7 @@ from diffusio.generative.evaluation.classifier import load_classifier
 from diffusio.generative.evaluation.evaluate import evaluation_draws
 from diffusio.generative.evaluation.metrics import feature_metrics
 from diffusio.generative.core.sampling import sample
-from diffusio.generative.pipeline import CHUNK, Generator
+from diffusio.generative.pipeline import CHUNK, Generator, chunk_seed
 from diffusio.generative.trust.watermark import marking
 
 SPARES = {"T-shirt/top": 1200, "Pullover": 1200, "Dress": 1000, "Coat": 1200, "Shirt": 1000}  # others: 300
@@ -73,7 +73,7 @@ def draw_nudges(gen: Generator, scale: float, n: int, seed: int, out: Path, bars
     missed = np.flatnonzero(check_probabilities(gen, first["images"])[np.arange(n), labels] < bar[labels])
     d, image = gen.defaults, gen.model.config["image"]
     mark = marking(None, gen.model.image_shape)
-    own = torch.cat([gen._start_noise(min(n, at + CHUNK) - at, seed * 1_000_003 + k, mark, None, d["schedule"], d["steps"])
+    own = torch.cat([gen._start_noise(min(n, at + CHUNK) - at, chunk_seed(seed, k), mark, None, d["schedule"], d["steps"])
                      for k, at in enumerate(range(0, n, CHUNK))])
     cond = gen.condition(n, None, labels.tolist(), None)
     guide = gen._load_class_guide("nudges")

@@ -35,6 +35,11 @@ BACKENDS = ("torch", "onnxruntime")
 CHUNK = 256  # images per batch: bounds memory, and fixes how seeds map to images
 
 
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The seed of one chunk's first draw (its start noise): how a call's seed maps to its images."""
+    return seed * 1_000_003 + chunk
+
+
 def _step_done(bar, should_stop) -> None:
     bar.update(1)
     if should_stop is not None and should_stop():
@@ -280,9 +285,9 @@ class Generator:
         with torch.inference_mode(), bf16_autocast(fast and self.backend == "torch"):
             for k, start in enumerate(chunks):
                 rows = torch.arange(start, min(n, start + CHUNK))
-                images = draw(rows, seed * 1_000_003 + k)
+                images = draw(rows, chunk_seed(seed, k))
                 if redraws:
-                    own = None if not nudges else self._start_noise(len(rows), seed * 1_000_003 + k, start_noise,
+                    own = None if not nudges else self._start_noise(len(rows), chunk_seed(seed, k), start_noise,
                                                                      sigmas, schedule, steps)
                     images, missed = self._redraw(images, rows, wishes, bars, redraws, draw, (seed, k), bar, steps,
                                                   nudges, own)
