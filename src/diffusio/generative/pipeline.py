@@ -411,7 +411,8 @@ class Generator:
                  guidance_interval: tuple[float, float] | None = None,
                  autoguidance: float | None = None, guide: str | Path | None = None,
                  bf16: str | None = None, classifier_guidance: float | None = None,
-                 redraws: int | None = None, redraw_below: dict[str, float] | None = None) -> np.ndarray:
+                 redraws: int | None = None, redraw_below: dict[str, float] | None = None,
+                 nudges: Sequence[float] | None = None) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
         in :meth:`sample`)."""
         return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
@@ -419,7 +420,7 @@ class Generator:
                            attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
                            guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide,
                            bf16=bf16, classifier_guidance=classifier_guidance, redraws=redraws,
-                           redraw_below=redraw_below).uint8()
+                           redraw_below=redraw_below, nudges=nudges).uint8()
 
 
 def samplers() -> dict[str, str]:

@@ -137,6 +137,14 @@ def test_attribute_sweep_reports_every_attribute(parent_and_child):
     assert set(attribute_control(gen, load_classifier("digits"), 1, (0.5,), only=["width"], steps=2)) == {"width"}
 
 
+def test_evaluate_runs_the_attribute_sweep(parent_and_child):
+    # evaluate hands all its sampling options to the sweep: one the sweep did not take (nudges) crashed it
+    from diffusio.generative.evaluation.evaluate import evaluate
+
+    report = evaluate(str(parent_and_child[1]), n=5, per_prompt=0, attr_per_cell=1, steps=2)
+    assert set(report["attributes"]) == {"brightness", "width"}
+
+
 def test_cli_attr_flags_and_errors(parent_and_child, tmp_path, capsys):
     parent_dir, child_dir = parent_and_child
     out = tmp_path / "a.npy"
