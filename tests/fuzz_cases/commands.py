@@ -66,7 +66,7 @@ AUTOGUIDE = {"--autoguidance": floats(0, 100).map(lambda v: V(v.text, None if v.
                                   "nope=0.3", ""]).map(lambda v: V(v, False, "not CLASS=P of the model")))}
 BF16 = choice(["auto", "on", "off"])
 # classifier-guidance scales of the first redraw rounds: more than the redraws is a clean refusal
-NUDGES = {"--nudges": st.one_of(fixed(V("2", None), V("2,4", None), V("1,2,3,4,5,6", None)),
+NUDGES = {"--nudges": st.one_of(fixed(V("2", None), V("2,4", None), V("1,2,3,4,5,6", None), V("none", None)),
                                 fixed(V("0", False, "a scale of 0"), V("2,x", False, "not a number"),
                                       V("", False, "no scales"), V("nan", False, "not finite")))}
 

@@ -133,21 +133,24 @@ def add_nudge_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
                    help="the first redraw rounds start again from the image's own noise, steered toward its class "
                         "by classifier guidance at these scales (e.g. 2,4), so it changes only as much as it must; "
-                        "later rounds draw new noise (default: the model's, else none)")
+                        "later rounds draw new noise; 'none': every round new noise (default: the model's, else none)")
 
 
-def scales(text: str) -> list[float]:
-    """``--nudges``: ``"2,4"`` -> ``[2.0, 4.0]`` (the library checks them against --redraws).
+def scales(text: str) -> tuple[float, ...]:
+    """``--nudges``: ``"2,4"`` -> ``(2.0, 4.0)`` (the library checks them against --redraws); ``"none"``
+    -> ``()``, to turn off a model's own nudges (a tuple: an empty list is argparse's dropped ``--``).
 
-    >>> scales("2, 4")
-    [2.0, 4.0]
+    >>> scales("2, 4"), scales("none")
+    ((2.0, 4.0), ())
     """
+    if text.strip().lower() == "none":
+        return ()
     try:
-        out = [float(part) for part in text.split(",")]
+        out = tuple(float(part) for part in text.split(","))
     except ValueError:
-        out = []
+        out = ()
     if not out or not all(0 < w < float("inf") for w in out):
-        raise argparse.ArgumentTypeError(f"write scales > 0 separated by commas (e.g. 2,4), got {text!r}")
+        raise argparse.ArgumentTypeError(f"write scales > 0 separated by commas (e.g. 2,4), or none; got {text!r}")
     return out
 
 

@@ -174,7 +174,7 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     teacher = tmp_path / "teacher"
     shutil.copytree(resolve_model_dir("fashion"), teacher)
     config = json.loads((teacher / "config.json").read_text())
-    config["sampling"].update(autoguidance=2.0, guide="fashion-guide", redraw_below={"Shirt": 0.3})
+    config["sampling"].update(autoguidance=2.0, guide="fashion-guide", redraw_below={"Shirt": 0.3}, nudges=[2.0, 4.0])
     (teacher / "config.json").write_text(json.dumps(config))
     run = Distiller(DistillConfig(teacher=str(teacher), out=str(tmp_path / "student"), trajectories=2,
                                   teacher_steps=4, train_steps=1, quiet=True))
@@ -183,6 +183,7 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
                                         next(iter(load_model("fashion-guide").denoiser.state_dict().values())))
     assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}
     assert run.student_config()["sampling"]["redraw_below"] == {"Shirt": 0.3}  # redrawn by the teacher's bars
+    assert "nudges" not in run.student_config()["sampling"]  # but from new noise: nudges cost a student FD
     # fashion synthesises with autoguidance from its guide: a recipe of the teacher, not of a student
     assert "synthesis" in config and "synthesis" not in run.student_config()
 
@@ -203,6 +204,7 @@ def test_a_student_gets_its_teachers_class_guide_and_redraws(tmp_path):
     student = Generator.load("fashion-fast")  # the shipped student redraws as its teacher does
     assert student.defaults["redraws"] == Generator.load("fashion").defaults["redraws"] == 5
     assert student.defaults["redraw_below"] == Generator.load("fashion").defaults["redraw_below"] == {"Shirt": 0.3}
+    assert Generator.load("fashion").defaults["nudges"] == [2.0, 4.0] and "nudges" not in student.defaults
     from diffusio.generative.conditioning.class_guide import NAMED_AT, load_class_guide
 
     guide = load_class_guide(student.model.path, student.model.config)

@@ -326,6 +326,11 @@ def test_cli_generates_with_nudges_and_refuses_bad_ones(tmp_path, capsys):
     assert main(["generate", "a coat", "-n", "4", "--steps", "2", "--redraws", "2", "--nudges", "2,4",
                  "-o", str(png)]) == 0
     assert png.stat().st_size > 0
+    plain = tmp_path / "plain.npy"  # "none" turns a model's own nudges off: every redraw from new noise
+    assert main(["generate", "a coat", "-n", "4", "--steps", "2", "--redraws", "2", "--nudges", "none",
+                 "-o", str(plain)]) == 0
+    assert np.array_equal(np.load(plain), Generator.load("fashion").generate("a coat", n=4, steps=2, redraws=2,
+                                                                            nudges=[]))
     for bad in ("0", "2,x", ""):
         with pytest.raises(SystemExit) as stop:
             main(["generate", "a coat", "--nudges", bad, "-o", str(tmp_path / "x.png")])

@@ -275,8 +275,8 @@ class Distiller:
             config["sampling"]["redraws"] = teacher.get("redraws", 0)
             if teacher.get("redraw_below"):
                 config["sampling"]["redraw_below"] = dict(teacher["redraw_below"])
-            if teacher.get("nudges"):
-                config["sampling"]["nudges"] = list(teacher["nudges"])
+            # not its nudges: classifier guidance through a 4-step consistency sampler cost the shipped
+            # student FD (1.707 -> 1.841 at n = 1,000; docs/benchmarks.md), so a student redraws from new noise
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "autoguidance": None if self.autoguide is None else {
