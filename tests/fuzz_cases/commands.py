@@ -68,7 +68,9 @@ BF16 = choice(["auto", "on", "off"])
 # classifier-guidance scales of the first redraw rounds: more than the redraws is a clean refusal
 NUDGES = {"--nudges": st.one_of(fixed(V("2", None), V("2,4", None), V("1,2,3,4,5,6", None), V("none", None)),
                                 fixed(V("0", False, "a scale of 0"), V("2,x", False, "not a number"),
-                                      V("", False, "no scales"), V("nan", False, "not finite")))}
+                                      V("", False, "no scales"), V("nan", False, "not finite"))),
+          "--autoguidance-interval": st.one_of(fixed(V("all", True), V("0,1", True), V("0.5,2", True)),
+                                               fixed(V("1,0", False), V("x", False), V("-1,1", False)))}
 
 
 @dataclass

@@ -129,7 +129,11 @@ def add_guide_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_nudge_option(p: argparse.ArgumentParser) -> None:
-    """--nudges, for the commands that sample a text model's images one by one (generate, evaluate)."""
+    """--nudges and --autoguidance-interval, for the commands that sample a text model's images one by
+    one (generate, evaluate)."""
+    p.add_argument("--autoguidance-interval", type=interval, default=None, metavar="LO,HI",
+                   help="autoguide only where LO < sigma <= HI, the model alone elsewhere (one network pass a "
+                        "step); 'all' everywhere (default: the model's)")
     p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
                    help="the first redraw rounds start again from the image's own noise, steered toward its class "
                         "by classifier guidance at these scales (e.g. 2,4), so it changes only as much as it must; "

@@ -24,7 +24,7 @@ from diffusio._resources import check_memory
 from diffusio.errors import Cancelled, UsageError
 from diffusio.generative.data.datasets import to_uint8
 from diffusio.generative.conditioning.class_guide import MAX_REDRAWS, check_nudges
-from diffusio.generative.core.guidance import check_interval, check_scale
+from diffusio.generative.core.guidance import check_scale, limited_interval
 from diffusio.generative.checkpoint.models import LoadedModel, load_guide, load_model
 from diffusio.generative.core.samplers import SAMPLERS
 from diffusio.generative.core.sampling import initial_noise, sample
@@ -206,6 +206,7 @@ class Generator:
                watermark: bool | str | None = None, attr_guidance: float | None = None,
                guidance_interval: tuple[float, float] | None = None,
                autoguidance: float | None = None, guide: str | Path | None = None,
+               autoguidance_interval: tuple[float, float] | None = None,
                should_stop: Callable[[], bool] | None = None, bf16: str | None = None,
                classifier_guidance: float | None = None, redraws: int | None = None,
                redraw_below: dict[str, float] | None = None, nudges: Sequence[float] | None = None) -> "Samples":
@@ -220,7 +221,9 @@ class Generator:
         ``guidance_interval``: (lo, hi) noise levels where guidance applies (default: the model's
         ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
         ``autoguidance``: the scale of guidance away from ``guide``, a weaker version of this model
-        (default: the model's ``autoguidance`` and ``guide``; 1 turns it off), see :mod:`guidance`.
+        (default: the model's ``autoguidance`` and ``guide``; 1 turns it off), see :mod:`guidance`;
+        ``autoguidance_interval``: (lo, hi) noise levels where it applies (default: the model's
+        ``autoguidance_interval``, else everywhere; one network pass a step outside).
         ``classifier_guidance``: how hard the model's class guide steers each image toward the class
         its prompt or label names (default: the model's ``classifier_guidance``, else 0 = off), see
         :mod:`~diffusio.generative.conditioning.class_guide`.
@@ -256,7 +259,7 @@ class Generator:
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
         attr_guidance = self._attr_guidance(attr_guidance, guidance)
-        autoguide = self._autoguide(autoguidance, guide)
+        autoguide = self._autoguide(autoguidance, guide, autoguidance_interval)
         steer = self._class_guidance(classifier_guidance, cond)
         redraws, wishes, bars = self._redraws(redraws, cond, redraw_below)
         nudges = (check_nudges(nudges, redraws) if nudges is not None  # the model's own: as many as its rounds reach
@@ -326,13 +329,11 @@ class Generator:
         noise, gen = initial_noise(n, self.model.config["image"], first, seed)
         return noise if start_noise is None else start_noise(noise, gen)
 
-    def _guidance_interval(self, interval) -> tuple[float, float] | None:
-        interval = self.defaults.get("guidance_interval") if interval is None else interval
-        interval = check_interval(interval)
-        return None if interval is None or (interval[0] == 0 and interval[1] == float("inf")) else interval
+    def _guidance_interval(self, interval, key: str = "guidance_interval") -> tuple[float, float] | None:
+        return limited_interval(self.defaults.get(key) if interval is None else interval, key)
 
-    def _autoguide(self, scale: float | None, guide: str | Path | None):
-        """(guide denoiser, scale) for :func:`sample`, or None when autoguidance is off (scale 1)."""
+    def _autoguide(self, scale: float | None, guide: str | Path | None, interval=None):
+        """(guide denoiser, scale, interval) for :func:`sample`, or None when autoguidance is off (scale 1)."""
         scale = check_scale(self.defaults.get("autoguidance", 1.0) if scale is None else scale, "autoguidance")
         guide = self.defaults.get("guide") if guide is None else guide
         if scale == 1.0:
@@ -340,7 +341,7 @@ class Generator:
         key = str(guide)
         if key not in self._guides:
             self._guides[key] = load_guide(self.model, guide)
-        return self._guides[key].denoiser, scale
+        return self._guides[key].denoiser, scale, self._guidance_interval(interval, "autoguidance_interval")
 
     def _class_guidance(self, scale: float | None, cond: torch.Tensor | None):
         """(classifier, wishes for every row, scale) for :func:`sample`, or None when it is off."""
@@ -402,25 +403,10 @@ class Generator:
         check_scale(scale, "attr_guidance")
         return None if scale == guidance else (float(scale), attrs.dim)  # equal: plain guidance, fewer calls
 
-    def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, *, label=None,
-                 steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
-                 schedule: str | None = None, seed: int = 0, progress: bool = False,
-                 early_stop: float | None = None, tol: float | None = None,
-                 attrs: dict[str, float] | None = None, watermark: bool | str | None = None,
-                 attr_guidance: float | None = None,
-                 guidance_interval: tuple[float, float] | None = None,
-                 autoguidance: float | None = None, guide: str | Path | None = None,
-                 bf16: str | None = None, classifier_guidance: float | None = None,
-                 redraws: int | None = None, redraw_below: dict[str, float] | None = None,
-                 nudges: Sequence[float] | None = None) -> np.ndarray:
-        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour (the options as
-        in :meth:`sample`)."""
-        return self.sample(prompt, n, label=label, steps=steps, sampler=sampler, guidance=guidance,
-                           schedule=schedule, seed=seed, progress=progress, early_stop=early_stop, tol=tol,
-                           attrs=attrs, watermark=watermark, attr_guidance=attr_guidance,
-                           guidance_interval=guidance_interval, autoguidance=autoguidance, guide=guide,
-                           bf16=bf16, classifier_guidance=classifier_guidance, redraws=redraws,
-                           redraw_below=redraw_below, nudges=nudges).uint8()
+    def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, **options) -> np.ndarray:
+        """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour; ``options`` are
+        :meth:`sample`'s, passed on as they are (one list of options, so the two cannot drift apart)."""
+        return self.sample(prompt, n, **options).uint8()
 
 
 def samplers() -> dict[str, str]:

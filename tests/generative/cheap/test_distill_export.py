@@ -178,10 +178,12 @@ def test_an_autoguided_teacher_is_distilled_as_it_samples(tmp_path):
     (teacher / "config.json").write_text(json.dumps(config))
     run = Distiller(DistillConfig(teacher=str(teacher), out=str(tmp_path / "student"), trajectories=2,
                                   teacher_steps=4, train_steps=1, quiet=True))
-    guide, scale = run.autoguide
+    guide, scale, interval = run.autoguide
     assert scale == 2.0 and torch.equal(next(iter(guide.state_dict().values())),
                                         next(iter(load_model("fashion-guide").denoiser.state_dict().values())))
-    assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide"}
+    assert interval == (0.0, 4.0)  # fashion's own: its trajectories autoguide only at sigma <= 4, as it samples
+    assert run.student_config()["distillation"]["autoguidance"] == {"scale": 2.0, "guide": "fashion-guide",
+                                                                    "interval": (0.0, 4.0)}
     assert run.student_config()["sampling"]["redraw_below"] == {"Shirt": 0.3}  # redrawn by the teacher's bars
     assert "nudges" not in run.student_config()["sampling"]  # but from new noise: nudges cost a student FD
     # fashion synthesises with autoguidance from its guide: a recipe of the teacher, not of a student

@@ -30,6 +30,7 @@ from diffusio._io import atomic_save_json
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.checkpoint.models import build_denoiser_from_config, load_guide, load_model
+from diffusio.generative.core.guidance import limited_interval
 from diffusio.generative.core.sampling import initial_noise, sample
 from diffusio.generative.core.schedules import get_sigmas_karras
 from diffusio.generative.training.loop import run_loop
@@ -117,7 +118,8 @@ def teacher_trajectories(teacher, n: int, cond: torch.Tensor | None, sigmas: tor
 
     ``guidance_interval``: the noise levels where guidance applies, as the teacher samples (its
     ``sampling.guidance_interval``); outside it the teacher runs unguided.  ``autoguidance``:
-    (guide denoiser, scale), as the teacher samples (its ``sampling.autoguidance`` and ``guide``).
+    (guide denoiser, scale[, interval]), as the teacher samples (its ``sampling.autoguidance``, ``guide``
+    and ``autoguidance_interval``).
 
     The last state (sigma = 0) is the ODE's end point, not clamped to [-1, 1]: clamping would ask the
     student for jumps its preconditioning cannot make at small sigma.
@@ -170,7 +172,8 @@ class Distiller:
         self.guidance_interval = tuple(interval) if interval else None
         scale = teacher_sampling.get("autoguidance", 1.0)  # autoguided as the teacher samples, if it does
         self.autoguide = None if scale == 1.0 else (load_guide(self.teacher, teacher_sampling.get("guide")).denoiser,
-                                                    scale)
+                                                    scale, limited_interval(teacher_sampling.get("autoguidance_interval"),
+                                                                            "the teacher's autoguidance_interval"))
         guide = self.teacher.config.get("class_guide")
         if guide is not None and not (Path(self.teacher.path) / guide.get("file", "class_guide.safetensors")).is_file():
             raise UsageError(f"{cfg.teacher}'s config names a class guide that its folder lacks; the student copies it: "
@@ -280,7 +283,8 @@ class Distiller:
         config["distillation"] = {**asdict(self.cfg), "guidance": self.guidance,
                                   "guidance_interval": self.guidance_interval, "steps_done": self.step,
                                   "autoguidance": None if self.autoguide is None else {
-                                      "scale": self.autoguide[1], "guide": self.teacher.config["sampling"]["guide"]},
+                                      "scale": self.autoguide[1], "guide": self.teacher.config["sampling"]["guide"],
+                                      "interval": self.autoguide[2]},
                                   "wall_seconds": round(self.wall, 1), "method": "trajectory consistency",
                                   "teacher_sampling": self.teacher.config.get("sampling", {})}
         return config

@@ -32,7 +32,7 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
            clamp: bool = True, start_noise: StartNoise | None = None,
            attr_guidance: tuple[float, int] | None = None,
            guidance_interval: tuple[float, float] | None = None,
-           autoguidance: tuple[DenoiserFn, float] | None = None,
+           autoguidance: tuple | None = None,
            classifier_guidance: tuple[Callable, torch.Tensor, float] | None = None) -> torch.Tensor:
     """Draw ``n`` images in [-1, 1] (NCHW) from a denoiser.
 
@@ -45,8 +45,8 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
     ``attr_guidance``: (scale, width of the condition's trailing attribute block) to guide the
     attributes apart from the prompt (:mod:`guidance`);
     ``guidance_interval``: (lo, hi) noise levels where guidance applies; plain conditional elsewhere;
-    ``autoguidance``: (guide denoiser, scale) to guide the model away from a weaker version of itself
-    (:class:`~diffusio.generative.core.guidance.AutoGuidance`); classifier-free guidance, if any,
+    ``autoguidance``: (guide denoiser, scale[, (lo, hi) noise levels]) to guide the model away from a
+    weaker version of itself (:class:`~diffusio.generative.core.guidance.AutoGuidance`); classifier-free guidance, if any,
     then applies to the autoguided model;
     ``classifier_guidance``: (noise-aware classifier, wishes (n, classes), scale) to steer each image
     toward the classes its row wishes for, on top of the rest

@@ -27,7 +27,8 @@ def shard_seed(seed: int, k: int) -> int:
 
 
 def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, autoguidance=None, guide=None,
-                    threads=None, classifier_guidance=None, redraws=None, redraw_below=None):
+                    threads=None, classifier_guidance=None, redraws=None, redraw_below=None,
+                    autoguidance_interval=None):
     """One shard on a Dask worker; the worker loads the model once.
 
     ``threads``: torch's thread count in the client's process. The shard runs with it, because a
@@ -43,7 +44,8 @@ def _generate_shard(model, labels, steps, sampler, guidance, seed, watermark, au
                                                           sampler=sampler, guidance=guidance, seed=seed,
                                                           watermark=watermark, autoguidance=autoguidance, guide=guide,
                                                           classifier_guidance=classifier_guidance, redraws=redraws,
-                                                          redraw_below=redraw_below)
+                                                          redraw_below=redraw_below,
+                                                          autoguidance_interval=autoguidance_interval)
         finally:
             torch.set_num_threads(own)
 
@@ -69,7 +71,8 @@ def portable_model(model: str | Path) -> str:
     return str(model)
 
 
-SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide", "classifier_guidance", "redraws", "redraw_below")
+SETTINGS = ("steps", "sampler", "guidance", "autoguidance", "guide", "classifier_guidance", "redraws", "redraw_below",
+            "autoguidance_interval")
 
 
 def synthesis_settings(gen, **given) -> dict:
@@ -89,7 +92,8 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
                guidance: float | None = None, seed: int = 0, watermark: bool | str | None = None,
                progress: bool = False, client=None, autoguidance: float | None = None,
                guide: str | Path | None = None, classifier_guidance: float | None = None,
-               redraws: int | None = None, redraw_below: dict[str, float] | None = None) -> dict:
+               redraws: int | None = None, redraw_below: dict[str, float] | None = None,
+               autoguidance_interval: tuple[float, float] | str | None = None) -> dict:
     """``per_class`` images of each class (all classes, or the names/indices in ``classes``).
 
     Returns ``images`` (uint8), ``labels`` (index into the model's classes) and ``class_names``.
@@ -98,14 +102,14 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
     with a Dask ``client`` the shards are made on its workers and the bytes are the same: they load a
     shipped model by its name and a run folder by its path (so it must be on a file system they
     share), and mark with the key resolved here, not with their own $DIFFUSIO_WATERMARK_KEY.
-    ``steps``, ``sampler``, ``guidance``, ``autoguidance``, ``guide``, ``classifier_guidance`` and
-    ``redraws`` and ``redraw_below`` default to the model's :func:`synthesis_settings`.
+    ``steps``, ``sampler``, ``guidance``, ``autoguidance``, ``guide``, ``autoguidance_interval``,
+    ``classifier_guidance``, ``redraws`` and ``redraw_below`` default to the model's :func:`synthesis_settings`.
     """
     chosen = synthesis_settings(gen, steps=steps, sampler=sampler, guidance=guidance, autoguidance=autoguidance,
                                 guide=guide, classifier_guidance=classifier_guidance, redraws=redraws,
-                                redraw_below=redraw_below)
+                                redraw_below=redraw_below, autoguidance_interval=autoguidance_interval)
     steps, sampler, guidance, autoguidance, guide = (chosen[k] for k in SETTINGS[:5])
-    classifier_guidance, redraws, redraw_below = (chosen[k] for k in SETTINGS[5:])
+    classifier_guidance, redraws, redraw_below, autoguidance_interval = (chosen[k] for k in SETTINGS[5:])
     names = gen.class_names
     if gen.model.class_embeddings is None or not names:
         raise UsageError("this model has no classes, so it cannot make a labelled dataset; use a model trained "
@@ -127,7 +131,8 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
         futures = [client.submit(_generate_shard, portable_model(gen.model.path), part.tolist(), steps, sampler,
                                  guidance, shard_seed(seed, k), False if key is None else key, autoguidance,
                                  None if guide is None else portable_model(guide), torch.get_num_threads(),
-                                 classifier_guidance, redraws, redraw_below, pure=False, retries=2)
+                                 classifier_guidance, redraws, redraw_below, autoguidance_interval,
+                                 pure=False, retries=2)
                    for k, part in enumerate(shards)]
         images = np.concatenate(gather(client, futures, "synthesize on the cluster"))
     else:
@@ -137,7 +142,7 @@ def synthesize(gen, per_class: int, *, classes=None, steps: int | None = None, s
                                               guidance=guidance, seed=shard_seed(seed, k), watermark=watermark,
                                               autoguidance=autoguidance, guide=guide,
                                               classifier_guidance=classifier_guidance, redraws=redraws,
-                                              redraw_below=redraw_below)
+                                              redraw_below=redraw_below, autoguidance_interval=autoguidance_interval)
                                  for k, part in enumerate(tqdm(shards, desc="synthesize", unit="shard",
                                                                disable=not progress))])
     return {"images": images, "labels": labels.astype(np.int64), "class_names": list(names)}
