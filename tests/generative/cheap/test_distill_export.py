@@ -206,7 +206,7 @@ def test_a_student_gets_its_teachers_class_guide_and_redraws(tmp_path):
     student = Generator.load("fashion-fast")  # the shipped student redraws as its teacher does
     assert student.defaults["redraws"] == Generator.load("fashion").defaults["redraws"] == 5
     assert student.defaults["redraw_below"] == Generator.load("fashion").defaults["redraw_below"] == {"Shirt": 0.3}
-    assert Generator.load("fashion").defaults["nudges"] == [2.0, 4.0] and "nudges" not in student.defaults
+    assert Generator.load("fashion").defaults["nudges"] == [1.0, 2.0, 4.0] and "nudges" not in student.defaults
     from diffusio.generative.conditioning.class_guide import NAMED_AT, load_class_guide
 
     guide = load_class_guide(student.model.path, student.model.config)
