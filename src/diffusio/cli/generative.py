@@ -268,7 +268,8 @@ def cmd_generate(args) -> int:
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
                       guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
-                      autoguidance_interval=args.autoguidance_interval, bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                      autoguidance_interval=args.autoguidance_interval, bf16=args.bf16,
+                      classifier_guidance=args.classifier_guidance, redraws=args.redraws,
                       redraw_below=redraw_bars(args), nudges=args.nudges)
     images = made.uint8()
     if made.unnamed:
@@ -328,7 +329,8 @@ def cmd_evaluate(args) -> int:
     report = evaluate(args.model, n=args.n, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
                       guidance_interval=args.guidance_interval, seed=args.seed, per_prompt=args.per_prompt,
                       progress=sys.stderr.isatty(), data=args.data, autoguidance=args.autoguidance, guide=args.guide,
-                      autoguidance_interval=args.autoguidance_interval, bf16=args.bf16, classifier_guidance=args.classifier_guidance, redraws=args.redraws,
+                      autoguidance_interval=args.autoguidance_interval, bf16=args.bf16,
+                      classifier_guidance=args.classifier_guidance, redraws=args.redraws,
                       redraw_below=redraw_bars(args), nudges=args.nudges)
     print(format_report(report))
     if args.json_out:
@@ -343,7 +345,8 @@ def format_report(report: dict) -> str:
              f"(sampler {s['sampler']}, {s['steps']} steps, guidance {s['guidance']}"
              + (f" in sigma {s['guidance_interval']}" if s.get("guidance_interval") and s["guidance"] != 1 else "")
              + (f", autoguidance {s['autoguidance']} from {s.get('guide')}" if s.get("autoguidance", 1.0) != 1.0 else "")
-             + (f" in sigma {s['autoguidance_interval']}" if s.get("autoguidance_interval") and s.get("autoguidance", 1.0) != 1.0 else "")
+             + (f" in sigma {s['autoguidance_interval']}"
+                if s.get("autoguidance_interval") and s.get("autoguidance", 1.0) != 1.0 else "")
              + (f", classifier guidance {s['classifier_guidance']}" if s.get("classifier_guidance") else "")
              + (f", up to {s['redraws']} redraws ({report.get('unnamed', 0)} samples still unnamed)"
                 if s.get("redraws") else "")

@@ -171,9 +171,9 @@ class Distiller:
         interval = teacher_sampling.get("guidance_interval")
         self.guidance_interval = tuple(interval) if interval else None
         scale = teacher_sampling.get("autoguidance", 1.0)  # autoguided as the teacher samples, if it does
+        where = limited_interval(teacher_sampling.get("autoguidance_interval"), "the teacher's autoguidance_interval")
         self.autoguide = None if scale == 1.0 else (load_guide(self.teacher, teacher_sampling.get("guide")).denoiser,
-                                                    scale, limited_interval(teacher_sampling.get("autoguidance_interval"),
-                                                                            "the teacher's autoguidance_interval"))
+                                                    scale, where)
         guide = self.teacher.config.get("class_guide")
         if guide is not None and not (Path(self.teacher.path) / guide.get("file", "class_guide.safetensors")).is_file():
             raise UsageError(f"{cfg.teacher}'s config names a class guide that its folder lacks; the student copies it: "

@@ -35,9 +35,9 @@ weaker version of the same model (less trained, or smaller) with the same condit
 share most of their errors' directions, so extrapolating away from the guide corrects the
 model's own blur without pulling every sample of a prompt towards one prototype, as CFG does.
 The two compose: ``CFGDenoiser(AutoGuidance(D, D_bad, w), cfg)`` guides the autoguided model.
-Like CFG it can be limited to an interval of noise levels: on ``fashion`` the guide's pull at high
-noise levels (sigma > 1) costs FD and buys little, at low ones it buys recall (docs/benchmarks.md,
-"Autoguidance in an interval").
+Like CFG it can be limited to an interval of noise levels: on ``fashion`` the guide's pull at the
+highest ones (sigma > 4), where outlines are chosen, costs FD, and at low ones it buys recall
+(docs/benchmarks.md, "Autoguidance in an interval of noise levels").
 
 Classifier guidance (Dhariwal & Nichol 2021) adds the gradient of a noise-aware classifier's
 log-probability of what the row asks for, as a score:

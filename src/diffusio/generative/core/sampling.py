@@ -46,8 +46,8 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
     attributes apart from the prompt (:mod:`guidance`);
     ``guidance_interval``: (lo, hi) noise levels where guidance applies; plain conditional elsewhere;
     ``autoguidance``: (guide denoiser, scale[, (lo, hi) noise levels]) to guide the model away from a
-    weaker version of itself (:class:`~diffusio.generative.core.guidance.AutoGuidance`); classifier-free guidance, if any,
-    then applies to the autoguided model;
+    weaker version of itself (:class:`~diffusio.generative.core.guidance.AutoGuidance`);
+    classifier-free guidance, if any, then applies to the autoguided model;
     ``classifier_guidance``: (noise-aware classifier, wishes (n, classes), scale) to steer each image
     toward the classes its row wishes for, on top of the rest
     (:class:`~diffusio.generative.core.guidance.ClassifierGuidance`).

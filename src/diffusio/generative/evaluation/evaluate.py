@@ -90,7 +90,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
              seed: int = 0, per_prompt: int = 100, k: int = 3,
              paraphrases: dict[str, str] | None = None, progress: bool = False, attr_per_cell: int = 8,
              data: str | None = None, autoguidance: float | None = None, guide: str | None = None,
-             autoguidance_interval: tuple[float, float] | None = None, bf16: str | None = None, classifier_guidance: float | None = None,
+             autoguidance_interval: tuple[float, float] | None = None, bf16: str | None = None,
+             classifier_guidance: float | None = None,
              redraws: int | None = None, redraw_below: dict[str, float] | None = None,
              nudges: list[float] | None = None) -> dict:
     """Metrics of ``n`` samples against the test set, and of ``n`` real training images (the floor).
@@ -115,7 +116,8 @@ def evaluate(model: str, n: int = 1000, *, steps: int | None = None, sampler: st
     ref_idx, labels, floor_idx = evaluation_draws(len(test), train.labels, n, seed, conditional)
     real_feats = clf.features(test.images[ref_idx])
     sampling = dict(steps=steps, sampler=sampler, guidance=guidance, guidance_interval=guidance_interval,
-                    autoguidance=autoguidance, guide=guide, autoguidance_interval=autoguidance_interval, bf16=bf16, classifier_guidance=classifier_guidance,
+                    autoguidance=autoguidance, guide=guide, autoguidance_interval=autoguidance_interval, bf16=bf16,
+                    classifier_guidance=classifier_guidance,
                     redraws=redraws, redraw_below=redraw_below, nudges=nudges)
     if conditional:  # classes in the training proportions, requested by label
         clf_class = np.array(_classifier_classes(gen.class_names, clf.class_names))
