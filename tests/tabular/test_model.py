@@ -252,7 +252,7 @@ def test_guidance_sharpens_what_tells_the_classes_apart(tmp_path):
     assert model.sample(50, seed=2, guidance=3.0, guidance_interval=(20, 30)).equals(plain)
     between = model.sample(50, seed=2, guidance=3.0, guidance_interval=(1, 10))
     assert not between.equals(guided) and not between.equals(plain)
-    with pytest.raises(UsageError, match="guidance interval"):
+    with pytest.raises(UsageError, match="guidance_interval must satisfy 0 <= lo < hi"):
         model.sample(5, guidance=3.0, guidance_interval=(5, 1))
     # the model's own interval is saved as plain JSON and comes back as it was; (0, inf) is "every level"
     model.guidance, model.guidance_interval = 3.0, (1.0, 10.0)
