@@ -76,14 +76,8 @@ class CFGDenoiser(nn.Module):
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
-        if cond is not None and self.interval is not None:
-            inside = self._inside(sigma, x)
-            if not inside.any():
-                return self._outside(x, sigma, cond)
-            if not inside.all():  # rows at different noise levels: guide only those inside
-                guided = self._guided(x, sigma, cond)
-                return torch.where(expand_rows(inside, x), guided, self._outside(x, sigma, cond))
-        return self._guided(x, sigma, cond)
+        return _within(self.interval if cond is not None else None, x, sigma,
+                       lambda: self._guided(x, sigma, cond), lambda: self._outside(x, sigma, cond))
 
     def _outside(self, x, sigma, cond):
         """Outside the interval: the prompt unguided, attribute wishes still guided."""
@@ -93,11 +87,6 @@ class CFGDenoiser(nn.Module):
             text_only, full = self._batched(x, sigma, [text, cond])
             return text_only + self.attr_scale * (full - text_only)
         return self.inner(x, sigma, cond)
-
-    def _inside(self, sigma, x) -> torch.Tensor:
-        sigma = _per_row(sigma, x)
-        lo, hi = self.interval
-        return (sigma > lo) & (sigma <= hi)
 
     def _guided(self, x, sigma, cond):
         if cond is not None and self.attr_scale is not None and cond[:, -self.attr_dims:].any():
@@ -143,16 +132,8 @@ class AutoGuidance(nn.Module):
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
-        if self.interval is None:
-            return self._guided(x, sigma, cond)
-        lo, hi = self.interval
-        per_row = _per_row(sigma, x)
-        inside = (per_row > lo) & (per_row <= hi)
-        if not inside.any():
-            return self.inner(x, sigma, cond)
-        if inside.all():
-            return self._guided(x, sigma, cond)
-        return torch.where(expand_rows(inside, x), self._guided(x, sigma, cond), self.inner(x, sigma, cond))
+        return _within(self.interval, x, sigma,
+                       lambda: self._guided(x, sigma, cond), lambda: self.inner(x, sigma, cond))
 
     def _guided(self, x, sigma, cond):
         bad = self.guide(x, sigma, cond)
@@ -190,11 +171,10 @@ class ClassifierGuidance(nn.Module):
 
     def forward(self, x, sigma, cond=None):
         d = self.inner(x, sigma, cond)
-        sigma = _per_row(sigma, x)
         strength = self.strength
         if self.interval is not None:
-            lo, hi = self.interval
-            strength = strength * ((sigma > lo) & (sigma <= hi)).float()
+            strength = strength * _inside(self.interval, sigma, x).float()
+        sigma = _per_row(sigma, x)
         if not strength.any():
             return d
         with torch.inference_mode(False), torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
@@ -203,6 +183,26 @@ class ClassifierGuidance(nn.Module):
             wished = torch.logsumexp(log_p + self.log_weights.clone(), dim=1)
             grad, = torch.autograd.grad(wished.sum(), xg)
         return d + expand_rows(strength * sigma.float() ** 2, x).to(d.dtype) * grad.to(d.dtype)
+
+
+def _inside(interval: tuple[float, float], sigma, x: torch.Tensor) -> torch.Tensor:
+    """Which rows of ``x`` are at a noise level in ``(lo, hi]``."""
+    sigma = _per_row(sigma, x)
+    lo, hi = interval
+    return (sigma > lo) & (sigma <= hi)
+
+
+def _within(interval: tuple[float, float] | None, x: torch.Tensor, sigma, guided, outside) -> torch.Tensor:
+    """``guided()`` for the rows whose noise level is inside ``interval`` (all rows when it is None),
+    ``outside()`` for the others; each is called only when some row needs it."""
+    if interval is None:
+        return guided()
+    inside = _inside(interval, sigma, x)
+    if not inside.any():
+        return outside()
+    if inside.all():
+        return guided()
+    return torch.where(expand_rows(inside, x), guided(), outside())  # rows at different noise levels
 
 
 def _per_row(sigma, x: torch.Tensor) -> torch.Tensor:
