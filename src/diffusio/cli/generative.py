@@ -220,6 +220,9 @@ def register_generate(sub) -> None:
     p.add_argument("--attr-guidance", type=guidance_float("--attr-guidance"), default=None, metavar="W",
                    help="guidance of the --attr wishes apart from the prompt; larger follows them more closely "
                         "at 1.5x the cost (default: the model's, else --guidance)")
+    p.add_argument("--attr-prompt-guidance", type=guidance_float("--attr-prompt-guidance"), default=None,
+                   metavar="W", help="guidance of the prompt at every noise level when there are --attr wishes: "
+                                     "holds the class against wishes on shape (default: the model's)")
     add_watermark_options(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("-o", "--output", default="samples.png", help=".png grid or .npy uint8 array (default samples.png)")
@@ -267,6 +270,7 @@ def cmd_generate(args) -> int:
                       guidance=args.guidance, schedule=args.schedule, seed=args.seed,
                       progress=sys.stderr.isatty(), early_stop=args.early_stop, tol=args.tol,
                       attrs=parse_wishes(args.attr), watermark=watermark, attr_guidance=args.attr_guidance,
+                      attr_prompt_guidance=args.attr_prompt_guidance,
                       guidance_interval=args.guidance_interval, autoguidance=args.autoguidance, guide=args.guide,
                       autoguidance_interval=args.autoguidance_interval, bf16=args.bf16,
                       classifier_guidance=args.classifier_guidance, redraws=args.redraws,

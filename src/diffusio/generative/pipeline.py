@@ -204,6 +204,7 @@ class Generator:
                seed: int = 0, progress: bool = False, early_stop: float | None = None,
                tol: float | None = None, attrs: dict[str, float] | None = None,
                watermark: bool | str | None = None, attr_guidance: float | None = None,
+               attr_prompt_guidance: float | None = None,
                guidance_interval: tuple[float, float] | None = None,
                autoguidance: float | None = None, guide: str | Path | None = None,
                autoguidance_interval: tuple[float, float] | None = None,
@@ -218,6 +219,9 @@ class Generator:
         all (see :mod:`watermark`).
         ``attr_guidance``: guidance of the ``attrs`` wishes apart from the prompt (default: the
         model's ``attr_guidance``, else ``guidance``); larger follows them more closely.
+        ``attr_prompt_guidance``: guidance of the prompt, at every noise level, in images with ``attrs``
+        wishes (default: the model's ``attr_prompt_guidance``, else as without wishes): holds the class
+        against wishes on shape.
         ``guidance_interval``: (lo, hi) noise levels where guidance applies (default: the model's
         ``guidance_interval``, else everywhere); ``(0, inf)`` guides everywhere.
         ``autoguidance``: the scale of guidance away from ``guide``, a weaker version of this model
@@ -258,7 +262,7 @@ class Generator:
             raise UsageError("bf16='on' applies to the torch backend; drop it (or --bf16) for onnxruntime")
         options = {"rtol": tol} if tol is not None else {}
         cond = self.condition(n, prompt, label, attrs)
-        attr_guidance = self._attr_guidance(attr_guidance, guidance)
+        attr_guidance = self._attr_guidance(attr_guidance, guidance, attr_prompt_guidance)
         autoguide = self._autoguide(autoguidance, guide, autoguidance_interval)
         steer = self._class_guidance(classifier_guidance, cond)
         redraws, wishes, bars = self._redraws(redraws, cond, redraw_below)
@@ -392,16 +396,24 @@ class Generator:
                              "train one with `diffusio class-guide MODEL`, or pass 0")
         return self._class_guide
 
-    def _attr_guidance(self, scale: float | None, guidance: float) -> tuple[float, int] | None:
-        """(scale, attribute block width) for :func:`sample`, or None for plain guidance."""
+    def _attr_guidance(self, scale: float | None, guidance: float,
+                       prompt_scale: float | None = None) -> tuple[float, int, float | None] | None:
+        """(scale, attribute block width, the prompt's guidance under wishes) for :func:`sample`, or None
+        for plain guidance."""
         attrs = self.model.attributes
         if attrs is None:
-            if scale is not None:
-                raise UsageError("--attr-guidance needs a model trained with --attributes (e.g. fashion-attr)")
+            for value, flag in ((scale, "--attr-guidance"), (prompt_scale, "--attr-prompt-guidance")):
+                if value is not None:
+                    raise UsageError(f"{flag} needs a model trained with --attributes (e.g. fashion-attr)")
             return None
         scale = self.defaults.get("attr_guidance", guidance) if scale is None else scale
         check_scale(scale, "attr_guidance")
-        return None if scale == guidance else (float(scale), attrs.dim)  # equal: plain guidance, fewer calls
+        prompt_scale = self.defaults.get("attr_prompt_guidance") if prompt_scale is None else prompt_scale
+        if prompt_scale is not None:
+            check_scale(prompt_scale, "attr_prompt_guidance")
+        elif scale == guidance:
+            return None  # plain guidance, fewer calls
+        return float(scale), attrs.dim, None if prompt_scale is None else float(prompt_scale)
 
     def generate(self, prompt: str | Sequence[str] | None = None, n: int = 16, **options) -> np.ndarray:
         """uint8 images: ``[N, H, W]`` for grey models, ``[N, H, W, 3]`` for colour; ``options`` are

@@ -122,6 +122,13 @@ def test_attribute_model_generates_with_and_without_wishes(parent_and_child):
     plain = gen.sample(**wish).images  # float: this barely trained child moves its attribute weights only a little
     assert torch.equal(gen.sample(**wish, attr_guidance=gen.defaults["guidance"]).images, plain)
     assert not torch.equal(gen.sample(**wish, attr_guidance=20.0).images, plain)
+    # the prompt held under wishes: other images with a wish, the same without one (and from the config)
+    held = gen.sample(**wish, attr_prompt_guidance=20.0).images
+    assert not torch.equal(held, plain)
+    free = {k: v for k, v in wish.items() if k != "attrs"}
+    assert torch.equal(gen.sample(**free, attr_prompt_guidance=20.0).images, gen.sample(**free).images)
+    gen.defaults["attr_prompt_guidance"] = 20.0
+    assert torch.equal(gen.sample(**wish).images, held)
     with pytest.raises(UsageError, match="attr-guidance needs a model trained with --attributes"):
         Generator.load(parent_and_child[0]).generate("a seven", n=1, steps=2, attr_guidance=3.0)
 
@@ -149,14 +156,16 @@ def test_cli_attr_flags_and_errors(parent_and_child, tmp_path, capsys):
     parent_dir, child_dir = parent_and_child
     out = tmp_path / "a.npy"
     assert main(["generate", "a seven", "--model", str(child_dir), "-n", "2", "--steps", "3",
-                 "--attr", "brightness=0.1", "--attr", "width=0.9", "--attr-guidance", "12", "-o", str(out)]) == 0
+                 "--attr", "brightness=0.1", "--attr", "width=0.9", "--attr-guidance", "12",
+                 "--attr-prompt-guidance", "5", "-o", str(out)]) == 0
     assert np.load(out).shape == (2, 8, 8)
     for argv, message in (
             (["--model", str(parent_dir), "--attr", "width=0.5"], "takes no attributes"),
             (["--model", str(child_dir), "--attr", "height=0.5"], "unknown attribute 'height'"),
             (["--model", str(child_dir), "--attr", "width=2"], "outside [0, 1]"),
             (["--model", str(child_dir), "--attr", "width"], "NAME=VALUE"),
-            (["--model", str(parent_dir), "--attr-guidance", "9"], "attr-guidance needs a model")):
+            (["--model", str(parent_dir), "--attr-guidance", "9"], "attr-guidance needs a model"),
+            (["--model", str(parent_dir), "--attr-prompt-guidance", "9"], "attr-prompt-guidance needs a model")):
         capsys.readouterr()
         assert main(["generate", "x", "-n", "1", "--steps", "2", "-o", str(tmp_path / "b.npy"), *argv]) == 2
         assert message in capsys.readouterr().err

@@ -193,3 +193,25 @@ def test_attribute_wishes_stay_guided_outside_the_guidance_interval():
     assert torch.allclose(out[1], inner(x, s, cond)[1])  # no wish: the plain conditional, as before
     assert torch.allclose(CFGDenoiser(inner, 3.0, 1.0, attr_dims=2, interval=(0.3, 5.0))(x, s, cond),
                           inner(x, s, cond))  # attribute scale 1: nothing guided outside
+
+
+def test_the_prompt_is_held_under_wishes_at_every_noise_level():
+    inner = type("D", (), {"sigma_min": 0.002, "sigma_max": 80.0,
+                           "__call__": staticmethod(lambda x, s, c: x + c[:, :2].sum(1).reshape(-1, 1, 1, 1)
+                                                    + 10 * c[:, 2:].sum(1).reshape(-1, 1, 1, 1))})()
+    x = torch.zeros(2, 1, 1, 1)
+    cond = torch.tensor([[1.0, 0.5, 0.5, 1.0], [1.0, 0.5, 0.0, 0.0]])  # a wish; none
+    text, null = cond.clone(), torch.zeros_like(cond)
+    text[:, 2:] = 0
+    g = CFGDenoiser(inner, 2.0, 2.5, attr_dims=2, interval=(0.3, 5.0), wish_scale=3.5)
+    for s, w in ((torch.tensor(10.0), 1.0), (torch.tensor(1.0), 2.0)):  # above the interval; inside it
+        d = lambda c: inner(x, s, c)  # noqa: E731
+        out = g(x, s, cond)
+        held = d(null) + 3.5 * (d(text) - d(null)) + 2.5 * (d(cond) - d(text))
+        assert torch.allclose(out[0], held[0])  # the wish's row: prompt at 3.5 at either level
+        assert torch.allclose(out[1], (d(null) + w * (d(text) - d(null)))[1])  # the other: as without wishes
+    plain = CFGDenoiser(inner, 2.0, 2.5, attr_dims=2, interval=(0.3, 5.0))
+    for s in (torch.tensor(10.0), torch.tensor(1.0)):  # no wish in the batch: exactly as before
+        assert torch.equal(g(x[1:], s, cond[1:]), plain(x[1:], s, cond[1:]))
+    with pytest.raises(ValueError, match="attr_prompt_guidance"):
+        CFGDenoiser(inner, 2.0, 2.5, attr_dims=2, wish_scale=-1.0)

@@ -11,6 +11,9 @@ left out (zero) as a unit during training.  ``attr_scale`` guides that block on 
 
 With ``w_a = w`` this is plain guidance on the whole condition; a larger ``w_a`` follows the
 attribute wishes more closely at 1.5x the network evaluations (docs/editing.md measures it).
+Wishes on shape (width, height) pull an image away from its class's usual outline; ``wish_scale``
+guides the prompt of the rows that carry wishes at that scale instead of ``w``, at every noise
+level, to hold the class against them (docs/editing.md, "The prompt held under wishes").
 
 Guidance in a limited interval (Kynkaanniemi et al. 2024): ``interval=(lo, hi)`` guides only
 where ``lo < sigma <= hi`` and samples plain conditionally elsewhere.  Guidance at high noise
@@ -64,20 +67,36 @@ from diffusio.generative.core.denoiser import expand_rows
 
 class CFGDenoiser(nn.Module):
     def __init__(self, denoiser: nn.Module, scale: float, attr_scale: float | None = None, attr_dims: int = 0,
-                 interval: tuple[float, float] | None = None):
+                 interval: tuple[float, float] | None = None, wish_scale: float | None = None):
         super().__init__()
         check_scale(scale)
         if attr_scale is not None:
             check_scale(attr_scale, "attribute guidance")
+        if wish_scale is not None:
+            check_scale(wish_scale, "attr_prompt_guidance")
         self.interval = check_interval(interval)
         self.inner, self.scale = denoiser, float(scale)
         self.attr_scale = None if attr_scale is None or not attr_dims else float(attr_scale)
+        self.wish_scale = None if self.attr_scale is None or wish_scale is None else float(wish_scale)
         self.attr_dims = int(attr_dims)
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
+        if cond is not None and self.wish_scale is not None and self._wished(cond).any():
+            return self._prompt_held(x, sigma, cond)
         return _within(self.interval if cond is not None else None, x, sigma,
                        lambda: self._guided(x, sigma, cond), lambda: self._outside(x, sigma, cond))
+
+    def _wished(self, cond):
+        """Which rows carry attribute wishes."""
+        return cond[:, -self.attr_dims:].any(1)
+
+    def _prompt_held(self, x, sigma, cond):
+        """Rows with wishes: the prompt guided at ``wish_scale`` at every noise level; the others as
+        without (``scale`` inside the interval, unguided outside; their attribute term is zero)."""
+        inside = _inside(self.interval, sigma, x) if self.interval is not None else torch.ones_like(self._wished(cond))
+        plain = torch.where(inside, self.scale, 1.0)
+        return self._with_attributes(x, sigma, cond, torch.where(self._wished(cond), self.wish_scale, plain))
 
     def _outside(self, x, sigma, cond):
         """Outside the interval: the prompt unguided, attribute wishes still guided."""
@@ -98,11 +117,13 @@ class CFGDenoiser(nn.Module):
         uncond, conditional = self._batched(x, sigma, [torch.zeros_like(cond), cond])
         return uncond + self.scale * (conditional - uncond)
 
-    def _with_attributes(self, x, sigma, cond):
+    def _with_attributes(self, x, sigma, cond, prompt_scale: float | torch.Tensor | None = None):
+        """The prompt guided at ``prompt_scale`` (``scale``, or one per row), the wishes at ``attr_scale``."""
         text = cond.clone()
         text[:, -self.attr_dims:] = 0  # attributes left out, as in training
         uncond, text_only, full = self._batched(x, sigma, [torch.zeros_like(cond), text, cond])
-        return uncond + self.scale * (text_only - uncond) + self.attr_scale * (full - text_only)
+        w = self.scale if prompt_scale is None else expand_rows(torch.as_tensor(prompt_scale), x).to(x.dtype)
+        return uncond + w * (text_only - uncond) + self.attr_scale * (full - text_only)
 
     def _batched(self, x, sigma, conds):
         """One network call for several conditions of the same batch."""

@@ -30,7 +30,7 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
            callback=None, x: torch.Tensor | None = None, sigmas: torch.Tensor | None = None,
            early_stop: float | None = None, options: dict | None = None, stats: dict | None = None,
            clamp: bool = True, start_noise: StartNoise | None = None,
-           attr_guidance: tuple[float, int] | None = None,
+           attr_guidance: tuple | None = None,
            guidance_interval: tuple[float, float] | None = None,
            autoguidance: tuple | None = None,
            classifier_guidance: tuple[Callable, torch.Tensor, float] | None = None) -> torch.Tensor:
@@ -42,8 +42,8 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
     ``clamp=False`` returns the ODE's end point as it is, for distillation targets;
     ``start_noise``: a hook that turns the plain start noise into the noise to start from (the
     trust layer's watermark is one), drawing from the seeded stream;
-    ``attr_guidance``: (scale, width of the condition's trailing attribute block) to guide the
-    attributes apart from the prompt (:mod:`guidance`);
+    ``attr_guidance``: (scale, width of the condition's trailing attribute block[, the prompt's guidance
+    in rows with wishes]) to guide the attributes apart from the prompt (:mod:`guidance`);
     ``guidance_interval``: (lo, hi) noise levels where guidance applies; plain conditional elsewhere;
     ``autoguidance``: (guide denoiser, scale[, (lo, hi) noise levels]) to guide the model away from a
     weaker version of itself (:class:`~diffusio.generative.core.guidance.AutoGuidance`);
@@ -54,9 +54,10 @@ def sample(denoiser: DenoiserFn, n: int, image: dict, *, cond: torch.Tensor | No
     """
     if sigmas is None:
         sigmas = get_sigmas(schedule, steps, denoiser)
-    attr_scale, attr_dims = attr_guidance or (None, 0)
+    attr_scale, attr_dims, wish_scale = (*attr_guidance, None)[:3] if attr_guidance else (None, 0, None)
     base = denoiser if autoguidance is None else AutoGuidance(denoiser, *autoguidance)
-    guided = CFGDenoiser(base, guidance, attr_scale, attr_dims, interval=guidance_interval) if cond is not None else base
+    guided = (CFGDenoiser(base, guidance, attr_scale, attr_dims, interval=guidance_interval, wish_scale=wish_scale)
+              if cond is not None else base)
     if classifier_guidance is not None:
         guided = ClassifierGuidance(guided, *classifier_guidance)
     counted = CountingDenoiser(guided)
