@@ -94,13 +94,14 @@ class CFGDenoiser(nn.Module):
     def _prompt_held(self, x, sigma, cond):
         """Rows with wishes: the prompt guided at ``wish_scale`` at every noise level; the others as
         without (``scale`` inside the interval, unguided outside; their attribute term is zero)."""
-        inside = _inside(self.interval, sigma, x) if self.interval is not None else torch.ones_like(self._wished(cond))
-        plain = torch.where(inside, self.scale, 1.0)
-        return self._with_attributes(x, sigma, cond, torch.where(self._wished(cond), self.wish_scale, plain))
+        wished = self._wished(cond)
+        inside = _inside(self.interval, sigma, x) if self.interval is not None else torch.ones_like(wished)
+        return self._with_attributes(x, sigma, cond, torch.where(wished, self.wish_scale,
+                                                                 torch.where(inside, self.scale, 1.0)))
 
     def _outside(self, x, sigma, cond):
         """Outside the interval: the prompt unguided, attribute wishes still guided."""
-        if self.attr_scale is not None and cond[:, -self.attr_dims:].any():
+        if self.attr_scale is not None and self._wished(cond).any():
             text = cond.clone()
             text[:, -self.attr_dims:] = 0
             text_only, full = self._batched(x, sigma, [text, cond])
@@ -108,7 +109,7 @@ class CFGDenoiser(nn.Module):
         return self.inner(x, sigma, cond)
 
     def _guided(self, x, sigma, cond):
-        if cond is not None and self.attr_scale is not None and cond[:, -self.attr_dims:].any():
+        if cond is not None and self.attr_scale is not None and self._wished(cond).any():
             return self._with_attributes(x, sigma, cond)
         if cond is None or self.scale == 1.0:
             return self.inner(x, sigma, cond)
