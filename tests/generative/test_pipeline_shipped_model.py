@@ -80,7 +80,8 @@ def test_attribute_model_follows_the_wishes(classifier):
     from diffusio.generative.conditioning.attributes import attribute_control
 
     gen = Generator.load("fashion-attr")
-    report = attribute_control(gen, classifier, per_cell=2, values=(0.1, 0.5, 0.9), seed=0)
+    # without the redraws (which read the finished images; not what is tested here): half the time in CI
+    report = attribute_control(gen, classifier, per_cell=2, values=(0.1, 0.5, 0.9), seed=0, redraws=0)
     for name in ("brightness", "width", "height"):  # 60 images each here, so a margin below 0.8
         assert report[name]["spearman"] >= 0.7, report[name]
     assert min(r["class_accuracy"] for r in report.values()) >= 0.9, report
