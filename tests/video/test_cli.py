@@ -98,7 +98,10 @@ def test_train_continues_a_model_with_init(model, tmp_path, capsys):
     assert not (tmp_path / "other").exists()
 
 
-def test_motion_guide_then_generate_with_and_without_it(tmp_path, capsys):
+def test_motion_guide_then_generate_with_and_without_it(tmp_path, capsys, monkeypatch):
+    from diffusio.video import motion
+
+    monkeypatch.setattr(motion, "SCORED", 60)
     run = tmp_path / "run"
     train_video(run, steps=1, every=1, frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
     gif, off = tmp_path / "a.gif", tmp_path / "off.gif"

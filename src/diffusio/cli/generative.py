@@ -51,6 +51,9 @@ def register(sub) -> None:
     p.add_argument("--init", default="", metavar="MODEL",
                    help="fine-tune from this model (shipped name or run directory); its network is kept, "
                         "new attribute inputs start at zero so training starts from the parent's outputs")
+    p.add_argument("--attributes-only", action="store_true",
+                   help="with --init and --attributes: train only the new attribute inputs and keep the parent's "
+                        "network as it is, so prompts without --attr wishes sample exactly as the parent does")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
     p.add_argument("--minutes", "--max-minutes", type=_non_negative_float("--minutes"), default=0.0,
                    help="stop cleanly after this many minutes (0: no limit; --max-minutes is its old name)")
@@ -81,7 +84,7 @@ def cmd_train(args) -> int:
                       cooldown=args.cooldown, seed=args.seed, cond=args.cond, cond_dropout=args.cond_dropout, precond=args.precond,
                       base=args.base, mults=args.mults, blocks=args.blocks, attn_levels=args.attn_levels,
                       ema_decay=args.ema_decay, posthoc_ema=args.posthoc_ema, attributes=args.attributes, attr_dropout=args.attr_dropout,
-                      init=args.init, every=args.every, minutes=args.minutes,
+                      init=args.init, attributes_only=args.attributes_only, every=args.every, minutes=args.minutes,
                       threads=args.threads, device=args.device, bf16=args.bf16, quiet=args.quiet,
                       extra={"command": " ".join(["diffusio"] + sys.argv[1:])})
     out = train(cfg, resume=args.resume)

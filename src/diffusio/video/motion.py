@@ -50,6 +50,7 @@ from diffusio.video.generator import check_count, to_tensor
 GUIDE_FILE = "motion_guide.safetensors"
 SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range that carries motion
 DEFAULT_SCALE = 6.0  # measured on the shipped model: docs/benchmarks-video.md, "Motion guidance"
+SCORED = 600  # test clips the classifier's scores are measured on
 READER_C = 10.0  # the readers' inverse regularisation (bench/video_text_probe.py: C = 10 reads held-out phrasings best)
 
 
@@ -152,7 +153,7 @@ def fit_caption_reader(source: str = "fashion-mnist", size: int = 32, object_siz
 def _scores(guide: MotionGuide, frames, size, object_size, source, none_texts, seed) -> dict:
     from diffusio.generative.conditioning.text import encode
 
-    test = moving_clips(600, frames=frames, size=size, object_size=object_size, source=source, split="test",
+    test = moving_clips(SCORED, frames=frames, size=size, object_size=object_size, source=source, split="test",
                         seed=seed + 5)
     x0, truth = to_tensor(test.clips), torch.tensor([MOTIONS.index(m[0]) for m in test.motions])
     gen = torch.Generator().manual_seed(seed + 1)

@@ -172,9 +172,31 @@ def test_cli_attr_flags_and_errors(parent_and_child, tmp_path, capsys):
     assert not (tmp_path / "b.npy").exists()
 
 
+def test_attributes_only_keeps_the_parent_and_samples_as_it_without_wishes(parent_and_child, tmp_path):
+    parent_dir, _ = parent_and_child
+    out = tmp_path / "adapter"
+    assert main(["train", "--data", "digits", "--out", str(out), "--steps", "3", "--batch-size", "8", "--lr", "0.01",
+                 "--every", "0", "--threads", "1", "--quiet", "--init", str(parent_dir), "--attributes", "width",
+                 "--attributes-only"]) == 0
+    parent, child = Generator.load(parent_dir), Generator.load(out)
+    p, c = parent.model.denoiser.net.state_dict(), child.model.denoiser.net.state_dict()
+    key = "cond_embed.0.weight"
+    assert all(torch.equal(p[k], c[k]) for k in p if k != key)
+    text = p[key].shape[1]  # the prompt's columns stay, the attribute columns learned
+    assert torch.equal(c[key][:, :text], p[key]) and c[key][:, text:].abs().max() > 0
+    kw = dict(prompt="a seven", n=2, steps=3, seed=0)
+    assert torch.equal(child.sample(**kw).images, parent.sample(**kw).images)
+    assert not torch.equal(child.sample(**kw, attrs={"width": 0.9}).images, parent.sample(**kw).images)
+    with pytest.raises(UsageError, match="trained with --attributes-only; resume it with the same switch"):
+        Trainer(TrainConfig(data="digits", out=str(out), steps=4, batch_size=8, every=0, quiet=True,
+                            init=str(parent_dir), attributes=("width",)), resume=True)
+
+
 def test_bad_fine_tunes_leave_nothing_behind(parent_and_child, tmp_path, capsys):
     parent_dir, child_dir = parent_and_child
-    for extra, message in ((["--attributes", "colour"], "unknown attribute 'colour'"),
+    for extra, message in ((["--attributes", "width", "--attributes-only"], "give it --init MODEL"),
+                           (["--init", str(parent_dir), "--attributes-only"], "give it --init MODEL"),
+(["--attributes", "colour"], "unknown attribute 'colour'"),
                            (["--init", str(child_dir), "--attributes", "width"], "does not match"),
                            (["--init", str(parent_dir), "--cond", "class", "--attributes", "width"], "does not match"),
                            (["--init", "no-such-model"], "no model")):

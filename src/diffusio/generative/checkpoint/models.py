@@ -113,21 +113,44 @@ def load_model(name_or_path: str | Path) -> LoadedModel:
 
 def load_guide(model: LoadedModel, guide: str | Path | None) -> LoadedModel:
     """The guide of ``model``'s autoguidance: a weaker version of the same model (less trained or
-    smaller), checked to make the same images from the same condition (attribute wishes included:
-    a model with attributes takes an earlier checkpoint of its own run)."""
+    smaller), checked to make the same images from the same condition.  A model with attributes
+    takes an earlier checkpoint of its own run, or, when it learned its attributes on top of a
+    frozen parent (``--attributes-only``), the parent's guide: that one reads the prompt only and is
+    blind to the wishes, so autoguidance also pushes toward them."""
     if not guide:
         raise UsageError("autoguidance needs a guide: a less-trained or smaller version of this model "
                          "(guide=... / --guide MODEL)")
     loaded = load_model(guide)
     mine, its = model.config.get("conditioning", {}), loaded.config.get("conditioning", {})
-    same = (loaded.image_shape == model.image_shape and its.get("kind") == mine.get("kind")
-            and its.get("dim") == mine.get("dim") and _same_attributes(loaded.attributes, model.attributes))
-    if not same:
-        raise UsageError(f"guide {guide} does not match this model (image {loaded.image_shape} vs "
-                         f"{model.image_shape}, condition {its.get('kind')} {its.get('dim')} vs "
-                         f"{mine.get('kind')} {mine.get('dim')}, attributes {_names(loaded.attributes)} vs "
-                         f"{_names(model.attributes)}): guide with a weaker version of the same model")
-    return loaded
+    same_kind = loaded.image_shape == model.image_shape and its.get("kind") == mine.get("kind")
+    if same_kind and its.get("dim") == mine.get("dim") and _same_attributes(loaded.attributes, model.attributes):
+        return loaded
+    if same_kind and loaded.attributes is None and model.attributes is not None and its.get("dim") == mine.get("text_dim"):
+        loaded.denoiser = PromptOnly(loaded.denoiser, its["dim"])
+        return loaded
+    raise UsageError(f"guide {guide} does not match this model (image {loaded.image_shape} vs "
+                     f"{model.image_shape}, condition {its.get('kind')} {its.get('dim')} vs "
+                     f"{mine.get('kind')} {mine.get('dim')}, attributes {_names(loaded.attributes)} vs "
+                     f"{_names(model.attributes)}): guide with a weaker version of the same model")
+
+
+class PromptOnly(torch.nn.Module):
+    """A denoiser without attribute inputs, fed a condition that has them: it reads the prompt part.
+
+    >>> from diffusio.generative.core.denoiser import EDMDenoiser
+    >>> D = PromptOnly(EDMDenoiser(lambda x, c_noise, cond: cond.sum(1)[:, None, None, None].expand_as(x)), 2)
+    >>> x = torch.zeros(1, 1, 2, 2)
+    >>> bool(torch.equal(D(x, 1.0, torch.tensor([[1.0, 2.0, 5.0]])), D.inner(x, 1.0, torch.tensor([[1.0, 2.0]]))))
+    True
+    """
+
+    def __init__(self, denoiser: torch.nn.Module, prompt_dims: int):
+        super().__init__()
+        self.inner, self.prompt_dims = denoiser, int(prompt_dims)
+        self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
+
+    def forward(self, x, sigma, cond=None):
+        return self.inner(x, sigma, None if cond is None else cond[:, :self.prompt_dims])
 
 
 def _same_attributes(a, b) -> bool:

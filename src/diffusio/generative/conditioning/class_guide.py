@@ -49,6 +49,7 @@ GUIDE_FILE = "class_guide.safetensors"
 SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's whole range
 READER_C = 10.0  # the reader's inverse regularisation, as the video motion reader's
 TEST_SIGMAS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
+SCORED = 2000  # test images the scores are measured on (a score's standard error under 1 point)
 CHECK_SIGMA_RANGE = (0.01, 0.3)  # the check classifier's levels: finished images, a little noise against overfitting
 CLEAN_SIGMA = 0.02  # how a finished image is read: a low level both classifiers trained at
 Items = TypeVar("Items", torch.Tensor, np.ndarray)
@@ -309,7 +310,7 @@ def _scores(guide: ClassGuide, dataset: str, seed: int) -> dict:
     from diffusio.generative.data.datasets import load_dataset
 
     test = load_dataset(dataset, "test")
-    pick = np.random.default_rng(seed).choice(len(test), min(2000, len(test)), replace=False)
+    pick = np.random.default_rng(seed).choice(len(test), min(SCORED, len(test)), replace=False)
     x0, truth = torch.from_numpy(test.images[pick]), torch.from_numpy(test.labels[pick].astype(np.int64))
     gen = torch.Generator().manual_seed(seed + 1)
     by_sigma = {}

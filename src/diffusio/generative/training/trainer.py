@@ -54,6 +54,7 @@ class TrainConfig:
     attributes: tuple[str, ...] = ()  # image features to condition on (see attributes.py)
     attr_dropout: float = 0.3     # each attribute is left out of a training condition this often
     init: str = ""                # fine-tune from this model (shipped name or run directory)
+    attributes_only: bool = False  # with init and attributes: only the new attribute inputs learn
     every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
     minutes: float = 0.0          # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
@@ -87,6 +88,9 @@ class TrainConfig:
             raise UsageError(f"--attr-dropout must be in [0, 1), got {self.attr_dropout}")
         if self.attributes:
             check_names(self.attributes)
+        if self.attributes_only and not (self.init and self.attributes):
+            raise UsageError("--attributes-only teaches a parent model new attribute inputs; give it --init MODEL "
+                             "and --attributes NAMES")
         distributed.resolve_device(self.device)
         use_bf16(self.bf16, "--bf16")
 
@@ -228,6 +232,8 @@ class Trainer:
         self.denoiser: Denoiser = build_denoiser_from_config(self.config)
         if parent is not None:
             self._start_from(parent)
+        if cfg.attributes_only:
+            self._freeze_parent()
         self.denoiser.to(self.device)
         self.ema: Denoiser = build_denoiser_from_config(self.config).to(self.device)
         self.ema.load_state_dict(self.denoiser.state_dict())
@@ -278,6 +284,16 @@ class Trainer:
             state = pad_condition_input(state, "cond_embed.0.weight", extra)
         self.denoiser.net.load_state_dict(state)
 
+    def _freeze_parent(self) -> None:
+        """--attributes-only: the parent's weights stay as they were; only the attribute columns of
+        the condition's first layer learn.  A prompt without wishes puts zeros there, so the model
+        then computes exactly what the parent does (an adapter, as ControlNet keeps its base)."""
+        net, text = self.denoiser.net, self.cond.text_dim
+        net.requires_grad_(False)
+        w = net.get_parameter("cond_embed.0.weight")
+        w.requires_grad_(True)
+        w.register_hook(lambda g: torch.cat([torch.zeros_like(g[:, :text]), g[:, text:]], dim=1))
+
     def _prepare_out(self, resume: bool) -> None:
         state = self.out / "train_state.json"
         if resume and not state.exists():
@@ -312,6 +328,9 @@ class Trainer:
         meta, tensors = ckpt.load_run_state(self.out)
         if meta.get("model", {}).get("net") != self.config["net"] or meta.get("train", {}).get("data") != self.cfg.data:
             raise UsageError(f"--resume: {self.out} was trained with other settings; use the same --data and network")
+        if bool(meta.get("train", {}).get("attributes_only")) != self.cfg.attributes_only:
+            raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.attributes_only else 'without'} "
+                             "--attributes-only; resume it with the same switch")
         if bool(meta.get("train", {}).get("posthoc_ema")) != self.cfg.posthoc_ema:
             raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.posthoc_ema else 'without'} "
                              "--posthoc-ema; resume it with the same switch")
