@@ -86,7 +86,7 @@ def test_fine_tune_starts_exactly_at_the_parent(parent_and_child, tmp_path):
     assert trainer.config["net"]["cond_dim"] == parent.net.config["cond_dim"] + 2
 
 
-def test_fine_tune_keeps_the_parents_autoguidance_only_where_its_guide_fits_and_no_class_guide(parent_and_child, tmp_path):
+def test_fine_tune_keeps_the_parents_autoguidance_and_no_class_guide(parent_and_child, tmp_path):
     import json
     import shutil
 
@@ -102,7 +102,8 @@ def test_fine_tune_keeps_the_parents_autoguidance_only_where_its_guide_fits_and_
     # the parent's class guide stays in its folder, so the child does not ask for one
     assert not {"classifier_guidance", "redraws", "redraw_below"} & set(same.config["sampling"])
     wishes = Trainer(TrainConfig(out=str(tmp_path / "wishes"), attributes=("height",), **common))
-    assert "autoguidance" not in wishes.config["sampling"] and "guide" not in wishes.config["sampling"]
+    # the parent's guide has no attribute inputs: it guides the child reading the prompt part only
+    assert wishes.config["sampling"]["autoguidance"] == 1.5 and wishes.config["sampling"]["guide"] == str(parent)
     assert wishes.config["sampling"]["steps"] == config["sampling"]["steps"]
 
 

@@ -272,9 +272,7 @@ class Trainer:
         self.config["sampling"] = dict(parent.config.get("sampling", self.config["sampling"]))
         for key in ("classifier_guidance", "redraws", "redraw_below", "nudges"):  # the parent's class guide stays in its folder
             self.config["sampling"].pop(key, None)
-        if self.cond.dim != self.cond.text_dim:  # the parent's guide has no attribute inputs: it cannot guide this one
-            for key in ("autoguidance", "guide"):
-                self.config["sampling"].pop(key, None)
+        # the parent's autoguidance stays: with attributes, its guide reads the prompt part (load_guide)
         return parent
 
     def _start_from(self, parent) -> None:
