@@ -53,7 +53,8 @@ def register(sub) -> None:
                         "new attribute inputs start at zero so training starts from the parent's outputs")
     p.add_argument("--attributes-only", action="store_true",
                    help="with --init and --attributes: train only the new attribute inputs and keep the parent's "
-                        "network as it is, so prompts without --attr wishes sample exactly as the parent does")
+                        "network as it is, so prompts without --attr wishes sample exactly as the parent does "
+                        "(cheap, but weak control: docs/editing.md)")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
     p.add_argument("--minutes", "--max-minutes", type=_non_negative_float("--minutes"), default=0.0,
                    help="stop cleanly after this many minutes (0: no limit; --max-minutes is its old name)")
