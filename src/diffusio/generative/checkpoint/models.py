@@ -114,9 +114,9 @@ def load_model(name_or_path: str | Path) -> LoadedModel:
 def load_guide(model: LoadedModel, guide: str | Path | None) -> LoadedModel:
     """The guide of ``model``'s autoguidance: a weaker version of the same model (less trained or
     smaller), checked to make the same images from the same condition.  A model with attributes
-    takes an earlier checkpoint of its own run, or, when it learned its attributes on top of a
-    frozen parent (``--attributes-only``), the parent's guide: that one reads the prompt only and is
-    blind to the wishes, so autoguidance also pushes toward them."""
+    takes an earlier checkpoint of its own run, or a guide without attribute inputs, such as its
+    parent's: that one reads the prompt part only and is blind to the wishes, so autoguidance also
+    pushes toward them."""
     if not guide:
         raise UsageError("autoguidance needs a guide: a less-trained or smaller version of this model "
                          "(guide=... / --guide MODEL)")
