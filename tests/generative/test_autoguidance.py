@@ -34,7 +34,8 @@ def test_a_weaker_guide_changes_the_samples_and_the_seed_still_decides():
 
 def test_an_attribute_model_takes_a_guide_with_the_same_attributes_or_none(tmp_path):
     """An earlier checkpoint of an attribute model's own run guides it; here the model itself, so
-    the wishes reach both and the samples are the unguided ones, to the bit."""
+    the wishes reach both and the samples are the unguided ones, to the bit.  A guide with other
+    attribute tables is refused; one without attributes (a parent's) reads the prompt part."""
     gen = Generator.load("fashion-attr")
     kw = dict(KW, attrs={"width": 0.9})
     plain = gen.sample("a coat", autoguidance=1.0, **kw).images

@@ -197,7 +197,7 @@ def test_bad_fine_tunes_leave_nothing_behind(parent_and_child, tmp_path, capsys)
     parent_dir, child_dir = parent_and_child
     for extra, message in ((["--attributes", "width", "--attributes-only"], "give it --init MODEL"),
                            (["--init", str(parent_dir), "--attributes-only"], "give it --init MODEL"),
-(["--attributes", "colour"], "unknown attribute 'colour'"),
+                           (["--attributes", "colour"], "unknown attribute 'colour'"),
                            (["--init", str(child_dir), "--attributes", "width"], "does not match"),
                            (["--init", str(parent_dir), "--cond", "class", "--attributes", "width"], "does not match"),
                            (["--init", "no-such-model"], "no model")):
