@@ -33,13 +33,14 @@ from diffusio.video.evaluation import frechet_to_real, judge, prompt_grid, psnr,
 from diffusio.video.generator import VideoGenerator
 
 
-def fidelity(gen, obj, per_prompt: int, phrases: str, seed: int, batch: int = 30,
-             motion_guidance: float | None = None, redraws: int | None = None) -> tuple[dict, np.ndarray]:
+def fidelity(gen, obj, per_prompt: int, phrases: str, seed: int, batch: int = 30, **steer) -> tuple[dict, np.ndarray]:
+    """The judges' scores of ``per_prompt`` clips of every (garment, motion) prompt; ``steer``: the
+    guidance and redraw options of ``generate``."""
     prompts, classes, motions = prompt_grid(gen.config["data"].get("classes") or obj.class_names, per_prompt, phrases)
     clips = []
     for i in range(0, len(prompts), batch):
         part = prompts[i:i + batch]
-        clips.append(gen.generate(part, seed=seed + i, motion_guidance=motion_guidance, redraws=redraws))
+        clips.append(gen.generate(part, seed=seed + i, **steer))
     clips = np.concatenate(clips)
     scores = judge(clips, classes, motions, obj)
     scores.pop("motions_seen")
@@ -121,6 +122,10 @@ def main():
     ap.add_argument("--sampler", default=None, help="sampler for generation (default: the model's)")
     ap.add_argument("--motion-guidance", type=float, default=None,
                     help="motion guidance for generation (default: the model's; 0: off)")
+    ap.add_argument("--garment-guidance", type=float, default=None,
+                    help="garment guidance for generation (default: the model's; 0: off)")
+    ap.add_argument("--nudges", default=None, help="garment guidance of the first redraw rounds, e.g. 3,3 "
+                                                   "(default: the model's)")
     ap.add_argument("--redraws", type=int, default=None,
                     help="garment redraws (default: the model's; 0: none, the clips of before)")
     ap.add_argument("--fidelity-only", action="store_true",
@@ -139,17 +144,20 @@ def main():
               "motion_guidance": gen.config.get("motion_guide", {}).get("scale", 0.0) if guidance is None else guidance}
 
     result["redraws"] = gen.config["sampling"].get("redraws", 0) if args.redraws is None else args.redraws
-    gen.generate("a coat moving up", steps=1, redraws=args.redraws)  # untimed: loads the text encoder and checks
+    garment = args.garment_guidance
+    result["garment_guidance"] = gen.config.get("garment_guide", {}).get("scale", 0.0) if garment is None else garment
+    nudges = None if args.nudges is None else [float(w) for w in args.nudges.split(",")]
+    result["nudges"] = gen.config["sampling"].get("nudges") if nudges is None else nudges
+    steer = {"motion_guidance": guidance, "garment_guidance": garment, "redraws": args.redraws, "nudges": nudges}
+    gen.generate("a coat moving up", steps=1, **steer)  # untimed: loads the text encoder and checks
     times = []
     for prompt in SPEED_PROMPTS:  # one clip at a time, as a user asks for one; redraws make some slower
         t = time.perf_counter()
-        gen.generate(prompt, seed=0, motion_guidance=guidance, redraws=args.redraws)
+        gen.generate(prompt, seed=0, **steer)
         times.append(time.perf_counter() - t)
     result["seconds_per_clip"], result["seconds_per_clip_max"] = float(np.mean(times)), max(times)
-    train, clips = fidelity(gen, obj, args.per_prompt, "train", args.seed, motion_guidance=guidance,
-                            redraws=args.redraws)
-    held, _ = fidelity(gen, obj, args.per_prompt, "held-out", args.seed + 100_000, motion_guidance=guidance,
-                       redraws=args.redraws)
+    train, clips = fidelity(gen, obj, args.per_prompt, "train", args.seed, **steer)
+    held, _ = fidelity(gen, obj, args.per_prompt, "held-out", args.seed + 100_000, **steer)
     floor = real_floor(len(clips), obj)
     floor.pop("motions_seen")
     result["fidelity"] = {"real test clips": floor, "ours, training phrasings": train, "ours, held-out phrasings": held}

@@ -284,7 +284,10 @@ def commands() -> dict[str, Command]:
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif"), "--strip": out_path(".png"), "--model": VIDEO_MODEL,
             "--sampler": choice(["ddpm", "dpmpp-2m"], ["adaptive", "nope", ""]), "--motion-guidance": floats(0, 100),
             # in range: a run (moving-fashion names its garment check) or a clean refusal (a model without one)
-            "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note))}),
+            "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note)),
+            # in range: steered, or a clean refusal from a model without a garment guide
+            "--garment-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
+            "--nudges": NUDGES["--nudges"]}),
         # a guide needs a video run folder, which no case's workspace holds: every case is refused cleanly
         "video motion-guide": Command(["video", "motion-guide", "@missing", "--steps", "1", "--quiet"], {
             ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
@@ -293,6 +296,9 @@ def commands() -> dict[str, Command]:
             ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
             "--steps": ints(1, 1, huge=True), "--clips": ints(1, 1, huge=True), "--redraws": ints(0, 2, hi=20),
             "--seed": seeds()}, never_valid=True),
+        "video garment-guide": Command(["video", "garment-guide", "@missing", "--steps", "1", "--quiet"], {
+            ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
+            "--steps": ints(1, 1, huge=True), "--scale": floats(0, 100), "--seed": seeds()}, never_valid=True),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},

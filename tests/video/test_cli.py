@@ -117,3 +117,25 @@ def test_motion_guide_then_generate_with_and_without_it(tmp_path, capsys, monkey
                  "--motion-guidance", "0", "-o", str(off)]) == 0
     assert not np.array_equal(read_video(gif), read_video(off))
     assert main(["video", "motion-guide", str(tmp_path / "none")]) == 2
+
+
+def test_garment_guide_then_generate_with_and_without_it(tmp_path, capsys, monkeypatch):
+    from diffusio.video import garment_guide
+
+    monkeypatch.setattr(garment_guide, "SCORED", 20)
+    monkeypatch.setattr(garment_guide, "STILLS", 256)
+    run = tmp_path / "run"
+    train_video(run, steps=1, every=1, frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
+    gif, off = tmp_path / "a.gif", tmp_path / "off.gif"
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "--garment-guidance", "3", "-o", str(gif)]) == 2
+    assert "garment-guide" in capsys.readouterr().err and not gif.exists()
+    assert main(["video", "garment-guide", str(run), "--steps", "2", "--scale", "5", "--quiet"]) == 0
+    assert "caption reader" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["garment_guide"]["scale"] == 5.0
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "-o", str(gif)]) == 0
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "--garment-guidance", "0", "-o", str(off)]) == 0
+    assert not np.array_equal(read_video(gif), read_video(off))
+    assert main(["video", "garment-guide", str(tmp_path / "none")]) == 2

@@ -1,4 +1,5 @@
-"""``diffusio video train | motion-guide | generate | denoise | fill | extend``: text-to-video and clip enhancement."""
+"""``diffusio video train | motion-guide | garment-check | garment-guide | generate | denoise | fill | extend``:
+text-to-video and clip enhancement."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 
 from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import (add_run_options, guidance_float, int_tuple, non_negative_float, non_negative_int,
-                               positive_int, positive_int_at_most, seed_int)
+                               positive_int, positive_int_at_most, scales, seed_int)
 
 
 def register(sub) -> None:
@@ -21,6 +22,7 @@ def register(sub) -> None:
     register_train(video)
     register_motion_guide(video)
     register_garment_check(video)
+    register_garment_guide(video)
     register_generate(video)
     register_denoise(video)
     register_fill(video)
@@ -89,26 +91,43 @@ def cmd_train(args) -> int:
 
 
 def register_motion_guide(sub) -> None:
-    p = sub.add_parser("motion-guide", help="train a motion guide for a video model and write it into its folder",
-                       description="Train a noise-aware motion classifier on real moving clips and a reader of the "
+    _register_guide(sub, "motion", "Train a noise-aware motion classifier on real moving clips and a reader of the "
                                    "motion a caption names, and store both in the model's folder: `video generate` "
-                                   "then steers each clip toward its prompt's motion (classifier guidance).")
-    p.add_argument("model", help="a run folder of `diffusio video train` on moving-fashion or moving-mnist")
-    p.add_argument("--steps", type=positive_int("--steps"), default=1200, help="classifier training steps (default 1200)")
+                                   "then steers each clip toward its prompt's motion (classifier guidance).",
+                    "a run folder of `diffusio video train` on moving-fashion or moving-mnist", steps=1200, scale=6)
+
+
+def register_garment_guide(sub) -> None:
+    _register_guide(sub, "garment", "Train a noise-aware classifier of the garment in a frame, on real still frames, "
+                                    "and a reader of the garment a caption names, and store both in the model's "
+                                    "folder: `video generate` then holds the prompted garment in every frame "
+                                    "(classifier guidance on the clip read as one garment throughout).",
+                    "a run folder of `diffusio video train` on moving-fashion", steps=4000, scale=0)
+
+
+def _register_guide(sub, what: str, description: str, model_help: str, steps: int, scale: float) -> None:
+    p = sub.add_parser(f"{what}-guide", help=f"train a {what} guide for a video model and write it into its folder",
+                       description=description)
+    p.add_argument("model", help=model_help)
+    p.add_argument("--steps", type=positive_int("--steps"), default=steps,
+                   help=f"classifier training steps (default {steps})")
     p.add_argument("--scale", type=non_negative_float("--scale", 100.0), default=None,
-                   help="the model's default --motion-guidance (default 6)")
+                   help=f"the model's default --{what}-guidance (default {scale:g}{': off' if not scale else ''})")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_motion_guide)
+    p.set_defaults(func=lambda args: cmd_guide(args, what))
 
 
-def cmd_motion_guide(args) -> int:
-    from diffusio.video.motion import attach_motion_guide
-
+def cmd_guide(args, what: str) -> int:
+    if what == "motion":
+        from diffusio.video.motion import attach_motion_guide as attach
+    else:
+        from diffusio.video.garment_guide import attach_garment_guide as attach
     scale = {} if args.scale is None else {"scale": args.scale}
-    guide = attach_motion_guide(args.model, steps=args.steps, seed=args.seed, quiet=args.quiet, **scale)
+    guide = attach(args.model, steps=args.steps, seed=args.seed, quiet=args.quiet, **scale)
     by_sigma = ", ".join(f"{acc:.2f} at sigma {s}" for s, acc in guide.scores["classifier_test_accuracy_by_sigma"].items())
-    print(f"motion guide written to {args.model}: classifier {by_sigma} on test clips; caption reader "
+    read = "clips" if what == "motion" else "frames"
+    print(f"{what} guide written to {args.model}: classifier {by_sigma} on real test {read}; caption reader "
           f"{guide.scores['reader_held_out_accuracy']:.3f} on held-out phrasings")
     return 0
 
@@ -159,9 +178,15 @@ def register_generate(sub) -> None:
     p.add_argument("--motion-guidance", type=non_negative_float("--motion-guidance", 100.0), default=None,
                    help="how hard the model's motion guide steers toward the motion the prompt names "
                         "(default: the model's, 6 for moving-fashion; 0: off)")
+    p.add_argument("--garment-guidance", type=non_negative_float("--garment-guidance", 100.0), default=None,
+                   help="how hard the model's garment guide holds the prompted garment in every frame "
+                        "(default: the model's; 0: off)")
     p.add_argument("--redraws", type=non_negative_int("--redraws"), default=None, metavar="N",
                    help="draw again, up to N times, a clip whose object is not the prompted garment in every frame "
                         "(read by the model's garment check); 0 = never (default: the model's)")
+    p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
+                   help="the first redraw rounds are steered toward the prompted garment by the garment guide at "
+                        "these scales (e.g. 3,3); 'none': no round is (default: the model's)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
@@ -174,7 +199,7 @@ def cmd_generate(args) -> int:
     clips = generate_file(args.prompt, args.output, model=args.model, n=args.n, frames=args.frames, steps=args.steps,
                           guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
                           force=args.force, sampler=args.sampler, motion_guidance=args.motion_guidance,
-                          redraws=args.redraws)
+                          garment_guidance=args.garment_guidance, redraws=args.redraws, nudges=args.nudges)
     print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
           + (f" and {args.strip}" if args.strip else ""))
     return 0

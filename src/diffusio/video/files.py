@@ -50,14 +50,15 @@ def generate_file(prompt: str | None, output: str | Path, *, model: str | Path =
                   frames: int | None = None, steps: int | None = None, guidance: float | None = None, seed: int = 0,
                   fps: float = 8.0, scale: int = 4, strip: str | Path | None = None, force: bool = False,
                   sampler: str | None = None, motion_guidance: float | None = None,
-                  redraws: int | None = None) -> np.ndarray:
+                  garment_guidance: float | None = None, redraws: int | None = None, nudges=None) -> np.ndarray:
     """Generate from ``prompt`` into ``output`` (.gif, .mp4 or a .png frame strip); with ``n`` > 1 the
     clips are tiled side by side.  ``strip``: also a PNG strip of the frames; ``sampler``: see
-    :meth:`VideoGenerator.generate`, as are ``motion_guidance`` and ``redraws``."""
+    :meth:`VideoGenerator.generate`, as are ``motion_guidance``, ``garment_guidance``, ``redraws`` and ``nudges``."""
     write = _outputs(output, strip, fps, scale, force)
     gen = VideoGenerator.load(model)
     clips = gen.generate(prompt, n=n, frames=frames, steps=steps, guidance=guidance, seed=seed, progress=True,
-                         sampler=sampler, motion_guidance=motion_guidance, redraws=redraws)
+                         sampler=sampler, motion_guidance=motion_guidance, garment_guidance=garment_guidance,
+                         redraws=redraws, nudges=nudges)
     write(tile(clips))
     return clips
 

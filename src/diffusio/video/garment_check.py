@@ -78,7 +78,7 @@ def train_garment_check(*, clips: int = 4000, steps: int = 3000, batch_size: int
     """Train a garment check on ``clips`` real Moving Fashion-MNIST training clips (every frame's
     object crop, its garment as the label) and the training captions; ``check.scores_on_real``
     holds its accuracy on crops of real test clips and its reader's on held-out phrasings."""
-    from diffusio.video.clips import all_captions, caption_classes, moving_clips
+    from diffusio.video.clips import moving_clips
     from diffusio.video.evaluation import object_crops
     from diffusio.video.generator import check_count
 
@@ -93,12 +93,20 @@ def train_garment_check(*, clips: int = 4000, steps: int = 3000, batch_size: int
                                  sigma_data=0.5, seed=seed, bf16=bf16, quiet=quiet, classes=len(data.class_names),
                                  sigma_range=CHECK_SIGMA_RANGE, desc="garment check")
     names = list(data.class_names)
-    texts, _ = all_captions("fashion-mnist")
-    garments = np.array([names.index(name) for name in caption_classes("fashion-mnist")])
-    weight, bias = fit_caption_reader(names, captions=texts, labels=garments)
+    weight, bias = garment_reader(names)
     check = GarmentCheck(ClassGuide(net, weight, bias, names, {}, net), object_size)
     check.guide.scores = _scores(check, frames, size, object_size, seed)
     return check
+
+
+def garment_reader(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The caption reader's weights ``(K, dim)`` and bias ``(K,)``: which of the garments ``names`` a
+    prompt asks for, fitted on the video models' training captions."""
+    from diffusio.video.clips import all_captions, caption_classes
+
+    texts, _ = all_captions("fashion-mnist")
+    garments = np.array([names.index(name) for name in caption_classes("fashion-mnist")])
+    return fit_caption_reader(names, captions=texts, labels=garments)
 
 
 @torch.no_grad()

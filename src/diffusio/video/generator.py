@@ -57,6 +57,7 @@ class VideoGenerator:
         self.denoiser, self.config, self.path = denoiser.eval(), config, path
         self.motion_guide = motion_guide  # a diffusio.video.motion.MotionGuide, or None
         self._garment_check = None  # loaded on the first redraw
+        self._garment_guide = None  # loaded on the first garment-guided draw
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -79,12 +80,14 @@ class VideoGenerator:
             from diffusio.video.motion import save_motion_guide
 
             save_motion_guide(self.motion_guide, path, self.config["motion_guide"]["scale"])
-        if "garment_check" in self.config and self.path is not None:  # the check's file goes with its config entry
-            from diffusio.video.garment_check import CHECK_FILE
+        from diffusio.video.garment_check import CHECK_FILE
+        from diffusio.video.garment_guide import GUIDE_FILE
 
-            source, target = Path(self.path) / CHECK_FILE, Path(path) / CHECK_FILE
-            if source.resolve() != target.resolve():
-                shutil.copyfile(source, target)
+        for key, file in (("garment_check", CHECK_FILE), ("garment_guide", GUIDE_FILE)):
+            if key in self.config and self.path is not None:  # the part's file goes with its config entry
+                source, target = Path(self.path) / file, Path(path) / file
+                if source.resolve() != target.resolve():
+                    shutil.copyfile(source, target)
         return Path(path)
 
     # ------------------------------------------------------------------ shape
@@ -135,6 +138,28 @@ class VideoGenerator:
         wishes[silent] = torch.eye(wishes.shape[1])[-1]
         return self.motion_guide.guidance(denoiser, wishes, scale)
 
+    def garment_guided(self, denoiser: torch.nn.Module, cond: torch.Tensor | None,
+                       scale: float | None) -> torch.nn.Module:
+        """``denoiser`` steered toward the garment each caption names, in every frame
+        (:mod:`diffusio.video.garment_guide`), at ``scale`` (default: the model's; 0: not steered).
+        Unconditional rows are never steered."""
+        entry = self.config.get("garment_guide")
+        if scale is None:
+            scale = 0.0 if entry is None else entry.get("scale", 0.0)
+        if isinstance(scale, bool):
+            raise UsageError(f"garment_guidance must be a number (0: off), got {scale!r}")
+        scale = check_scale(scale, "garment_guidance")
+        if scale == 0 or cond is None:
+            return denoiser
+        if entry is None or self.path is None:
+            raise UsageError(f"garment_guidance {scale:g} needs a garment guide, and {self.path or 'this model'} has "
+                             "none; train one with `diffusio video garment-guide MODEL`, or pass 0")
+        from diffusio.video.garment_guide import garment_guidance, load_garment_guide
+
+        if self._garment_guide is None:
+            self._garment_guide = load_garment_guide(self.path, self.config)
+        return garment_guidance(denoiser, self._garment_guide, self._garment_guide.wishes(cond), scale)
+
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
@@ -145,7 +170,8 @@ class VideoGenerator:
     @torch.no_grad()
     def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
-                 motion_guidance: float | None = None, redraws: int | None = None, seed: int = 0,
+                 motion_guidance: float | None = None, garment_guidance: float | None = None,
+                 redraws: int | None = None, nudges=None, seed: int = 0,
                  progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
@@ -154,9 +180,13 @@ class VideoGenerator:
         garment through the clip more often, and lets motion guidance steer later steps
         (docs/benchmarks-video.md).  ``motion_guidance``: how
         hard the motion guide steers toward the motion the prompt names (default: the model's; 0: off;
-        :meth:`motion_guided`).  ``redraws``: how many times to draw again (new noise, same prompt) a
+        :meth:`motion_guided`).  ``garment_guidance``: how hard the garment guide holds the prompted
+        garment in every frame (default: the model's; 0: off; :meth:`garment_guided`).  ``redraws``: how many times to draw again (new noise, same prompt) a
         clip whose object is not the prompted garment in every frame (:mod:`diffusio.video.garment_check`;
         default: the model's, else 0 = never); clips still wrong after the last are kept with a warning.
+        ``nudges``: the garment guidance of the first redraw rounds, e.g. ``(3, 3)``: round r draws with
+        ``garment_guidance=nudges[r - 1]``, so only the clips that lost their garment are steered
+        (default: the model's ``nudges``, else none).
         The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
         if sampler not in PLAIN_SAMPLERS:
@@ -167,27 +197,34 @@ class VideoGenerator:
         check_count("frames", frames, MAX_FRAMES)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
             raise UsageError(f"seed must be an integer in [0, {2 ** 32 - 1}], got {seed!r}")
-        from diffusio.generative.conditioning.class_guide import check_redraws
+        from diffusio.generative.conditioning.class_guide import MAX_REDRAWS, check_nudges, check_redraws
         from diffusio.video.garment_check import redraw
 
         redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)
+        nudges = (check_nudges(nudges, redraws) if nudges is not None
+                  else check_nudges(self.config["sampling"].get("nudges"), MAX_REDRAWS)[:redraws])
         cond = self.embed([p for p in prompts for _ in range(n)])
         check = self.garment_check(redraws) if redraws and cond is not None else None
         sigmas = self.sigmas(steps)
         denoiser = self.guided(guidance)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
 
-        def draw(rows: torch.Tensor, gen: torch.Generator) -> np.ndarray:
+        def draw(rows: torch.Tensor, gen: torch.Generator, garment: float | None = garment_guidance) -> np.ndarray:
             part = None if cond is None else cond[rows]
             noise = torch.randn((len(rows), self.channels, frames, self.size, self.size), generator=gen)
-            x = get_sampler(sampler)(self.motion_guided(denoiser, part, motion_guidance), noise * sigmas[0], sigmas,
-                                     cond=part, generator=gen, callback=lambda info: bar.update(1))
+            steered = self.garment_guided(self.motion_guided(denoiser, part, motion_guidance), part, garment)
+            x = get_sampler(sampler)(steered, noise * sigmas[0], sigmas, cond=part, generator=gen,
+                                     callback=lambda info: bar.update(1))
             return to_pixels(x)
+
+        rounds = iter(range(redraws))
 
         def again(rows: torch.Tensor, round_seed: int) -> np.ndarray:
             bar.total += len(sigmas) - 1
             bar.refresh()
-            return draw(rows, torch.Generator().manual_seed(round_seed))
+            r = next(rounds)  # keep_best_of_redraws draws its rounds in order
+            garment = nudges[r] if r < len(nudges) else garment_guidance
+            return draw(rows, torch.Generator().manual_seed(round_seed), garment)
 
         clips = draw(torch.arange(len(prompts) * n), torch.Generator().manual_seed(int(seed)))
         if check is not None:
