@@ -101,6 +101,20 @@ def test_a_model_without_a_guide_refuses_garment_guidance_but_not_zero(plain):
     assert gen.generate("a coat moving up", frames=4, steps=2, garment_guidance=0).shape == (1, 4, 32, 32, 1)
 
 
+def test_nudges_without_a_guide_are_refused_before_any_clip_is_drawn(guided, tmp_path, monkeypatch):
+    from diffusio.video import garment_check
+
+    shutil.copytree(guided[0].path, tmp_path / "unguided")
+    config = json.loads((tmp_path / "unguided" / "config.json").read_text())
+    del config["garment_guide"]
+    (tmp_path / "unguided" / "config.json").write_text(json.dumps(config))
+    garment_check.attach_garment_check(tmp_path / "unguided", clips=8, steps=2, redraws=1)
+    gen = VideoGenerator.load(tmp_path / "unguided")
+    monkeypatch.setattr(gen, "motion_guided", lambda *a: pytest.fail("a clip was drawn"))
+    with pytest.raises(UsageError, match="nudges need a garment guide"):
+        gen.generate("a coat moving up", frames=4, steps=2, nudges=(3.0,))
+
+
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), True])
 def test_bad_garment_guidance_is_refused(guided, scale):
     with pytest.raises(UsageError, match="garment_guidance"):

@@ -181,8 +181,8 @@ class VideoGenerator:
         (docs/benchmarks-video.md).  ``motion_guidance``: how
         hard the motion guide steers toward the motion the prompt names (default: the model's; 0: off;
         :meth:`motion_guided`).  ``garment_guidance``: how hard the garment guide holds the prompted
-        garment in every frame (default: the model's; 0: off; :meth:`garment_guided`).  ``redraws``: how many times to draw again (new noise, same prompt) a
-        clip whose object is not the prompted garment in every frame (:mod:`diffusio.video.garment_check`;
+        garment in every frame (default: the model's; 0: off; :meth:`garment_guided`).  ``redraws``:
+        how many times to draw again (new noise, same prompt) a clip whose object is not the prompted garment in every frame (:mod:`diffusio.video.garment_check`;
         default: the model's, else 0 = never); clips still wrong after the last are kept with a warning.
         ``nudges``: the garment guidance of the first redraw rounds, e.g. ``(3, 3)``: round r draws with
         ``garment_guidance=nudges[r - 1]``, so only the clips that lost their garment are steered
@@ -205,6 +205,9 @@ class VideoGenerator:
                   else check_nudges(self.config["sampling"].get("nudges"), MAX_REDRAWS)[:redraws])
         cond = self.embed([p for p in prompts for _ in range(n)])
         check = self.garment_check(redraws) if redraws and cond is not None else None
+        if nudges and cond is not None and "garment_guide" not in self.config:  # refused before any clip is drawn
+            raise UsageError(f"nudges need a garment guide, and {self.path or 'this model'} has none; train one with "
+                             "`diffusio video garment-guide MODEL`, or pass none")
         sigmas = self.sigmas(steps)
         denoiser = self.guided(guidance)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
