@@ -69,9 +69,9 @@ def garment_guidance(denoiser: nn.Module, guide: ClassGuide, wishes: torch.Tenso
 def train_garment_guide(*, stills: int | None = None, steps: int = 4000, batch_size: int = 128, width: int = 32,
                         object_size: int = 16, size: int = 32, seed: int = 0, quiet: bool = True) -> ClassGuide:
     """Train the frame classifier on ``stills`` real still frames (Fashion-MNIST training garments at
-    random places; default :data:`STILLS`) at every noise level, and the caption reader on the training captions; the test
-    scores (frames of real test clips, per noise level; held-out phrasings read right) are in
-    ``guide.scores``."""
+    random places; default :data:`STILLS`) at every noise level, and the caption reader on the
+    training captions; the test scores (frames of real test clips, per noise level; held-out
+    phrasings read right) are in ``guide.scores``."""
     from diffusio.video.clips import still_frames
     from diffusio.video.garment_check import garment_reader
     from diffusio.video.generator import check_count, to_tensor
