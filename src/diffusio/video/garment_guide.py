@@ -35,6 +35,7 @@ from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.conditioning.class_guide import (SIGMA_RANGE, ClassGuide, NoisyClassifier,
                                                           train_noisy_classifier)
 from diffusio.generative.core.guidance import ClassifierGuidance, check_scale
+from diffusio.generative.data.datasets import FASHION_CLASSES
 
 GUIDE_FILE = "garment_guide.safetensors"
 # off unless asked: on the shipped model neither guidance 3 at every step nor nudges 3, 3 beat the
@@ -80,7 +81,7 @@ def train_garment_guide(*, stills: int | None = None, steps: int = 4000, batch_s
     for name, value in (("stills", stills), ("steps", steps), ("batch_size", batch_size), ("width", width)):
         check_count(name, value)
     frames, _, labels = still_frames(stills, size=size, object_size=object_size, seed=seed)
-    names = _garment_names()
+    names = list(FASHION_CLASSES)
     net = train_noisy_classifier(to_tensor(frames)[:, :, 0], torch.from_numpy(labels.astype(np.int64)), steps=steps,
                                  batch_size=batch_size, width=width, shift=0, sigma_data=0.5, seed=seed, bf16="off",
                                  quiet=quiet, classes=len(names), sigma_range=SIGMA_RANGE, desc="garment guide")
@@ -88,12 +89,6 @@ def train_garment_guide(*, stills: int | None = None, steps: int = 4000, batch_s
     guide = ClassGuide(net, weight, bias, names)
     guide.scores = _scores(guide, size, object_size, seed)
     return guide
-
-
-def _garment_names() -> list[str]:
-    from diffusio.generative.data.datasets import load_dataset
-
-    return list(load_dataset("fashion-mnist", "test").class_names)
 
 
 @torch.no_grad()
