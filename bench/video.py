@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusio.cli.args import scales
 from diffusio.video.classifier import load_clip_classifier, object_classifier
 from diffusio.video.clips import moving_clips
 from diffusio.video.editing import blend_frames
@@ -124,8 +125,8 @@ def main():
                     help="motion guidance for generation (default: the model's; 0: off)")
     ap.add_argument("--garment-guidance", type=float, default=None,
                     help="garment guidance for generation (default: the model's; 0: off)")
-    ap.add_argument("--nudges", default=None, help="garment guidance of the first redraw rounds, e.g. 3,3 "
-                                                   "(default: the model's)")
+    ap.add_argument("--nudges", type=scales, default=None, help="garment guidance of the first redraw rounds, e.g. "
+                                                                "3,3; none: no round (default: the model's)")
     ap.add_argument("--redraws", type=int, default=None,
                     help="garment redraws (default: the model's; 0: none, the clips of before)")
     ap.add_argument("--fidelity-only", action="store_true",
@@ -146,8 +147,8 @@ def main():
     result["redraws"] = gen.config["sampling"].get("redraws", 0) if args.redraws is None else args.redraws
     garment = args.garment_guidance
     result["garment_guidance"] = gen.config.get("garment_guide", {}).get("scale", 0.0) if garment is None else garment
-    nudges = None if args.nudges is None else [float(w) for w in args.nudges.split(",")]
-    result["nudges"] = gen.config["sampling"].get("nudges") if nudges is None else nudges
+    nudges = args.nudges
+    result["nudges"] = gen.config["sampling"].get("nudges") if nudges is None else list(nudges)
     steer = {"motion_guidance": guidance, "garment_guidance": garment, "redraws": args.redraws, "nudges": nudges}
     gen.generate("a coat moving up", steps=1, **steer)  # untimed: loads the text encoder and checks
     times = []
