@@ -245,27 +245,12 @@ def test_fashion_ships_a_class_guide_that_reads_prompts_and_sees_classes_through
 
 
 @pytest.mark.slow
-def test_class_guidance_makes_the_ambiguous_garments_their_class_more_often(classifier):
-    """With autoguidance alone the T-shirt, pullover, coat and shirt prompts come out as ambiguously
-    as real ones; classifier guidance names them as asked more often (docs/benchmarks.md)."""
-    from diffusio.generative import Generator
-
-    gen = Generator.load("fashion")
-    prompts = {p: c for p, c in class_prompts(FASHION_CLASSES).items()
-               if c in ("T-shirt/top", "Pullover", "Coat", "Shirt")}
-    kw = dict(guidance=1.0, autoguidance=2.0)
-    plain = prompt_accuracy(gen, classifier, prompts, 24, seed=0, classifier_guidance=0, **kw)
-    steered = prompt_accuracy(gen, classifier, prompts, 24, seed=0, classifier_guidance=3.0, **kw)
-    print(plain, steered)
-    assert sum(steered.values()) * 24 >= sum(plain.values()) * 24 + 3, (plain, steered)
-
-
-@pytest.mark.slow
-def test_redraws_make_the_ambiguous_garments_their_class_more_often(classifier):
+def test_redraws_then_class_guidance_make_the_ambiguous_garments_their_class_more_often(classifier):
     """fashion's default (autoguidance alone, then redraws): the T-shirt, pullover, coat and shirt
     prompts, which autoguidance alone names as ambiguously as real images, are named far more often;
     the shirt, redrawn only under its own bar, at least as often and above its goal (docs/benchmarks.md,
-    "Redraws" and "A bar per class")."""
+    "Redraws" and "A bar per class").  Classifier guidance on top names them more often still.
+    (One test, so that the default's draws are made once: CI time.)"""
     from diffusio.generative import Generator
 
     gen = Generator.load("fashion")
@@ -279,3 +264,6 @@ def test_redraws_make_the_ambiguous_garments_their_class_more_often(classifier):
     # the shirt has its own, lower bar (0.3): held to the issue's shirt goal, 5 points under real shirts (70.1%)
     shirt = next(p for p, c in prompts.items() if c == "Shirt")
     assert redrawn[shirt] >= max(plain[shirt], 0.651), (plain, redrawn)
+    steered = prompt_accuracy(gen, classifier, prompts, 24, seed=0, classifier_guidance=3.0)
+    print(steered)
+    assert sum(steered.values()) * 24 >= sum(redrawn.values()) * 24 + 3, (redrawn, steered)
