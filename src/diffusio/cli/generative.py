@@ -52,9 +52,9 @@ def register(sub) -> None:
                    help="fine-tune from this model (shipped name or run directory); its network is kept, "
                         "new attribute inputs start at zero so training starts from the parent's outputs")
     p.add_argument("--attributes-only", action="store_true",
-                   help="with --init and --attributes: train only the new attribute inputs and keep the parent's "
-                        "network as it is, so prompts without --attr wishes sample exactly as the parent does "
-                        "(cheap, but weak control: docs/editing.md)")
+                   help="with --init and --attributes: keep the parent's network as it is and train only a wish "
+                        "adapter (a scale and shift per block), so prompts without --attr wishes sample exactly as "
+                        "the parent does (docs/editing.md)")
     p.add_argument("--every", type=int, default=500, help="checkpoint/sample/plot interval in steps")
     p.add_argument("--minutes", "--max-minutes", type=_non_negative_float("--minutes"), default=0.0,
                    help="stop cleanly after this many minutes (0: no limit; --max-minutes is its old name)")

@@ -183,11 +183,22 @@ def test_attributes_only_keeps_the_parent_and_samples_as_it_without_wishes(paren
     p, c = parent.model.denoiser.net.state_dict(), child.model.denoiser.net.state_dict()
     key = "cond_embed.0.weight"
     assert all(torch.equal(p[k], c[k]) for k in p if k != key)
-    text = p[key].shape[1]  # the prompt's columns stay, the attribute columns learned
-    assert torch.equal(c[key][:, :text], p[key]) and c[key][:, text:].abs().max() > 0
+    text = p[key].shape[1]  # the prompt's columns stay as they were, the attribute columns at zero
+    assert torch.equal(c[key][:, :text], p[key]) and not c[key][:, text:].any()
+    adapter = [k for k in c if k not in p]  # the wish adapter: its embedding and a scale and shift per block
+    assert adapter and all(k.startswith("wish_embed.") or ".wish_film." in k for k in adapter)
+    assert all(c[k].abs().max() > 0 for k in adapter if k.endswith("wish_film.weight"))  # it learned
+    assert child.model.config["net"]["wish_dims"] == 2  # one attribute: its rank and its "given" flag
     kw = dict(prompt="a seven", n=2, steps=3, seed=0)
     assert torch.equal(child.sample(**kw).images, parent.sample(**kw).images)
     assert not torch.equal(child.sample(**kw, attrs={"width": 0.9}).images, parent.sample(**kw).images)
+    # in one batch, a row without wishes is the parent's row to the bit and a row with one is not
+    x, prompt = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.randn(2, text)
+    wishes = torch.tensor([[0.0, 0.0], [0.8, 1.0]])
+    with torch.no_grad():
+        mixed = child.model.denoiser.net(x, torch.zeros(2), torch.cat([prompt, wishes], 1))
+        alone = parent.model.denoiser.net(x, torch.zeros(2), prompt)
+    assert torch.equal(mixed[0], alone[0]) and not torch.equal(mixed[1], alone[1])
     with pytest.raises(UsageError, match="trained with --attributes-only; resume it with the same switch"):
         Trainer(TrainConfig(data="digits", out=str(out), steps=4, batch_size=8, every=0, quiet=True,
                             init=str(parent_dir), attributes=("width",)), resume=True)

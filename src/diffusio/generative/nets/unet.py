@@ -5,6 +5,11 @@ vector); an all-zero vector means "no condition", which is what classifier-free
 guidance drops to.  With a single condition token, cross-attention reduces to a
 learned projection, so FiLM (scale and shift of every residual block) is the
 cheaper equivalent.
+
+A wish adapter (``wish_dims > 0``) reads the last ``wish_dims`` entries of the condition (attribute
+wishes, conditioning/attributes.py) with the noise level and adds its own scale and shift to every
+residual block; it is exactly zero on rows without wishes, so a parent network taught wishes this
+way, frozen, still computes what it computed before wherever no wish is given.
 """
 
 from __future__ import annotations
@@ -49,19 +54,27 @@ def output_head(width: int, channels: int) -> nn.Sequential:
 class ResBlock(nn.Module):
     """Conv residual block whose normalised features are scaled and shifted by the embedding."""
 
-    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float):
+    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float, wishes: bool = False):
         super().__init__()
         self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * cout)
+        # the wish adapter's own scale and shift of this block, zero at first (the parent unchanged), and
+        # without a bias, so that it stays zero on rows without wishes (their wish embedding is zero)
+        self.wish_film = nn.Linear(emb_dim, 2 * cout, bias=False) if wishes else None
+        if self.wish_film is not None:
+            nn.init.zeros_(self.wish_film.weight)
         self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         nn.init.zeros_(self.conv2.weight)  # every block starts as the identity
         nn.init.zeros_(self.conv2.bias)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, wish: torch.Tensor | None = None) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
+        film = self.film(emb)
+        if wish is not None and self.wish_film is not None:
+            film = film + self.wish_film(wish)  # wish is exactly zero on rows without wishes
+        scale, shift = film[:, :, None, None].chunk(2, dim=1)
         h = F.silu(self.norm2(h) * (1 + scale) + shift)
         h = self.conv2(self.dropout(h))
         return self.skip(x) + h
@@ -94,15 +107,24 @@ class UNet(nn.Module):
 
     def __init__(self, channels: int = 1, base: int = 64, mults: tuple[int, ...] = (1, 2, 2),
                  blocks: int = 2, attn_levels: tuple[int, ...] = (2,), cond_dim: int = 0,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, wish_dims: int = 0):
         super().__init__()
+        if not 0 <= wish_dims <= cond_dim:
+            raise ValueError(f"wish_dims must be in [0, cond_dim={cond_dim}], got {wish_dims}")
         self.config = dict(channels=channels, base=base, mults=list(mults), blocks=blocks,
                            attn_levels=list(attn_levels), cond_dim=cond_dim, dropout=dropout)
+        if wish_dims:  # only then, so that the configs of models without an adapter stay as they were
+            self.config["wish_dims"] = wish_dims
         emb = 4 * base
         self.noise_embed = nn.Sequential(FourierEmbedding(base), nn.Linear(base, emb), nn.SiLU(),
                                          nn.Linear(emb, emb))
         self.cond_embed = (nn.Sequential(nn.Linear(cond_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
                            if cond_dim else None)
+        # The wish adapter (attribute wishes taught to a frozen parent): the last wish_dims entries
+        # of the condition, with the noise level, give every residual block its own scale and shift.
+        self.wish_embed = (nn.Sequential(nn.Linear(wish_dims + emb, emb), nn.SiLU(), nn.Linear(emb, emb))
+                           if wish_dims else None)
+        wishes = bool(wish_dims)
         self.stem = nn.Conv2d(channels, base, 3, padding=1)
 
         self.down = nn.ModuleList()
@@ -110,27 +132,27 @@ class UNet(nn.Module):
         for level, mult in enumerate(mults):
             for _ in range(blocks):
                 out = base * mult
-                self.down.append(self._stage(width, out, emb, dropout, level in attn_levels))
+                self.down.append(self._stage(width, out, emb, dropout, level in attn_levels, wishes))
                 width = out
                 widths.append(width)
             if level < len(mults) - 1:
                 self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
                 widths.append(width)
-        self.mid = nn.ModuleList([ResBlock(width, width, emb, dropout), SelfAttention(width),
-                                  ResBlock(width, width, emb, dropout)])
+        self.mid = nn.ModuleList([ResBlock(width, width, emb, dropout, wishes), SelfAttention(width),
+                                  ResBlock(width, width, emb, dropout, wishes)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(mults))):
             for _ in range(blocks + 1):
                 out = base * mult
-                self.up.append(self._stage(width + widths.pop(), out, emb, dropout, level in attn_levels))
+                self.up.append(self._stage(width + widths.pop(), out, emb, dropout, level in attn_levels, wishes))
                 width = out
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
         self.head = output_head(width, channels)
 
     @staticmethod
-    def _stage(cin, cout, emb, dropout, attn):
-        layers = [ResBlock(cin, cout, emb, dropout)]
+    def _stage(cin, cout, emb, dropout, attn, wishes):
+        layers = [ResBlock(cin, cout, emb, dropout, wishes)]
         if attn:
             layers.append(SelfAttention(cout))
         return nn.ModuleList(layers)
@@ -153,17 +175,20 @@ class UNet(nn.Module):
 
     def _walk(self, x, c_noise, cond, stop_after: int | None = None) -> torch.Tensor:
         emb = self.noise_embed(c_noise.reshape(-1).expand(x.shape[0]))
+        wish = None
         if self.cond_embed is not None:
             if cond is None:  # "no condition" is the all-zero vector that condition dropout trained
                 cond = x.new_zeros(x.shape[0], self.config["cond_dim"])
+            if self.wish_embed is not None:
+                wish = self._wish(cond[:, cond.shape[1] - self.config["wish_dims"]:], emb)
             emb = emb + self.cond_embed(cond)
         h = self.stem(x)
         skips = [h]
         for layer in self.down:
-            h = self._run(layer, h, emb)
+            h = self._run(layer, h, emb, wish)
             skips.append(h)
         for layer in self.mid:
-            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+            h = layer(h, emb, wish) if isinstance(layer, ResBlock) else layer(h)
         stages = 0
         for layer in self.up:
             if isinstance(layer, nn.Upsample):
@@ -172,16 +197,22 @@ class UNet(nn.Module):
             skip = skips.pop()
             if h.shape[-2:] != skip.shape[-2:]:  # odd sizes (7 -> 14 is fine, but 7 <- 4 is not): match the skip
                 h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
-            h = self._run(layer, torch.cat([h, skip], dim=1), emb)
+            h = self._run(layer, torch.cat([h, skip], dim=1), emb, wish)
             stages += 1
             if stages == stop_after:
                 break
         return h
 
+    def _wish(self, block: torch.Tensor, noise_emb: torch.Tensor) -> torch.Tensor:
+        """The adapter's embedding of the wish block, exactly zero on rows that carry no wish (the
+        block is all zeros there), so those rows compute what the parent computes, to the bit."""
+        has_wish = (block != 0).any(dim=1, keepdim=True).to(noise_emb.dtype)
+        return self.wish_embed(torch.cat([block, noise_emb], dim=1)) * has_wish
+
     @staticmethod
-    def _run(layer, h, emb):
+    def _run(layer, h, emb, wish=None):
         if isinstance(layer, nn.ModuleList):
             for sub in layer:
-                h = sub(h, emb) if isinstance(sub, ResBlock) else sub(h)
+                h = sub(h, emb, wish) if isinstance(sub, ResBlock) else sub(h)
             return h
         return layer(h)

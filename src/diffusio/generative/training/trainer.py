@@ -54,7 +54,7 @@ class TrainConfig:
     attributes: tuple[str, ...] = ()  # image features to condition on (see attributes.py)
     attr_dropout: float = 0.3     # each attribute is left out of a training condition this often
     init: str = ""                # fine-tune from this model (shipped name or run directory)
-    attributes_only: bool = False  # with init and attributes: only the new attribute inputs learn
+    attributes_only: bool = False  # with init and attributes: the parent frozen, only a wish adapter learns
     every: int = 500              # checkpoint + sample grid + loss plot every N steps (0: only at the end)
     minutes: float = 0.0          # stop cleanly after this wall time (0: no limit)
     threads: int = 0              # torch threads (0: leave torch's default)
@@ -185,6 +185,11 @@ class Conditioning:
         return out
 
 
+def _is_adapter(name: str) -> bool:
+    """A parameter of the wish adapter (``wish_embed``, each block's ``wish_film``)."""
+    return name.startswith("wish_embed.") or ".wish_film." in name
+
+
 def resolve_cond_kind(requested: str, ds: ImageDataset) -> str:
     if requested == "auto":
         return "text" if (ds.captions is not None or ds.class_names) else "none"
@@ -268,6 +273,8 @@ class Trainer:
             raise UsageError(f"--init {self.cfg.init} makes {parent.image_shape} images, the data are "
                              f"{data_shape}; use a model of this dataset")
         self.config["net"] = {**parent.config["net"], "cond_dim": self.cond.dim}
+        if self.cfg.attributes_only:  # the wish block: 2 entries per attribute (attributes.py)
+            self.config["net"]["wish_dims"] = self.cond.dim - self.cond.text_dim
         self.config["preconditioning"] = parent.config["preconditioning"]
         self.config["sampling"] = dict(parent.config.get("sampling", self.config["sampling"]))
         for key in ("classifier_guidance", "redraws", "redraw_below", "nudges"):  # the parent's class guide stays in its folder
@@ -280,17 +287,22 @@ class Trainer:
         extra = self.cond.dim - self.cond.text_dim
         if extra:
             state = pad_condition_input(state, "cond_embed.0.weight", extra)
-        self.denoiser.net.load_state_dict(state)
+        # a wish adapter (--attributes-only) is new: it starts at zero, the parent's weights are all there
+        missing, unexpected = self.denoiser.net.load_state_dict(state, strict=False)
+        if unexpected or any(not _is_adapter(k) for k in missing):
+            raise UsageError(f"--init {self.cfg.init}: its network does not fit this run's "
+                             f"({(unexpected or missing)[0]}); fine-tune a model of the same kind")
 
     def _freeze_parent(self) -> None:
-        """--attributes-only: the parent's weights stay as they were; only the attribute columns of
-        the condition's first layer learn.  A prompt without wishes puts zeros there, so the model
-        then computes exactly what the parent does (an adapter, as ControlNet keeps its base)."""
-        net, text = self.denoiser.net, self.cond.text_dim
+        """--attributes-only: the parent's weights stay as they were (its condition's attribute
+        columns at zero); only the wish adapter learns, which gives every residual block a scale and
+        shift of its own from the wishes and the noise level (nets/unet.py).  On rows without wishes
+        the adapter's output is exactly zero, so the model then computes what the parent does (as
+        ControlNet keeps its base)."""
+        net = self.denoiser.net
         net.requires_grad_(False)
-        w = net.get_parameter("cond_embed.0.weight")
-        w.requires_grad_(True)
-        w.register_hook(lambda g: torch.cat([torch.zeros_like(g[:, :text]), g[:, text:]], dim=1))
+        for name, param in net.named_parameters():
+            param.requires_grad_(_is_adapter(name))
 
     def _prepare_out(self, resume: bool) -> None:
         state = self.out / "train_state.json"
@@ -324,11 +336,11 @@ class Trainer:
 
     def _load_state(self) -> None:
         meta, tensors = ckpt.load_run_state(self.out)
+        if bool(meta.get("train", {}).get("attributes_only")) != self.cfg.attributes_only:  # before the network:
+            raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.attributes_only else 'without'} "
+                             "--attributes-only; resume it with the same switch")  # the adapter changes it
         if meta.get("model", {}).get("net") != self.config["net"] or meta.get("train", {}).get("data") != self.cfg.data:
             raise UsageError(f"--resume: {self.out} was trained with other settings; use the same --data and network")
-        if bool(meta.get("train", {}).get("attributes_only")) != self.cfg.attributes_only:
-            raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.attributes_only else 'without'} "
-                             "--attributes-only; resume it with the same switch")
         if bool(meta.get("train", {}).get("posthoc_ema")) != self.cfg.posthoc_ema:
             raise UsageError(f"--resume: {self.out} was trained {'with' if not self.cfg.posthoc_ema else 'without'} "
                              "--posthoc-ema; resume it with the same switch")
