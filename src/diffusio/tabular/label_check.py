@@ -37,6 +37,7 @@ from diffusio.errors import UsageError
 
 PREFIX = "label_check."
 GEMM_CELLS = 2 ** 22  # (row, inner node) decisions per chunk of the matrix walk: ~50 MB of work arrays
+TABLE_CELLS = 2 ** 24  # the walk by table when trees x 2^(inner nodes) is at most this (int16: 32 MB)
 # A smaller booster than scikit-learn's default (200 trees of 31 leaves): a row's check then costs
 # about a fifth of the walk, and on churn it kept the ML efficacy the default's gave (0.976 vs 0.980)
 # early stopping off: the same trees at every size (scikit-learn turns it on above 10,000 rows, and
@@ -68,6 +69,7 @@ class TreeEnsemble:
     # train on get for their own class (out of fold): how recognisable real rows of each class are
     real_percentiles: np.ndarray | None = None
     _cache: tuple | None = field(default=None, init=False, repr=False, compare=False)  # see _matrices
+    _table: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)  # see _leaf_table
 
     @classmethod
     def from_sklearn(cls, model) -> "TreeEnsemble":
@@ -100,29 +102,56 @@ class TreeEnsemble:
         return np.where(self.labels[column] == codes, bars[column], 0.0)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        """Raw scores (rows, outputs), every tree at once as matrix products (the GEMM strategy of
-        Hummingbird, Nakandala et al. 2020): each row's decision at every inner node, then per tree
+        """Raw scores (rows, outputs), every tree at once as array operations (after the GEMM
+        strategy of Hummingbird, Nakandala et al. 2020): each row's decision at every inner node, read
+        as one binary number per tree, which a table per tree turns into the leaf reached (while the
+        tables stay under :data:`TABLE_CELLS` entries: 300 trees of 14 inner nodes, the booster's for
+        three classes, take 4.9 M); larger trees take
         ``paths @ decisions``, which equals a leaf's count of left turns only at the leaf it reaches.
         The comparisons are exact (float64, or float32 rows against thresholds rounded down to
-        float32) and the counts are small integers, so the leaves reached are exactly those of a
-        walk down the trees (their values summed in float64)."""
+        float32), so the leaves reached are exactly those of a walk down the trees (their values
+        summed in float64)."""
         features, thresholds, paths, turns, values, exact = self._matrices()
         x = np.asarray(x)
         if x.dtype != np.float32:  # float32 rows (the encoder's) compare exactly with the float32 thresholds
             x, thresholds = x.astype(np.float64), exact
         x = torch.from_numpy(np.ascontiguousarray(x))
         trees, inner = features.shape
-        numbers = torch.arange(values.shape[1], dtype=torch.float32).expand(trees, 1, -1)
+        table = self._leaf_table() if trees * 2 ** inner <= TABLE_CELLS else None
+        if table is not None:  # bit i of a tree's number: left at its inner node i
+            bits = (2.0 ** torch.arange(inner, dtype=torch.float32)).expand(trees, 1, -1)
+        else:
+            numbers = torch.arange(values.shape[1], dtype=torch.float32).expand(trees, 1, -1)
         chunk = max(1, GEMM_CELLS // max(1, features.numel()))
         iterations, outputs = self.roots.shape
         raw = np.empty((len(x), outputs))
         for i in range(0, len(x), chunk):
             rows = x[i:i + chunk].T.contiguous()  # (width, rows): the gather lays out (trees, inner nodes, rows)
-            left = rows.index_select(0, features.reshape(-1)).view(trees, inner, -1) <= thresholds[..., None]
-            hit = (torch.bmm(paths, left.to(torch.float32)) == turns[..., None]).to(torch.float32)  # one leaf each
-            leaf = torch.bmm(numbers, hit)[:, 0].long()  # (trees, rows): its number, as a product (argmax is slow)
+            left = (rows.index_select(0, features.reshape(-1)).view(trees, inner, -1) <= thresholds[..., None])
+            left = left.to(torch.float32)
+            if table is not None:  # the numbers are exact: under 2^24
+                leaf = table.gather(1, torch.bmm(bits, left)[:, 0].long()).long()
+            else:
+                hit = (torch.bmm(paths, left) == turns[..., None]).to(torch.float32)  # one leaf each
+                leaf = torch.bmm(numbers, hit)[:, 0].long()  # (trees, rows): its number, as a product (argmax is slow)
             raw[i:i + chunk] = values.gather(1, leaf).view(iterations, outputs, -1).sum(dim=0).T.numpy()
         return self.baseline + raw
+
+    def _leaf_table(self) -> torch.Tensor:
+        """Per tree, the leaf (its place in ``values``) that each pattern of decisions at the inner
+        nodes reaches: ``table[t, n]`` for the number ``n`` whose bit ``i`` is 1 where the row goes
+        left at inner node ``i``.  Bits of nodes off a leaf's path (or padding) do not matter."""
+        if self._table is None:
+            features, _, paths, turns, _, _ = self._matrices()
+            trees, inner = features.shape
+            numbers = torch.arange(2 ** inner)
+            decisions = ((numbers[:, None] >> torch.arange(inner)) & 1).to(torch.float32)  # (numbers, inner)
+            table = torch.empty((trees, 2 ** inner), dtype=torch.int16)  # a tree has fewer leaves than 2^15
+            for t in range(trees):  # the leaf whose count of left turns the pattern matches
+                hit = decisions @ paths[t].T == turns[t]
+                table[t] = hit.to(torch.uint8).argmax(dim=1)
+            self._table = table
+        return self._table
 
     def _matrices(self) -> tuple[torch.Tensor, ...]:
         """Per tree (in ``roots`` order), padded to the largest tree: the inner nodes' features and
