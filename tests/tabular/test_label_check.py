@@ -29,6 +29,25 @@ def test_the_trees_give_scikit_learns_probabilities(classes):
     np.testing.assert_array_equal(back.proba(new), trees.proba(new))
 
 
+def test_the_table_walk_reaches_the_leaves_the_matrix_walk_does(monkeypatch):
+    """The check's own booster (15 leaves a tree) walks by a table per tree; the matrix walk, which
+    larger trees take, must give the same scores to the bit, and both scikit-learn's."""
+    import diffusio.tabular.label_check as label_check
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 5)).astype(np.float32)
+    y = np.digitize(x[:, 0] + x[:, 1] * x[:, 2], [-0.5, 0.5])
+    booster = HistGradientBoostingClassifier(random_state=0, **label_check.BOOSTER).fit(x, y)
+    new = rng.normal(size=(5000, 5)).astype(np.float32)
+    table = TreeEnsemble.from_sklearn(booster)
+    assert table._matrices()[0].shape[1] <= 14 and table.raw(new[:1]) is not None and table._table is not None
+    monkeypatch.setattr(label_check, "TABLE_CELLS", 0)
+    matrix = TreeEnsemble.from_sklearn(booster)
+    np.testing.assert_array_equal(table.raw(new), matrix.raw(new))
+    assert matrix._table is None
+    np.testing.assert_allclose(table.proba(new), booster.predict_proba(new), rtol=0, atol=1e-12)
+
+
 def test_float32_rows_on_a_threshold_reach_the_leaves_float64_rows_do():
     """Thresholds are float64; the encoder's rows are float32: a row on either side of a threshold's
     float32 rounding (0.1 rounds up, 0.7 down) must go where its float64 copy goes."""
