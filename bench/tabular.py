@@ -90,14 +90,15 @@ def fit_sdv(name, train, budget_cpu, seed):
         per_epoch = max((more - one) / k, 1e-4)
         overhead = max(one - per_epoch, 0.0)
         epochs = max(1, math.floor((budget_cpu - overhead) / per_epoch))
-    for _ in range(3):  # the timing fits misjudge small costs: rescale the epochs until the budget is met
+    for _ in range(3):  # the timing fits misjudge costs: rescale the epochs until the fit uses 0.8-1.25x the budget
         synth = sdv_synthesizer(name, metadata, epochs)
         start = time.process_time()
         synth.fit({"table": train})
         used = time.process_time() - start
-        if epochs is None or used >= 0.8 * budget_cpu:
+        if epochs is None or 0.8 * budget_cpu <= used <= 1.25 * budget_cpu:
             break
-        epochs = max(epochs + 1, math.floor(epochs * budget_cpu / used))
+        scaled = math.floor(epochs * budget_cpu / used)
+        epochs = max(epochs + 1, scaled) if used < budget_cpu else max(1, min(epochs - 1, scaled))
     return synth, used, epochs
 
 
