@@ -127,7 +127,7 @@ class TreeEnsemble:
         raw = np.empty((len(x), outputs))
         for i in range(0, len(x), chunk):
             rows = x[i:i + chunk].T.contiguous()  # (width, rows): the gather lays out (trees, inner nodes, rows)
-            left = (rows.index_select(0, features.reshape(-1)).view(trees, inner, -1) <= thresholds[..., None])
+            left = rows.index_select(0, features.reshape(-1)).view(trees, inner, -1) <= thresholds[..., None]
             left = left.to(torch.float32)
             if table is not None:  # the numbers are exact: under 2^24
                 leaf = table.gather(1, torch.bmm(bits, left)[:, 0].long()).long()
