@@ -209,7 +209,7 @@ def test_bad_fine_tunes_leave_nothing_behind(parent_and_child, tmp_path, capsys)
     for extra, message in ((["--attributes", "width", "--attributes-only"], "give it --init MODEL"),
                            (["--init", str(parent_dir), "--attributes-only"], "give it --init MODEL"),
                            (["--attributes", "colour"], "unknown attribute 'colour'"),
-                           (["--init", str(child_dir), "--attributes", "width"], "does not match"),
+                           (["--init", str(child_dir), "--attributes", "width"], f"trained from, --init {parent_dir}"),
                            (["--init", str(parent_dir), "--cond", "class", "--attributes", "width"], "does not match"),
                            (["--init", "no-such-model"], "no model")):
         out = tmp_path / "run"

@@ -263,10 +263,11 @@ class Trainer:
         parent = load_model(self.cfg.init)
         pc = parent.config.get("conditioning", {})
         if pc.get("kind") != self.cond.kind or pc.get("dim") != self.cond.text_dim or pc.get("attributes"):
+            base = parent.config.get("training", {}).get("init") if pc.get("attributes") else None
             raise UsageError(f"--init {self.cfg.init}: its condition ({pc.get('kind')}, {pc.get('dim')} dims"
                              f"{', with attributes' if pc.get('attributes') else ''}) does not match this run's "
-                             f"({self.cond.kind}, {self.cond.text_dim} dims); fine-tune a model trained on the "
-                             "same data and condition")
+                             f"({self.cond.kind}, {self.cond.text_dim} dims); " + (f"start from the model it was trained "
+                             f"from, --init {base}" if base else "fine-tune a model trained on the same data and condition"))
         img = self.config["image"]
         data_shape = (img["channels"], img["height"], img["width"])
         if parent.image_shape != data_shape:
