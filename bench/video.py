@@ -129,6 +129,9 @@ def main():
                                                                 "3,3; none: no round (default: the model's)")
     ap.add_argument("--redraws", type=int, default=None,
                     help="garment redraws (default: the model's; 0: none, the clips of before)")
+    ap.add_argument("--consistency", type=float, default=None,
+                    help="pull generation and denoising toward one look of the object in every frame, 0-1 "
+                         "(default: the model's)")
     ap.add_argument("--fidelity-only", action="store_true",
                     help="only the text-fidelity table (both phrasings) and the FD: the comparison of two trainings")
     args = ap.parse_args()
@@ -149,6 +152,9 @@ def main():
     result["garment_guidance"] = gen.config.get("garment_guide", {}).get("scale", 0.0) if garment is None else garment
     nudges = args.nudges
     result["nudges"] = gen.config["sampling"].get("nudges") if nudges is None else list(nudges)
+    if args.consistency is not None:  # generation and denoising alike
+        gen.config["sampling"]["consistency"] = args.consistency
+    result["consistency"] = gen.consistency(None)
     steer = {"motion_guidance": guidance, "garment_guidance": garment, "redraws": args.redraws, "nudges": nudges}
     gen.generate("a coat moving up", steps=1, **steer)  # untimed: loads the text encoder and checks
     times = []
@@ -191,7 +197,8 @@ def print_fd(fd: dict) -> None:
 
 def print_fidelity(model: str, result: dict) -> None:
     print(f"model {model}: {result['trained']}; sampler {result['sampler']}, motion guidance "
-          f"{result['motion_guidance']:g}, redraws {result['redraws']}; one 16-frame clip in "
+          f"{result['motion_guidance']:g}, redraws {result['redraws']}, consistency {result['consistency']:g}; "
+          f"one 16-frame clip in "
           f"{result['seconds_per_clip']:.2f} s on average over {len(SPEED_PROMPTS)} prompts "
           f"(at most {result['seconds_per_clip_max']:.2f} s)\n")
     print("| clips | n | frames naming the garment | motion as prompted | one class throughout |\n|---|---|---|---|---|")

@@ -287,7 +287,7 @@ def commands() -> dict[str, Command]:
             "--redraws": ints(0, 2, hi=20).map(lambda v: V(v.text, None if v.valid else False, v.note)),
             # in range: steered, or a clean refusal from a model without a garment guide
             "--garment-guidance": floats(0, 100).map(lambda v: V(v.text, None if v.valid else False, v.note)),
-            "--nudges": NUDGES["--nudges"]}),
+            "--nudges": NUDGES["--nudges"], "--consistency": floats(0, 1)}),
         # a guide needs a video run folder, which no case's workspace holds: every case is refused cleanly
         "video motion-guide": Command(["video", "motion-guide", "@missing", "--steps", "1", "--quiet"], {
             ":2": fixed(V("@missing", False), V("@", False), V("moving-fashion", False), V("", False)),
@@ -301,6 +301,7 @@ def commands() -> dict[str, Command]:
             "--steps": ints(1, 1, huge=True), "--scale": floats(0, 100), "--seed": seeds()}, never_valid=True),
         "video denoise": Command(["video", "denoise", "@in.gif", "-o", "@out.gif"], {
             ":2": file_value("in.gif", clips()), "--sigma": floats(0, 1), "--fps": floats(0, 100, lo_open=True),
+            "--consistency": floats(0, 1),
             "--scale": ints(1, 2, huge=True), "-o": out_path(".gif", ["in.gif"]), "--model": VIDEO_MODEL},
             files={"in.gif": CLIP}),
         "video fill": Command(["video", "fill", "@in.gif", "--frames", "2", "--steps", "1", "-o", "@out.gif"], {

@@ -187,6 +187,7 @@ def register_generate(sub) -> None:
     p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
                    help="the first redraw rounds are steered toward the prompted garment by the garment guide at "
                         "these scales (e.g. 3,3); 'none': no round is (default: the model's)")
+    _consistency_option(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
     _output_options(p, scale=4)
@@ -199,10 +200,17 @@ def cmd_generate(args) -> int:
     clips = generate_file(args.prompt, args.output, model=args.model, n=args.n, frames=args.frames, steps=args.steps,
                           guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
                           force=args.force, sampler=args.sampler, motion_guidance=args.motion_guidance,
-                          garment_guidance=args.garment_guidance, redraws=args.redraws, nudges=args.nudges)
+                          garment_guidance=args.garment_guidance, redraws=args.redraws, nudges=args.nudges,
+                          consistency=args.consistency)
     print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
           + (f" and {args.strip}" if args.strip else ""))
     return 0
+
+
+def _consistency_option(p) -> None:
+    p.add_argument("--consistency", type=non_negative_float("--consistency", 1.0), default=None, metavar="S",
+                   help="pull the model's estimate toward one look of the object in all frames, from 0 (off) to 1: "
+                        "for objects that move without turning or changing shape (default: the model's)")
 
 
 def register_denoise(sub) -> None:
@@ -211,6 +219,7 @@ def register_denoise(sub) -> None:
     p.add_argument("--sigma", type=non_negative_float("--sigma"), default=None,
                    help="noise std in pixel levels / 127.5 (default: estimated from the clip)")
     p.add_argument("--per-frame", action="store_true", help="each frame on its own (the image-model baseline)")
+    _consistency_option(p)
     _output_options(p)
     p.set_defaults(func=cmd_denoise)
 
@@ -219,7 +228,7 @@ def cmd_denoise(args) -> int:
     from diffusio.video.files import denoise_file
 
     clean = denoise_file(args.input, args.output, model=args.model, sigma=args.sigma, per_frame=args.per_frame,
-                         fps=args.fps, scale=args.scale, force=args.force)
+                         consistency=args.consistency, fps=args.fps, scale=args.scale, force=args.force)
     print(f"wrote {len(clean)} denoised frames to {args.output}")
     return 0
 

@@ -30,6 +30,7 @@ from torch import nn
 from diffusio.errors import UsageError
 from diffusio.generative.core.samplers import ancestral_step, to_d
 from diffusio.generative.editing.edits import estimate_noise_sigma, reconstruction_guided
+from diffusio.video.consistency import ConsistentDenoiser
 from diffusio.video.generator import MAX_FRAMES, VideoGenerator, check_count, to_pixels, to_tensor
 
 
@@ -73,10 +74,13 @@ def check_clip(gen: VideoGenerator, clip: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *, per_frame: bool = False,
-            prompt: str | None = None) -> np.ndarray:
+            prompt: str | None = None, consistency: float | None = None) -> np.ndarray:
     """Remove Gaussian noise of std ``sigma`` (in [-1, 1] units, i.e. pixels / 127.5; estimated from
-    the clip when None).  ``per_frame``: each frame on its own (the image denoiser)."""
+    the clip when None).  ``per_frame``: each frame on its own (the image denoiser).
+    ``consistency``: how far the estimate moves toward one look of the object in every frame
+    (:mod:`diffusio.video.consistency`; default: the model's); not used frame by frame."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
+    consistency = gen.consistency(consistency)
     y = to_tensor(batch)
     n, c, t, h, w = y.shape
     if sigma is None:
@@ -93,7 +97,8 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
         out = gen.denoiser(frames, torch.full((n * t,), sigma), frame_cond)
         out = out.reshape(n, t, c, h, w).transpose(1, 2)
     else:
-        out = gen.denoiser(y, torch.full((n,), sigma), cond)
+        model = ConsistentDenoiser(gen.denoiser, consistency) if consistency else gen.denoiser
+        out = model(y, torch.full((n,), sigma), cond)
     pixels = to_pixels(out.clamp(-1, 1))
     return pixels[0] if single else pixels
 

@@ -50,15 +50,17 @@ def generate_file(prompt: str | None, output: str | Path, *, model: str | Path =
                   frames: int | None = None, steps: int | None = None, guidance: float | None = None, seed: int = 0,
                   fps: float = 8.0, scale: int = 4, strip: str | Path | None = None, force: bool = False,
                   sampler: str | None = None, motion_guidance: float | None = None,
-                  garment_guidance: float | None = None, redraws: int | None = None, nudges=None) -> np.ndarray:
+                  garment_guidance: float | None = None, redraws: int | None = None, nudges=None,
+                  consistency: float | None = None) -> np.ndarray:
     """Generate from ``prompt`` into ``output`` (.gif, .mp4 or a .png frame strip); with ``n`` > 1 the
     clips are tiled side by side.  ``strip``: also a PNG strip of the frames; ``sampler``: see
-    :meth:`VideoGenerator.generate`, as are ``motion_guidance``, ``garment_guidance``, ``redraws`` and ``nudges``."""
+    :meth:`VideoGenerator.generate`, as are ``motion_guidance``, ``garment_guidance``, ``redraws``, ``nudges`` and
+    ``consistency``."""
     write = _outputs(output, strip, fps, scale, force)
     gen = VideoGenerator.load(model)
     clips = gen.generate(prompt, n=n, frames=frames, steps=steps, guidance=guidance, seed=seed, progress=True,
                          sampler=sampler, motion_guidance=motion_guidance, garment_guidance=garment_guidance,
-                         redraws=redraws, nudges=nudges)
+                         redraws=redraws, nudges=nudges, consistency=consistency)
     write(tile(clips))
     return clips
 
@@ -81,12 +83,13 @@ def _read_for(gen: VideoGenerator, path: str | Path) -> np.ndarray:
 
 
 def denoise_file(input: str | Path, output: str | Path, *, model: str | Path = "moving-fashion",
-                 sigma: float | None = None, per_frame: bool = False, fps: float = 8.0, scale: int = 1,
-                 force: bool = False) -> np.ndarray:
-    """Denoise a clip file (noise level ``sigma`` in pixels / 127.5, estimated when None)."""
+                 sigma: float | None = None, per_frame: bool = False, consistency: float | None = None,
+                 fps: float = 8.0, scale: int = 1, force: bool = False) -> np.ndarray:
+    """Denoise a clip file (noise level ``sigma`` in pixels / 127.5, estimated when None; ``per_frame``
+    and ``consistency``: see :meth:`VideoGenerator.denoise`)."""
     write = _outputs(output, None, fps, scale, force, inputs=(input,))
     gen = VideoGenerator.load(model)
-    clean = gen.denoise(_read_for(gen, input), sigma, per_frame=per_frame)
+    clean = gen.denoise(_read_for(gen, input), sigma, per_frame=per_frame, consistency=consistency)
     write(clean)
     return clean
 

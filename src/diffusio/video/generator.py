@@ -29,6 +29,7 @@ from diffusio.generative.core.denoiser import EDMDenoiser
 from diffusio.generative.core.guidance import CFGDenoiser, check_scale
 from diffusio.generative.core.samplers import PLAIN_SAMPLERS, get_sampler
 from diffusio.generative.core.schedules import get_sigmas_karras
+from diffusio.video.consistency import ConsistentDenoiser, check_strength
 from diffusio.video.net import SpaceTimeUNet
 
 KIND = "video"
@@ -160,6 +161,11 @@ class VideoGenerator:
             self._garment_guide = load_garment_guide(self.path, self.config)
         return garment_guidance(denoiser, self._garment_guide, self._garment_guide.wishes(cond), scale)
 
+    def consistency(self, strength: float | None) -> float:
+        """How far estimates are pulled toward one look of the object (:mod:`diffusio.video.consistency`):
+        ``strength`` checked, or the model's ``sampling.consistency`` (0 when it has none)."""
+        return check_strength(self.config["sampling"].get("consistency", 0.0) if strength is None else strength)
+
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps
         if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
@@ -171,7 +177,7 @@ class VideoGenerator:
     def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
                  motion_guidance: float | None = None, garment_guidance: float | None = None,
-                 redraws: int | None = None, nudges=None, seed: int = 0,
+                 redraws: int | None = None, nudges=None, consistency: float | None = None, seed: int = 0,
                  progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
@@ -186,7 +192,9 @@ class VideoGenerator:
         default: the model's, else 0 = never); clips still wrong after the last are kept with a warning.
         ``nudges``: the garment guidance of the first redraw rounds, e.g. ``(3, 3)``: round r draws with
         ``garment_guidance=nudges[r - 1]``, so only the clips that lost their garment are steered
-        (default: the model's ``nudges``, else none).
+        (default: the model's ``nudges``, else none).  ``consistency``: how far every denoising step's
+        estimate is pulled toward one look of the object in every frame, from 0 (off) to 1
+        (:mod:`diffusio.video.consistency`; default: the model's, else 0).
         The same seed gives the same bytes."""
         sampler = self.sampling("sampler") if sampler is None else sampler
         if sampler not in PLAIN_SAMPLERS:
@@ -210,12 +218,15 @@ class VideoGenerator:
                              "`diffusio video garment-guide MODEL`, or pass none")
         sigmas = self.sigmas(steps)
         denoiser = self.guided(guidance)
+        consistency = self.consistency(consistency)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
 
         def draw(rows: torch.Tensor, gen: torch.Generator, garment: float | None = garment_guidance) -> np.ndarray:
             part = None if cond is None else cond[rows]
             noise = torch.randn((len(rows), self.channels, frames, self.size, self.size), generator=gen)
             steered = self.garment_guided(self.motion_guided(denoiser, part, motion_guidance), part, garment)
+            if consistency:
+                steered = ConsistentDenoiser(steered, consistency)
             x = get_sampler(sampler)(steered, noise * sigmas[0], sigmas, cond=part, generator=gen,
                                      callback=lambda info: bar.update(1))
             return to_pixels(x)
