@@ -62,3 +62,16 @@ def test_shipped_motion_guidance_moves_the_object_the_way_the_prompt_says():
         for side in ("left", "right"):
             right += motion_of(centroids(gen.generate(f"a sneaker moving to the {side}", seed=seed)[0])) == side
     assert right >= 3  # 4 of 4 on the machine that shipped it; one to spare for another CPU's rounding
+
+
+def test_shipped_model_shows_one_look_of_the_object_in_every_frame():
+    """The shipped default pulls every step to one sprite translated (diffusio.video.consistency): the
+    clip it returns is exactly that; with consistency 0 the frames differ in look."""
+    from diffusio.video.consistency import one_look
+
+    gen = VideoGenerator.load()
+    held = to_tensor(gen.generate("a pullover bouncing up and down", frames=8, steps=6, seed=5, redraws=0))
+    loose = to_tensor(gen.generate("a pullover bouncing up and down", frames=8, steps=6, seed=5, redraws=0,
+                                   consistency=0))
+    assert torch.equal(one_look(held), held)
+    assert not torch.equal(one_look(loose), loose)
