@@ -96,6 +96,12 @@ def test_generate_takes_the_strength_from_the_call_or_the_model(tiny):
         del tiny.config["sampling"]["consistency"]
     with pytest.raises(UsageError, match="consistency"):
         tiny.generate("a bag", frames=2, steps=2, consistency=2)
+    tiny.config["data"]["objects"] = 2
+    try:
+        with pytest.warns(UserWarning, match="one object per clip"):
+            tiny.generate("a bag", frames=2, steps=2, consistency=1)
+    finally:
+        tiny.config["data"]["objects"] = 1
 
 
 @pytest.mark.slow

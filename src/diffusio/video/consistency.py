@@ -4,18 +4,19 @@ In a real Moving Fashion-MNIST clip the object is one sprite shifted by whole pi
 frame; a generated clip's frames are denoised together but nothing ties their look, and one or two
 frames of sixteen drift toward a neighbouring garment (docs/benchmarks-video.md, "Appearance
 consistency").  This wrapper reads, at every step, where the object is in each frame of the
-denoised estimate (its brightness centroid, weighted by how far each pixel is above the judges'
-threshold, so that a faint pixel crossing it does not make the centroid jump), shifts the frames so the object
-sits in one place, takes the **median** frame (robust to the odd frame out), and shifts it back to
-every frame's place: the projection of the estimate onto "one sprite, translated".  The denoiser's
-output moves toward that projection by ``strength`` (0: untouched, 1: all the way):
+denoised estimate (its brightness centroid, each pixel weighted by how far it is above the judges'
+threshold, so that a faint pixel crossing it does not make the centroid jump), shifts the frames
+so the object sits in one place, takes the **median** frame (robust to the odd frame out), and
+shifts it back to every frame's place: the projection of the estimate onto "one sprite,
+translated".  The denoiser's output moves toward that projection by ``strength`` (0: untouched,
+1: all the way):
 
 ``D'(x, sigma) = D(x, sigma) + s (P(D(x, sigma)) - D(x, sigma))``
 
 so the centroid path, which carries the motion, is kept, and only the look is shared.  It is a
-prior of rigid translation: right for the shipped model's clips, wrong for clips whose object turns
-or changes shape, so it is off unless a model's ``sampling.consistency`` or the caller turns it on,
-and rows without a condition (or with ``weights`` 0: e.g. captions naming two objects) are left alone.
+prior of one object in rigid translation: right for the shipped model's clips, wrong for an object
+that turns or changes shape, or for clips of two objects (one centroid cannot align both), so it is
+off unless a model's ``sampling.consistency`` or the caller turns it on.
 
 >>> x = torch.full((1, 1, 3, 8, 8), -1.0); x[0, 0, 0, 1:3, 1:3] = 1; x[0, 0, 1, 2:4, 3:5] = 1
 >>> x[0, 0, 2, 4:6, 4:6] = 0.5
@@ -83,21 +84,16 @@ def whole(c: torch.Tensor) -> torch.Tensor:
 
 
 class ConsistentDenoiser(nn.Module):
-    """``denoiser`` whose estimate of every clip is pulled toward :func:`one_look` by ``strength``
-    times ``weights`` (one per row; 0 leaves a row untouched)."""
+    """``denoiser`` whose estimate of every clip is pulled toward :func:`one_look` by ``strength``."""
 
-    def __init__(self, denoiser: nn.Module, strength: float, weights: torch.Tensor | None = None):
+    def __init__(self, denoiser: nn.Module, strength: float):
         super().__init__()
         self.inner, self.strength = denoiser, check_strength(strength)
-        self.weights = weights
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
         d = self.inner(x, sigma, cond=cond)
-        s = torch.full((len(d),), self.strength, dtype=d.dtype)
-        if self.weights is not None:
-            s = s * self.weights.to(d.dtype)
-        return d + s.reshape(-1, 1, 1, 1, 1) * (one_look(d) - d)
+        return d + self.strength * (one_look(d) - d)
 
 
 def check_strength(strength) -> float:

@@ -164,7 +164,11 @@ class VideoGenerator:
     def consistency(self, strength: float | None) -> float:
         """How far estimates are pulled toward one look of the object (:mod:`diffusio.video.consistency`):
         ``strength`` checked, or the model's ``sampling.consistency`` (0 when it has none)."""
-        return check_strength(self.config["sampling"].get("consistency", 0.0) if strength is None else strength)
+        strength = check_strength(self.config["sampling"].get("consistency", 0.0) if strength is None else strength)
+        if strength and self.config.get("data", {}).get("objects", 1) > 1:
+            warnings.warn(f"consistency {strength:g} aligns one object per clip, and this model was trained on clips "
+                          "of several: their looks will be mixed; pass consistency 0", stacklevel=3)
+        return strength
 
     def sigmas(self, steps: int | None, sigma_max: float | None = None) -> torch.Tensor:
         steps = self.sampling("steps") if steps is None else steps
