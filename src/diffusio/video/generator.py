@@ -215,6 +215,7 @@ class VideoGenerator:
         redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)
         nudges = (check_nudges(nudges, redraws) if nudges is not None
                   else check_nudges(self.config["sampling"].get("nudges"), MAX_REDRAWS)[:redraws])
+        consistency = self.consistency(consistency)  # checked before the text encoder loads
         cond = self.embed([p for p in prompts for _ in range(n)])
         check = self.garment_check(redraws) if redraws and cond is not None else None
         if nudges and cond is not None and "garment_guide" not in self.config:  # refused before any clip is drawn
@@ -222,7 +223,6 @@ class VideoGenerator:
                              "`diffusio video garment-guide MODEL`, or pass none")
         sigmas = self.sigmas(steps)
         denoiser = self.guided(guidance)
-        consistency = self.consistency(consistency)
         bar = tqdm(total=len(sigmas) - 1, desc="generate", unit="step", disable=not progress)
 
         def draw(rows: torch.Tensor, gen: torch.Generator, garment: float | None = garment_guidance) -> np.ndarray:
