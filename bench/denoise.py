@@ -30,6 +30,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clipped", action="store_true",
+                    help="clip the noisy images to the pixel range and round them to 8 bits, as a saved PNG is")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from skimage.restoration import denoise_nl_means
@@ -43,6 +45,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for s in (0.1, 0.2, 0.4):
         noisy = clean + rng.normal(size=clean.shape).astype(np.float32) * 2 * s
+        if args.clipped:
+            noisy = np.rint((noisy.clip(-1, 1) + 1) * 127.5).astype(np.float32) / 127.5 - 1
         t0 = time.perf_counter()
         mmse = denoise(gen, noisy, 2 * s).numpy()
         t1 = time.perf_counter()

@@ -127,7 +127,10 @@ def test_denoise_takes_the_strength_and_frame_by_frame_ignores_it(tiny):
     tiny.config["sampling"]["consistency"] = 1.0
     try:
         assert np.array_equal(tiny.denoise(noisy, 0.3), held)
+        tiny.config["sampling"]["denoise_consistency"] = 0.0  # denoising's own default comes first
+        assert np.array_equal(tiny.denoise(noisy, 0.3), tiny.denoise(noisy, 0.3, consistency=0))
     finally:
         del tiny.config["sampling"]["consistency"]
+        tiny.config["sampling"].pop("denoise_consistency", None)
     with pytest.raises(UsageError, match="consistency"):
         tiny.denoise(noisy, 0.3, consistency=-1)

@@ -29,7 +29,7 @@ from torch import nn
 
 from diffusio.errors import UsageError
 from diffusio.generative.core.samplers import ancestral_step, to_d
-from diffusio.generative.editing.edits import estimate_noise_sigma, reconstruction_guided
+from diffusio.generative.editing.edits import estimate_noise_sigma, reconstruction_guided, uncensor
 from diffusio.video.consistency import ConsistentDenoiser
 from diffusio.video.generator import MAX_FRAMES, VideoGenerator, check_count, to_pixels, to_tensor
 
@@ -80,7 +80,7 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
     ``consistency``: how far the estimate moves toward one look of the object in every frame
     (:mod:`diffusio.video.consistency`; default: the model's); not used frame by frame."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
-    consistency = gen.consistency(consistency)
+    consistency = gen.consistency(consistency, denoising=True)
     y = to_tensor(batch)
     n, c, t, h, w = y.shape
     if sigma is None:
@@ -90,6 +90,7 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
     if sigma == 0:
         return np.array(clip, copy=True)
     sigma = min(float(sigma), gen.denoiser.sigma_max)
+    y = uncensor(y, sigma)
     cond = gen.embed([prompt] * n)
     if per_frame:
         frames = y.transpose(1, 2).reshape(n * t, c, 1, h, w)

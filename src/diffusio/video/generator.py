@@ -161,10 +161,16 @@ class VideoGenerator:
             self._garment_guide = load_garment_guide(self.path, self.config)
         return garment_guidance(denoiser, self._garment_guide, self._garment_guide.wishes(cond), scale)
 
-    def consistency(self, strength: float | None) -> float:
+    def consistency(self, strength: float | None, *, denoising: bool = False) -> float:
         """How far estimates are pulled toward one look of the object (:mod:`diffusio.video.consistency`):
-        ``strength`` checked, or the model's ``sampling.consistency`` (0 when it has none)."""
-        strength = check_strength(self.config["sampling"].get("consistency", 0.0) if strength is None else strength)
+        ``strength`` checked, or the model's ``sampling.consistency`` (0 when it has none); for
+        ``denoising``, its ``sampling.denoise_consistency`` where it has one (a noisy clip already
+        shows the object's look, and a full pull to one whole-pixel sprite costs detail there)."""
+        if strength is None:
+            config = self.config["sampling"]
+            strength = config.get("denoise_consistency", config.get("consistency", 0.0)) if denoising \
+                else config.get("consistency", 0.0)
+        strength = check_strength(strength)
         if strength and self.config.get("data", {}).get("objects", 1) > 1:
             warnings.warn(f"consistency {strength:g} aligns one object per clip, and this model was trained on clips "
                           "of several: their looks will be mixed; pass consistency 0", stacklevel=3)
