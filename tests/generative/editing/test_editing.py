@@ -139,6 +139,17 @@ def test_noise_estimate_sees_the_noise_that_clipping_hid():
     assert estimate_noise_sigma(torch.full((2, 1, 8, 8), -1.0)) == 0.0  # a black frame has no noise to find
 
 
+def test_noise_estimate_leaves_edges_out_and_noise_in():
+    noise = torch.randn(64, 1, 32, 32, generator=torch.Generator().manual_seed(4)) * 0.05
+    assert estimate_noise_sigma(noise) == pytest.approx(0.05, rel=0.02)  # the steepest windows' noise is noise too
+    rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disk = ((rows - 15.5) ** 2 + (cols - 15.5) ** 2 < 100).float() * 0.8  # a round edge reads as noise
+    laplace = torch.tensor([[1.0, -2, 1], [-2, 4, -2], [1, -2, 1]])[None, None]
+    everywhere = math.sqrt(math.pi / 2) * float(torch.nn.functional.conv2d(disk + noise, laplace).abs().mean()) / 6
+    assert everywhere > 0.07  # Immerkaer over every window: 1.5 times the noise
+    assert estimate_noise_sigma(disk + noise) == pytest.approx(0.05, rel=0.03)
+
+
 def test_editing_cli(tmp_path, capsys):
     from diffusio.cli.main import main
 
