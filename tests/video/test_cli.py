@@ -57,6 +57,17 @@ def test_fill_denoise_extend_round_trip(model, clip_file, tmp_path):
     assert read_video(longer).shape[0] == 9
 
 
+def test_denoise_says_the_noise_level_it_estimated(model, clip_file, tmp_path, capsys):
+    from diffusio.video.editing import clip_noise_sigma
+
+    clean = tmp_path / "clean.gif"
+    assert main(["video", "denoise", str(clip_file), "--model", model, "-o", str(clean)]) == 0
+    sigma = clip_noise_sigma(read_video(clip_file))
+    assert f"noise sigma {sigma:.3f}, estimated" in capsys.readouterr().out
+    assert main(["video", "denoise", str(clip_file), "--model", model, "--sigma", "0.1", "--force", "-o", str(clean)]) == 0
+    assert "noise sigma 0.100, given" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args, message", [
     (["fill", "{clip}", "--frames", "5-9"], "outside the clip"),
     (["fill", "{clip}", "--frames", "x"], "frame numbers"),

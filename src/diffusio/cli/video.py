@@ -227,9 +227,10 @@ def register_denoise(sub) -> None:
 def cmd_denoise(args) -> int:
     from diffusio.video.files import denoise_file
 
-    clean = denoise_file(args.input, args.output, model=args.model, sigma=args.sigma, per_frame=args.per_frame,
-                         consistency=args.consistency, fps=args.fps, scale=args.scale, force=args.force)
-    print(f"wrote {len(clean)} denoised frames to {args.output}")
+    clean, sigma = denoise_file(args.input, args.output, model=args.model, sigma=args.sigma, per_frame=args.per_frame,
+                                consistency=args.consistency, fps=args.fps, scale=args.scale, force=args.force)
+    how = "given" if args.sigma is not None else "estimated; pass --sigma if you know it"
+    print(f"wrote {len(clean)} denoised frames to {args.output} (noise sigma {sigma:.3f}, {how})")
     return 0
 
 

@@ -84,7 +84,7 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
     y = to_tensor(batch)
     n, c, t, h, w = y.shape
     if sigma is None:
-        sigma = estimate_noise_sigma(y.transpose(1, 2).reshape(n * t, c, h, w))
+        sigma = clip_noise_sigma(batch)
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
         raise UsageError(f"sigma must be a noise level >= 0, got {sigma!r}")
     if sigma == 0:
@@ -102,6 +102,14 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
         out = model(y, torch.full((n,), sigma), cond)
     pixels = to_pixels(out.clamp(-1, 1))
     return pixels[0] if single else pixels
+
+
+def clip_noise_sigma(clip: np.ndarray) -> float:
+    """The noise std of a clip (T, H, W, C) or clips (N, T, H, W, C) of uint8, in pixels / 127.5,
+    from all their frames (:func:`~diffusio.generative.editing.edits.estimate_noise_sigma`)."""
+    y = to_tensor(np.asarray(clip)[None] if np.ndim(clip) == 4 else np.asarray(clip))
+    n, c, t, h, w = y.shape
+    return estimate_noise_sigma(y.transpose(1, 2).reshape(n * t, c, h, w))
 
 
 @torch.no_grad()

@@ -84,14 +84,19 @@ def _read_for(gen: VideoGenerator, path: str | Path) -> np.ndarray:
 
 def denoise_file(input: str | Path, output: str | Path, *, model: str | Path = "moving-fashion",
                  sigma: float | None = None, per_frame: bool = False, consistency: float | None = None,
-                 fps: float = 8.0, scale: int = 1, force: bool = False) -> np.ndarray:
+                 fps: float = 8.0, scale: int = 1, force: bool = False) -> tuple[np.ndarray, float]:
     """Denoise a clip file (noise level ``sigma`` in pixels / 127.5, estimated when None; ``per_frame``
-    and ``consistency``: see :meth:`VideoGenerator.denoise`)."""
+    and ``consistency``: see :meth:`VideoGenerator.denoise`); returns the clean clip and the noise
+    level it was cleaned at."""
+    from diffusio.video.editing import clip_noise_sigma
+
     write = _outputs(output, None, fps, scale, force, inputs=(input,))
     gen = VideoGenerator.load(model)
-    clean = gen.denoise(_read_for(gen, input), sigma, per_frame=per_frame, consistency=consistency)
+    clip = _read_for(gen, input)
+    sigma = clip_noise_sigma(clip) if sigma is None else sigma
+    clean = gen.denoise(clip, sigma, per_frame=per_frame, consistency=consistency)
     write(clean)
-    return clean
+    return clean, sigma
 
 
 def fill_file(input: str | Path, output: str | Path, frames: str, *, model: str | Path = "moving-fashion",
