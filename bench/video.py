@@ -78,7 +78,8 @@ def denoising(gen, n: int, sigmas=(0.2, 0.4), seed: int = 3) -> list[dict]:
             if psnr(out, clean) > best:
                 best_h, best = h, psnr(out, clean)
         rows.append({"sigma": sigma, "noisy": psnr(noisy, clean), "ours (space-time)": psnr(joint, clean),
-                     "ours (sigma estimated)": psnr(estimated, clean), "ours (frame by frame)": psnr(alone, clean), "OpenCV NLM multi": best,
+                     "ours (sigma estimated)": psnr(estimated, clean), "ours (frame by frame)": psnr(alone, clean),
+                     "OpenCV NLM multi": best,
                      "opencv_h": best_h * sigma * 127.5})
     return rows
 

@@ -78,7 +78,9 @@ def denoise(gen: VideoGenerator, clip: np.ndarray, sigma: float | None = None, *
     """Remove Gaussian noise of std ``sigma`` (in [-1, 1] units, i.e. pixels / 127.5; estimated from
     the clip when None).  ``per_frame``: each frame on its own (the image denoiser).
     ``consistency``: how far the estimate moves toward one look of the object in every frame
-    (:mod:`diffusio.video.consistency`; default: the model's); not used frame by frame."""
+    (:mod:`diffusio.video.consistency`; default: the model's ``denoise_consistency``, else its
+    ``consistency``); not used frame by frame.  Pixels at black or white are read as clipped noise
+    (:func:`~diffusio.generative.editing.edits.uncensor`)."""
     batch, single = check_clip(gen, clip), np.ndim(clip) == 4
     consistency = gen.consistency(consistency, denoising=True)
     y = to_tensor(batch)
