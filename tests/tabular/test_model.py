@@ -2,6 +2,7 @@
 and the same seed gives the same rows, resumed or not."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,16 @@ def test_same_seed_same_rows_and_save_load_round_trip(fitted, tmp_path):
     assert not first.equals(fitted.sample(50, seed=8))
     fitted.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TableDiffusion.load(tmp_path / "m").sample(50, seed=7), first)
+
+
+def test_progress_counts_the_sampler_steps_and_changes_no_row(fitted, capsys):
+    quiet = fitted.sample(300, seed=5, redraw_below=0.99)      # a bar so high that rows are drawn again
+    shown = fitted.sample(300, seed=5, redraw_below=0.99, progress=True)
+    pd.testing.assert_frame_equal(shown, quiet)
+    assert fitted.redrawn["redrawn"] > 0
+    done = re.findall(r"sample: 100%.*?(\d+)/(\d+)", capsys.readouterr().err)
+    assert done and done[-1][0] == done[-1][1]
+    assert int(done[-1][0]) > fitted.sample_steps and int(done[-1][0]) % fitted.sample_steps == 0  # the rounds too
 
 
 def test_bf16_sampling_is_repeatable_and_keeps_the_table(fitted, tmp_path):

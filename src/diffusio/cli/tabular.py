@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from diffusio._precision import BF16_CHOICES
 from diffusio.cli.args import (add_cooldown_option, add_run_options, guidance_float, interval, non_negative_float,
@@ -103,7 +104,8 @@ def cmd_sample(args) -> int:
 
     rows, redrawn = sample_file(args.model, args.n, args.output, condition=args.condition, seed=args.seed,
                                 force=args.force, guidance=args.guidance, guidance_interval=args.guidance_interval,
-                                bf16=args.bf16, redraws=args.redraws, redraw_below=args.redraw_below)
+                                bf16=args.bf16, redraws=args.redraws, redraw_below=args.redraw_below,
+                                progress=sys.stderr.isatty())
     print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns to {args.output}")
     if redrawn["redrawn"]:
         print(f"label check: {redrawn['redrawn']:,} of {redrawn['rows']:,} drawn rows were drawn again; "

@@ -41,16 +41,17 @@ def parse_condition(text: str | None) -> dict | None:
 def sample_file(model_dir: str | Path, n: int, output: str | Path, *, condition: str | dict | None = None,
                 seed: int = 0, force: bool = False, guidance: float | None = None,
                 guidance_interval: tuple[float, float] | None = None, bf16: str | None = None,
-                redraws: int | None = None, redraw_below: float | None = None) -> tuple[pd.DataFrame, dict]:
+                redraws: int | None = None, redraw_below: float | None = None,
+                progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """Sample ``n`` rows from a fitted model and write them to ``output`` (.csv); the rows, and what
-    the label check drew again (``TableDiffusion.redrawn``)."""
+    the label check drew again (``TableDiffusion.redrawn``).  ``progress``: a bar over the sampler's steps."""
     path = check_output(output, suffixes=(".csv",), force=force)
     if path.exists() and not force:
         raise UsageError(f"-o {path} exists; add --force to overwrite it, or choose another -o")
     model = TableDiffusion.load(model_dir)
     rows = model.sample(n, seed=seed, condition=parse_condition(condition) if isinstance(condition, str) else condition,
                         guidance=guidance, guidance_interval=guidance_interval, bf16=bf16, redraws=redraws,
-                        redraw_below=redraw_below)
+                        redraw_below=redraw_below, progress=progress)
     with atomic_path(path) as tmp:
         rows.to_csv(tmp, index=False)
     return rows, model.redrawn

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from diffusio._precision import bf16_autocast, use_bf16
 from diffusio.errors import UsageError
@@ -291,7 +292,8 @@ class TableDiffusion:
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, condition: dict | None = None,
                guidance: float | None = None, guidance_interval: tuple[float, float] | None = None,
-               bf16: str | None = None, redraws: int | None = None, redraw_below: float | None = None) -> pd.DataFrame:
+               bf16: str | None = None, redraws: int | None = None, redraw_below: float | None = None,
+               progress: bool = False) -> pd.DataFrame:
         """``n`` new rows as a DataFrame with the training table's columns and dtypes.
 
         ``condition``: ``{column: value}`` -- every row takes that value.  On a categorical target
@@ -303,7 +305,7 @@ class TableDiffusion:
         how often, and under what probability of its class, the label check draws a row again
         (default: the model's; 0 redraws: never).  ``self.redrawn`` then says how many rows were
         drawn again and how many stayed under the bar after the last try (kept: the table is never
-        short).
+        short).  ``progress``: a bar over the sampler's steps, redraw rounds included.
         """
         scale = self.guidance if guidance is None else check_scale(guidance)
         check_seed(seed, "seed")
@@ -323,11 +325,16 @@ class TableDiffusion:
         check_memory(1024.0 * n, f"n={n:,} rows", "sample fewer rows")
         column, value = self._check_condition(condition)
         self.redrawn = {"rows": 0, "redrawn": 0, "under_bar": 0}
+        with tqdm(total=0, desc="sample", unit="step", disable=not progress) as bar:
+            return self._conditioned(n, seed, column, value, (scale, interval, fast, again, bar))
+
+    def _conditioned(self, n: int, seed: int, column: str | None, value, how: tuple) -> pd.DataFrame:
+        """``n`` rows, every one with ``column=value`` (None: no condition); ``how``: ``_draw``'s settings."""
         if column is None or column == self.target_name:
-            return self._draw(n, seed, value, scale, interval, fast, again)
+            return self._draw(n, seed, value, *how)
         rows, drawn, gen_seed = [], 0, seed
         for _ in range(MAX_REJECTION_DRAWS):
-            batch = self._draw(max(n, 1024), gen_seed, None, scale, interval, fast, again)
+            batch = self._draw(max(n, 1024), gen_seed, None, *how)
             gen_seed += 1_000_003
             drawn += len(batch)
             rows.append(batch[batch[column].map(lambda v: _same(v, value))])
@@ -358,9 +365,10 @@ class TableDiffusion:
         return column, match[0]
 
     def _draw(self, n: int, seed: int, value, guidance: float, interval: tuple[float, float] | None,
-              bf16: bool, again: tuple[int, float | None]) -> pd.DataFrame:
+              bf16: bool, again: tuple[int, float | None], bar: tqdm | None = None) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
-        drawn from the training frequencies); ``again``: (redraws, bar) of the label check."""
+        drawn from the training frequencies); ``again``: (redraws, bar) of the label check; ``bar``:
+        counts the sampler's steps."""
         gen = torch.Generator().manual_seed(int(seed))
         codes = None
         if self.target is not None:
@@ -369,11 +377,11 @@ class TableDiffusion:
                                           replacement=True, generator=gen)
             else:
                 codes = torch.full((n,), self.target.categories.index(value), dtype=torch.long)
-        x = self._coordinates(n, codes, gen, guidance, interval, bf16)
-        redraws, bar = again
+        x = self._coordinates(n, codes, gen, guidance, interval, bf16, bar)
+        redraws, below = again
         if self.check is not None and codes is not None and redraws:
-            table = redraw_unlikely(self, x, codes, redraws, bar, lambda rows, round_seed: self._coordinates(
-                len(rows), codes[rows], torch.Generator().manual_seed(round_seed), guidance, interval, bf16), seed)
+            table = redraw_unlikely(self, x, codes, redraws, below, lambda rows, round_seed: self._coordinates(
+                len(rows), codes[rows], torch.Generator().manual_seed(round_seed), guidance, interval, bf16, bar), seed)
         else:
             table = self._written(x, codes)
         return table[self.columns]
@@ -387,14 +395,17 @@ class TableDiffusion:
         return apply_derived(from_leftovers(apply_lookups(table, self.lookups), self.relations), self.derived)
 
     def _coordinates(self, n: int, codes: torch.Tensor | None, gen: torch.Generator, guidance: float,
-                     interval: tuple[float, float] | None, bf16: bool) -> torch.Tensor:
+                     interval: tuple[float, float] | None, bf16: bool, bar: tqdm | None = None) -> torch.Tensor:
         """Encoded rows from the sampler: ``n`` rows, of classes ``codes`` (None: the model has none)."""
         sigmas = get_sigmas_karras(self.sample_steps, self.ema.sigma_min, SIGMA_MAX)
+        if bar is not None:
+            bar.total += len(sigmas) - 1
+            bar.refresh()
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
         denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance, interval=interval)
         with bf16_autocast(bf16):
-            return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
-                                             generator=gen).float()
+            return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1, generator=gen,
+                                             callback=None if bar is None else lambda info: bar.update(1)).float()
 
     # ---------------------------------------------------------- save / load
     def save(self, path: str | Path) -> Path:
