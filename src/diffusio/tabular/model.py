@@ -367,8 +367,8 @@ class TableDiffusion:
     def _draw(self, n: int, seed: int, value, guidance: float, interval: tuple[float, float] | None,
               bf16: bool, again: tuple[int, float | None], bar: tqdm | None = None) -> pd.DataFrame:
         """``n`` rows from seed ``seed``; ``value``: the target's category every row takes (None:
-        drawn from the training frequencies); ``again``: (redraws, bar) of the label check; ``bar``:
-        counts the sampler's steps."""
+        drawn from the training frequencies); ``again``: the label check's (redraws, redraw_below);
+        ``bar``: the progress bar that counts the sampler's steps."""
         gen = torch.Generator().manual_seed(int(seed))
         codes = None
         if self.target is not None:
@@ -404,8 +404,8 @@ class TableDiffusion:
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
         denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance, interval=interval)
         with bf16_autocast(bf16):
-            return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1, generator=gen,
-                                             callback=None if bar is None else lambda info: bar.update(1)).float()
+            return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
+                                             generator=gen, callback=None if bar is None else lambda _: bar.update(1)).float()
 
     # ---------------------------------------------------------- save / load
     def save(self, path: str | Path) -> Path:
