@@ -403,9 +403,10 @@ class TableDiffusion:
             bar.refresh()
         noise = torch.randn((n, self.encoder.width), generator=gen) * sigmas[0]
         denoiser = self.ema if codes is None else CFGDenoiser(self.ema, guidance, interval=interval)
+        tick = None if bar is None else (lambda _: bar.update(1))
         with bf16_autocast(bf16):
             return get_sampler(self.sampler)(denoiser, noise, sigmas, cond=None if codes is None else codes + 1,
-                                             generator=gen, callback=None if bar is None else lambda _: bar.update(1)).float()
+                                             generator=gen, callback=tick).float()
 
     # ---------------------------------------------------------- save / load
     def save(self, path: str | Path) -> Path:
