@@ -11,7 +11,7 @@ from diffusio.errors import UsageError
 from diffusio.video.clips import MOTIONS
 from diffusio.video.generator import VideoGenerator
 from diffusio.video import motion
-from diffusio.video.motion import GUIDE_FILE, MotionGuide, MotionNet, attach_motion_guide
+from diffusio.video.motion import GUIDE_FILE, MotionGuide, MotionNet, attach_motion_guide, caption_features, save_motion_guide
 from diffusio.video.training import train_video
 
 TINY = dict(frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")
@@ -116,3 +116,47 @@ def test_the_reader_gives_probabilities_and_none_takes_its_share_first():
     assert torch.allclose(r.sum(1), torch.ones(3))
     assert torch.allclose(r[:, -1], torch.full((3,), 0.5))
     assert r[0, 0] > 5 * r[0, 1]
+
+
+def test_the_reader_reads_prompts_on_sentence_and_word_states_and_none_rows_name_no_motion():
+    weight = torch.randn(len(MOTIONS) + 1, 768, generator=torch.Generator().manual_seed(0))
+    guide = MotionGuide(MotionNet(), weight, torch.zeros(len(MOTIONS) + 1), word_depth=5)
+    prompts = ["a coat moving up", None, "a bag creeping leftward"]
+    wishes = guide.read_prompts(prompts)
+    assert torch.equal(wishes[1], torch.eye(len(MOTIONS) + 1)[-1])
+    features = caption_features([prompts[0], prompts[2]], 5)
+    assert features.shape == (2, 768)
+    assert torch.allclose(features[:, :384], caption_features([prompts[0], prompts[2]], None))
+    assert torch.allclose(wishes[[0, 2]], guide.read(features))
+
+
+def test_attached_guide_reads_word_states(guided):
+    gen, _ = guided
+    assert gen.motion_guide.word_depth == 5 and gen.motion_guide.reader_weight.shape == (len(MOTIONS) + 1, 768)
+    assert gen.config["motion_guide"]["word_depth"] == 5
+
+
+def test_a_guide_saved_before_word_states_still_loads_and_steers(guided, tmp_path):
+    gen, guide = guided
+    old = VideoGenerator.load(gen.save(tmp_path / "old"))
+    sentence_only = MotionGuide(guide.net, guide.reader_weight[:, :384].clone(), guide.reader_bias)
+    save_motion_guide(sentence_only, old.path, 4.0)
+    config = json.loads((old.path / "config.json").read_text())
+    del config["motion_guide"]["word_depth"]  # as guides were written before 2026-12-08
+    (old.path / "config.json").write_text(json.dumps(config))
+    old = VideoGenerator.load(old.path)
+    assert old.motion_guide.word_depth is None
+    clip = old.generate("a bag moving up", frames=4, steps=3, seed=1)
+    assert not np.array_equal(clip, old.generate("a bag moving up", frames=4, steps=3, seed=1, motion_guidance=0))
+
+
+@pytest.mark.parametrize("depth, match", [(9, "word_depth is 9"), ("5", "word_depth is '5'"),
+                                          (None, r"shape \(7, 768\); expected \(7, 384\)")])
+def test_a_guide_whose_reader_does_not_fit_its_word_depth_is_refused(guided, tmp_path, depth, match):
+    gen, _ = guided
+    bad = gen.save(tmp_path / "bad")
+    config = json.loads((bad / "config.json").read_text())
+    config["motion_guide"]["word_depth"] = depth  # None: a reader of word states said to read none
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match=match):
+        VideoGenerator.load(bad)

