@@ -184,3 +184,11 @@ def test_remasking_repairs_what_parallel_drawing_got_wrong():
     assert len(calls) == 2 and (corrected != mask).all()
     assert (corrected[:, 0] == corrected[:, 1]).all()
     assert 0.35 < (corrected[:, 0] == 0).float().mean() < 0.65   # still a fair coin which token
+
+
+def test_load_takes_the_shipped_model_by_name_or_by_default_and_names_the_known_ones(tmp_path):
+    shipped = MoleculeDiffusion.load()
+    assert shipped._config() == MoleculeDiffusion.load("moses-small")._config()
+    assert shipped.sample(4, seed=3).equals(MoleculeDiffusion.load("moses-small").sample(4, seed=3))
+    with pytest.raises(UsageError, match="neither a run folder nor a shipped model .*moses-small"):
+        MoleculeDiffusion.load("moses-large")

@@ -200,9 +200,7 @@ class MoleculeDiffusion:
 
     def _adopt(self, init: str | Path) -> "MoleculeDiffusion":
         """The model to start from, its architecture copied onto this one."""
-        from diffusio.molecules.files import resolve_model
-
-        parent = MoleculeDiffusion.load(resolve_model(init))
+        parent = MoleculeDiffusion.load(init)
         for name in ("width", "depth", "heads", "length", "bins"):
             setattr(self, name, getattr(parent, name))
         self._init = {"model": str(init), "steps": parent.run.step, "wall_seconds": round(parent.run.wall, 1)}
@@ -280,8 +278,16 @@ class MoleculeDiffusion:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "MoleculeDiffusion":
-        """A fitted model from a folder written by :meth:`save` or ``fit(out=...)``."""
+    def load(cls, path: str | Path | None = None) -> "MoleculeDiffusion":
+        """A fitted model from a folder written by :meth:`save` or ``fit(out=...)``, or a model shipped
+        with diffusio by name (default: ``moses-small``).
+
+        >>> len(MoleculeDiffusion.load().sample(2, seed=0))
+        2
+        """
+        from diffusio.molecules.files import resolve_model
+
+        path = resolve_model(path)
         config = ckpt.load_config(path)
         if config.get("kind") != KIND:
             raise UsageError(f"{path} holds a {config.get('kind', 'image')} model, not a molecule model; "
