@@ -150,7 +150,9 @@ class PromptOnly(torch.nn.Module):
         self.sigma_min, self.sigma_max = denoiser.sigma_min, denoiser.sigma_max
 
     def forward(self, x, sigma, cond=None):
-        return self.inner(x, sigma, None if cond is None else cond[:, :self.prompt_dims])
+        # contiguous: a strided slice takes another matrix-product path on some CPUs (AVX-512), and the
+        # rounding with it, so the guide would no longer be the parent's own to the bit
+        return self.inner(x, sigma, None if cond is None else cond[:, :self.prompt_dims].contiguous())
 
 
 def _same_attributes(a, b) -> bool:

@@ -173,6 +173,16 @@ class UNet(nn.Module):
             raise ValueError(f"stages must be >= 1, got {stages}")
         return self._walk(x, c_noise, cond, stop_after=stages)
 
+    def _condition(self, cond: torch.Tensor) -> torch.Tensor:
+        if self.wish_embed is None:
+            return self.cond_embed(cond)
+        # With a wish adapter the parent is frozen and its first layer's wish columns are zero: leave
+        # them out of the product, contiguous, so that it is the parent's own product (a wider or strided
+        # one rounds otherwise on AVX-512 CPUs, and "no wish gives the parent's image to the bit" fails).
+        first, text = self.cond_embed[0], cond.shape[1] - self.config["wish_dims"]
+        prompt, weight = cond[:, :text].contiguous(), first.weight[:, :text].contiguous()
+        return self.cond_embed[1:](F.linear(prompt, weight, first.bias))
+
     def _walk(self, x, c_noise, cond, stop_after: int | None = None) -> torch.Tensor:
         emb = self.noise_embed(c_noise.reshape(-1).expand(x.shape[0]))
         wish = None
@@ -181,7 +191,7 @@ class UNet(nn.Module):
                 cond = x.new_zeros(x.shape[0], self.config["cond_dim"])
             if self.wish_embed is not None:
                 wish = self._wish(cond[:, cond.shape[1] - self.config["wish_dims"]:], emb)
-            emb = emb + self.cond_embed(cond)
+            emb = emb + self._condition(cond)
         h = self.stem(x)
         skips = [h]
         for layer in self.down:
