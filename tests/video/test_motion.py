@@ -11,7 +11,8 @@ from diffusio.errors import UsageError
 from diffusio.video.clips import MOTIONS
 from diffusio.video.generator import VideoGenerator
 from diffusio.video import motion
-from diffusio.video.motion import GUIDE_FILE, MotionGuide, MotionNet, attach_motion_guide, caption_features, save_motion_guide
+from diffusio.video.motion import (GUIDE_FILE, MotionGuide, MotionNet, attach_motion_guide, caption_features,
+                                   save_motion_guide)
 from diffusio.video.training import train_video
 
 TINY = dict(frames=4, batch_size=2, base=8, mults=(1, 2), quiet=True, bf16="off")

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
-from diffusio.generative.conditioning.text import EMBED_DIM, WORD_DEPTH
+from diffusio.generative.conditioning.text import EMBED_DIM, LAYERS, WORD_DEPTH, encode, encode_words, is_depth
 from diffusio.generative.core.denoiser import expand_rows
 from diffusio.generative.core.guidance import ClassifierGuidance, check_scale
 from diffusio.video.clips import MOTIONS, all_captions, moving_clips, still_frames
@@ -147,8 +147,6 @@ def caption_features(prompts: list[str], word_depth: int | None = WORD_DEPTH) ->
     """What the caption reader reads (N, 384 or 768): the MiniLM sentence embedding, and beside it the
     max of the word states after ``word_depth`` layers (None: the sentence embedding alone).  The
     word states read left-out phrasings 0.935 against 0.873 (docs/benchmarks-video.md)."""
-    from diffusio.generative.conditioning.text import encode, encode_words
-
     parts = [encode(prompts)] + ([] if word_depth is None else [encode_words(prompts, word_depth)])
     return torch.from_numpy(np.concatenate(parts, axis=1))
 
@@ -211,9 +209,9 @@ def load_motion_guide(model_dir: Path, config: dict) -> MotionGuide | None:
     net, weight, bias, _ = ckpt.load_classifier_guide(model_dir, entry, MotionNet, GUIDE_FILE, "motion guide",
                                                       "diffusio video motion-guide")
     depth = entry.get("word_depth")  # absent in guides saved before the reader read word states
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 6):
-        raise UsageError(f"{model_dir}: its motion guide's word_depth is {depth!r}, not a MiniLM layer from 1 to 6; "
-                         "train it again with `diffusio video motion-guide`")
+    if depth is not None and not is_depth(depth):
+        raise UsageError(f"{model_dir}: its motion guide's word_depth is {depth!r}, not a MiniLM layer from 1 to "
+                         f"{LAYERS}; train it again with `diffusio video motion-guide`")
     dim = EMBED_DIM * (1 if depth is None else 2)
     if weight.shape != (len(MOTIONS) + 1, dim) or bias.shape != (len(MOTIONS) + 1,):
         raise UsageError(f"{model_dir}: its motion guide's caption reader has shape {tuple(weight.shape)}; "

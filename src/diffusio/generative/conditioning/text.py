@@ -23,6 +23,7 @@ from diffusio.errors import UsageError
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 EMBED_DIM = 384
+LAYERS = 6  # all-MiniLM-L6-v2's transformer layers
 WORD_DEPTH = 5  # the layer whose word states read motions best, left-one-phrasing-out (docs/benchmarks-video.md)
 
 
@@ -60,9 +61,14 @@ def encode_words(prompts: list[str], depth: int = WORD_DEPTH, use_cache: bool = 
     >>> encode_words(["a coat moving left", "a coat moving right"]).shape
     (2, 384)
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 6:
-        raise UsageError(f"depth must be a whole number of MiniLM layers from 1 to 6, got {depth!r}")
+    if not is_depth(depth):
+        raise UsageError(f"depth must be a whole number of MiniLM layers from 1 to {LAYERS}, got {depth!r}")
     return _cached(prompts, f"\nwords@{depth}", lambda texts: _model().encode_words(texts, depth), use_cache)
+
+
+def is_depth(depth) -> bool:
+    """Whether ``depth`` names a number of MiniLM's layers (1 to :data:`LAYERS`)."""
+    return not isinstance(depth, bool) and isinstance(depth, int) and 1 <= depth <= LAYERS
 
 
 def _cached(prompts: list[str], kind: str, compute, use_cache: bool) -> np.ndarray:
