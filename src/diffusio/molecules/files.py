@@ -77,9 +77,8 @@ def generate_file(n: int, output: str | Path, *, model: str | Path | None = None
         raise UsageError(f"-o {path} exists; add --force to overwrite it, or choose another -o")
     if picture is not None:
         check_output(picture, suffixes=(".png",), flag="--picture")
-    table = MoleculeDiffusion.load(model).sample(n, seed=seed, condition=condition,
-                                                               guidance=guidance, steps=steps, progress=True,
-                                                               bf16=bf16, sampler=sampler)
+    table = MoleculeDiffusion.load(model).sample(n, seed=seed, condition=condition, guidance=guidance, steps=steps,
+                                                 progress=True, bf16=bf16, sampler=sampler)
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     if picture is not None:
