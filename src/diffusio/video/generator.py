@@ -120,7 +120,7 @@ class VideoGenerator:
         scale = check_scale(self.sampling("guidance") if guidance is None else guidance)
         return CFGDenoiser(self.denoiser, scale)
 
-    def motion_guided(self, denoiser: torch.nn.Module, prompts: list[str | None] | None,
+    def motion_guided(self, denoiser: torch.nn.Module, prompts: list[str | None],
                       scale: float | None) -> torch.nn.Module:
         """``denoiser`` steered toward the motion each of the rows' ``prompts`` names
         (:mod:`diffusio.video.motion`), at ``scale`` (default: the model's; 0: not steered).
@@ -130,7 +130,7 @@ class VideoGenerator:
         if isinstance(scale, bool):
             raise UsageError(f"motion_guidance must be a number (0: off), got {scale!r}")
         scale = check_scale(scale, "motion_guidance")
-        if scale == 0 or prompts is None or all(p is None for p in prompts):
+        if scale == 0 or all(p is None for p in prompts):
             return denoiser
         if self.motion_guide is None:
             raise UsageError(f"motion_guidance {scale:g} needs a motion guide, and {self.path or 'this model'} has none; "

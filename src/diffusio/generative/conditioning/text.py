@@ -54,7 +54,7 @@ def encode(prompts: list[str], use_cache: bool = True) -> np.ndarray:
 
 
 def encode_words(prompts: list[str], depth: int = WORD_DEPTH, use_cache: bool = True) -> np.ndarray:
-    """The max over each prompt's word tokens of MiniLM's states after ``depth`` of its 6 layers, as
+    """The max over each prompt's word tokens of MiniLM's states after ``depth`` of its :data:`LAYERS`, as
     float32 rows of unit length (disk-cached as :func:`encode`): what a middle layer still knows of the
     single words, which the sentence embedding blurs.
 
