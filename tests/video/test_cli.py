@@ -119,6 +119,9 @@ def test_motion_guide_then_generate_with_and_without_it(tmp_path, capsys, monkey
     assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
                  "--motion-guidance", "3", "-o", str(gif)]) == 2
     assert "motion-guide" in capsys.readouterr().err and not gif.exists()
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "--redraws", "1", "--motion-check", "-o", str(gif)]) == 2
+    assert "--motion-check needs a motion guide" in capsys.readouterr().err and not gif.exists()
     assert main(["video", "motion-guide", str(run), "--steps", "2", "--scale", "5", "--quiet"]) == 0
     assert "caption reader" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text())["motion_guide"]["scale"] == 5.0
@@ -127,6 +130,12 @@ def test_motion_guide_then_generate_with_and_without_it(tmp_path, capsys, monkey
     assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
                  "--motion-guidance", "0", "-o", str(off)]) == 0
     assert not np.array_equal(read_video(gif), read_video(off))
+    checked = tmp_path / "checked.gif"
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "--redraws", "1", "--motion-check", "-o", str(checked)]) == 0   # the run has no garment check
+    assert main(["video", "generate", "a coat moving up", "--model", str(run), "--frames", "4", "--steps", "2",
+                 "--redraws", "1", "--no-motion-check", "-o", str(tmp_path / "x.gif")]) == 2
+    assert "needs a garment check" in capsys.readouterr().err
     assert main(["video", "motion-guide", str(tmp_path / "none")]) == 2
 
 

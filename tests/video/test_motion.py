@@ -161,3 +161,51 @@ def test_a_guide_whose_reader_does_not_fit_its_word_depth_is_refused(guided, tmp
     (bad / "config.json").write_text(json.dumps(config))
     with pytest.raises(UsageError, match=match):
         VideoGenerator.load(bad)
+
+
+def test_agreement_weighs_the_classifiers_motions_by_the_readers_and_none_always_agrees():
+    torch.manual_seed(0)
+    guide = MotionGuide(MotionNet().eval(), torch.zeros(len(MOTIONS) + 1, 4), torch.zeros(len(MOTIONS) + 1))
+    clips = np.random.default_rng(0).integers(0, 256, (3, 4, 32, 32, 1), dtype=np.uint8)
+    eye = torch.eye(len(MOTIONS) + 1)
+    wishes = torch.stack([eye[-1], eye[0], 0.5 * eye[1] + 0.5 * eye[-1]])  # none; left; right or none
+    seen = torch.softmax(guide.net(motion.to_tensor(clips), torch.full((3,), motion.SIGMA_RANGE[0])), 1)
+    agree = guide.agreement(clips, wishes)
+    assert agree[0] == 1
+    assert torch.allclose(agree[1:], torch.stack([seen[1, 0], 0.5 + 0.5 * seen[2, 1]]))
+
+
+def test_the_motion_check_redraws_only_clips_seen_moving_otherwise_and_is_seeded(guided, monkeypatch):
+    import warnings
+
+    gen, _ = guided
+    prompts = ["a bag moving up", "a coat moving to the left", "a dress bouncing up and down"]
+    first = gen.generate(prompts, n=2, frames=4, steps=2, seed=3, redraws=0)
+    wishes = gen.motion_guide.read_prompts([p for p in prompts for _ in range(2)])
+    before = gen.motion_guide.agreement(first, wishes)
+    monkeypatch.setattr(motion, "MOVES_AT", float(before.median()))  # some clips pass, some do not
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = gen.generate(prompts, n=2, frames=4, steps=2, seed=3, redraws=3, motion_check=True)
+        assert np.array_equal(again, gen.generate(prompts, n=2, frames=4, steps=2, seed=3, redraws=3,
+                                                  motion_check=True))
+    after = gen.motion_guide.agreement(again, wishes)
+    kept = before >= motion.MOVES_AT
+    assert kept.any() and (~kept).any()
+    for i in range(len(first)):
+        if kept[i]:
+            assert np.array_equal(again[i], first[i])   # a clip seen moving as asked is never drawn again
+        else:
+            assert after[i] >= before[i]                # a clip is replaced only by a better try
+    monkeypatch.setattr(motion, "MOVES_AT", 1.01)  # nothing passes
+    with pytest.warns(UserWarning, match="2 of 2 clips still do not move as prompted after 1 redraws"):
+        gen.generate("a bag moving up", n=2, frames=4, steps=1, seed=0, redraws=1, motion_check=True)
+
+
+def test_the_motion_check_is_refused_without_a_guide_or_as_a_non_boolean(plain, guided):
+    with pytest.raises(UsageError, match="motion_check needs a motion guide.*motion-guide"):
+        plain.generate("a coat moving up", frames=2, steps=1, redraws=1, motion_check=True)
+    with pytest.raises(UsageError, match="redraws 1 needs a garment check"):  # nothing to redraw by
+        guided[0].generate("a coat moving up", frames=2, steps=1, redraws=1)
+    with pytest.raises(UsageError, match="motion_check must be True or False"):
+        guided[0].generate("a coat moving up", frames=2, steps=1, redraws=1, motion_check="yes")

@@ -143,17 +143,21 @@ def test_attach_refuses_other_models_and_bad_settings(tiny, tmp_path):
 def test_the_shipped_default_redraws_clips_that_lose_their_garment(shipped_check):
     """moving-fashion samples with 2 redraws by default (docs/benchmarks-video.md, "Garment redraws")."""
     check, gen = shipped_check
-    assert gen.config["sampling"]["redraws"] == 2
+    assert gen.config["sampling"]["redraws"] == 2 and gen.config["sampling"]["motion_check"] is True
     prompts = ["a coat moving up", "a pullover drifting right", "a dress bouncing up and down", "a sandal falling"]
     wishes = check.wishes(gen.embed(prompts))
     plain = gen.generate(prompts, seed=0, redraws=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        redrawn = gen.generate(prompts, seed=0)
+        redrawn = gen.generate(prompts, seed=0, motion_check=False)
+        checked = gen.generate(prompts, seed=0)   # the default: the motion check too
     before, after = check.scores(plain, wishes), check.scores(redrawn, wishes)
     assert (after >= before).all()
     assert int((after >= garment_check.NAMED_AT).sum()) >= int((before >= garment_check.NAMED_AT).sum())
     assert (after > before).any() or bool((before >= garment_check.NAMED_AT).all())
+    moves = gen.motion_guide.read_prompts(prompts)
+    both = [torch.minimum(check.scores(c, wishes), gen.motion_guide.agreement(c, moves)) for c in (plain, checked)]
+    assert (both[1] >= both[0]).all()   # each clip kept, or replaced by one better on its weaker check
 
 
 def test_saving_a_model_keeps_its_garment_check(tiny, tmp_path):

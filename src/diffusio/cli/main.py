@@ -72,12 +72,19 @@ def _command_parser(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
 def as_flags(message: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> str:
     """Library errors name parameters (``near_bits must be ...``); on the command line the user
     typed flags, so name those (``--near-bits must be ...``)."""
-    flags = {a.dest: a.option_strings[-1] for a in _command_parser(parser, argv)._actions
+    flags = {a.dest: _flag(a) for a in _command_parser(parser, argv)._actions
              if a.option_strings and a.dest not in ("help",)}
     for dest, flag in sorted(flags.items(), key=lambda kv: -len(kv[0])):
         message = re.sub(rf"(?<![\w-]){re.escape(dest)}(?= must| should| cannot| needs| is not| has no)", flag,
                          message)
     return message
+
+
+def _flag(action: argparse.Action) -> str:
+    """The flag that names an option: its long form, and of ``--x/--no-x`` the ``--x``."""
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return action.option_strings[0]
+    return action.option_strings[-1]
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

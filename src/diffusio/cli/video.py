@@ -187,6 +187,9 @@ def register_generate(sub) -> None:
     p.add_argument("--nudges", type=scales, default=None, metavar="W[,W...]",
                    help="the first redraw rounds are steered toward the prompted garment by the garment guide at "
                         "these scales (e.g. 3,3); 'none': no round is (default: the model's)")
+    p.add_argument("--motion-check", action=argparse.BooleanOptionalAction, default=None,
+                   help="redraws also draw again a clip that the model's motion guide does not see moving as the "
+                        "prompt says (default: the model's, on for moving-fashion)")
     _consistency_option(p)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--strip", default=None, help="also write the frames side by side as this .png")
@@ -201,7 +204,7 @@ def cmd_generate(args) -> int:
                           guidance=args.guidance, seed=args.seed, fps=args.fps, scale=args.scale, strip=args.strip,
                           force=args.force, sampler=args.sampler, motion_guidance=args.motion_guidance,
                           garment_guidance=args.garment_guidance, redraws=args.redraws, nudges=args.nudges,
-                          consistency=args.consistency)
+                          motion_check=args.motion_check, consistency=args.consistency)
     print(f"wrote {len(clips)} clip(s) of {clips.shape[1]} frames to {args.output}"
           + (f" and {args.strip}" if args.strip else ""))
     return 0

@@ -46,21 +46,15 @@ def _outputs(output, strip, fps, scale, force, inputs=()):
     return lambda clip: [write_video(clip, p, fps=fps, scale=scale, force=force, inputs=inputs) for p in paths]
 
 
-def generate_file(prompt: str | None, output: str | Path, *, model: str | Path = "moving-fashion", n: int = 1,
-                  frames: int | None = None, steps: int | None = None, guidance: float | None = None, seed: int = 0,
-                  fps: float = 8.0, scale: int = 4, strip: str | Path | None = None, force: bool = False,
-                  sampler: str | None = None, motion_guidance: float | None = None,
-                  garment_guidance: float | None = None, redraws: int | None = None, nudges=None,
-                  consistency: float | None = None) -> np.ndarray:
+def generate_file(prompt: str | None, output: str | Path, *, model: str | Path = "moving-fashion", fps: float = 8.0,
+                  scale: int = 4, strip: str | Path | None = None, force: bool = False, **options) -> np.ndarray:
     """Generate from ``prompt`` into ``output`` (.gif, .mp4 or a .png frame strip); with ``n`` > 1 the
-    clips are tiled side by side.  ``strip``: also a PNG strip of the frames; ``sampler``: see
-    :meth:`VideoGenerator.generate`, as are ``motion_guidance``, ``garment_guidance``, ``redraws``, ``nudges`` and
-    ``consistency``."""
+    clips are tiled side by side.  ``strip``: also a PNG strip of the frames; ``options``:
+    :meth:`VideoGenerator.generate`'s (``n``, ``frames``, ``steps``, ``guidance``, ``seed``, ``sampler``,
+    ``motion_guidance``, ``garment_guidance``, ``redraws``, ``nudges``, ``motion_check``, ``consistency``)."""
     write = _outputs(output, strip, fps, scale, force)
     gen = VideoGenerator.load(model)
-    clips = gen.generate(prompt, n=n, frames=frames, steps=steps, guidance=guidance, seed=seed, progress=True,
-                         sampler=sampler, motion_guidance=motion_guidance, garment_guidance=garment_guidance,
-                         redraws=redraws, nudges=nudges, consistency=consistency)
+    clips = gen.generate(prompt, progress=True, **options)
     write(tile(clips))
     return clips
 

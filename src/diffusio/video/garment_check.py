@@ -2,8 +2,9 @@
 
 The text-to-video network names the garment in most frames but loses it in some clips (a coat that
 becomes a pullover halfway, an object that smears or vanishes): docs/benchmarks-video.md.  As the
-image models do (``Generator.sample(redraws=N)``), :func:`redraw` reads every finished clip and
-draws again, from new noise, the clips that came out wrong.  The **garment check** that reads them
+image models do (``Generator.sample(redraws=N)``), generation reads every finished clip and
+draws again, from new noise, the clips that came out wrong
+(:mod:`diffusio.video.redraws`).  The **garment check** that reads them
 has two small parts, trained on real clips and captions only and stored in the model's folder
 (``garment_check.safetensors``):
 
@@ -38,7 +39,7 @@ import torch
 from diffusio.errors import UsageError
 from diffusio.generative.checkpoint import files as ckpt
 from diffusio.generative.conditioning.class_guide import (CHECK_SIGMA_RANGE, ClassGuide, NoisyClassifier,
-                                                          check_redraws, fit_caption_reader, keep_best_of_redraws,
+                                                          check_redraws, fit_caption_reader,
                                                           train_noisy_classifier)
 
 CHECK_FILE = "garment_check.safetensors"
@@ -174,12 +175,3 @@ def load_garment_check(model_dir: Path, config: dict) -> GarmentCheck | None:
     guide = ClassGuide(net, weight, bias, names, entry.get("scores", {}), net)
     return GarmentCheck(guide, entry.get("object_size", 16))
 
-
-def redraw(clips: np.ndarray, wishes: torch.Tensor, check: GarmentCheck, redraws: int, draw,
-           seed: int) -> tuple[np.ndarray, int]:
-    """Draw again, up to ``redraws`` times, the clips whose weakest frame is under :data:`NAMED_AT`,
-    keeping each clip's best try: the clips and how many stay under.  ``draw(rows, seed)`` samples
-    the clips of those rows again; round r's noise comes from (seed, r), so the same seed gives the
-    same clips.  Rows that wish for nothing (unconditional) are never drawn again."""
-    return keep_best_of_redraws(clips, check.scores(clips, wishes), NAMED_AT, redraws, draw,
-                                lambda made, missed: check.scores(made, wishes[missed]), (seed,))

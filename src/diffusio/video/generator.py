@@ -185,8 +185,8 @@ class VideoGenerator:
     def generate(self, prompt: str | list[str] | None = None, *, n: int = 1, frames: int | None = None,
                  steps: int | None = None, guidance: float | None = None, sampler: str | None = None,
                  motion_guidance: float | None = None, garment_guidance: float | None = None,
-                 redraws: int | None = None, nudges=None, consistency: float | None = None, seed: int = 0,
-                 progress: bool = False) -> np.ndarray:
+                 redraws: int | None = None, nudges=None, motion_check: bool | None = None,
+                 consistency: float | None = None, seed: int = 0, progress: bool = False) -> np.ndarray:
         """``n`` clips per prompt (a list: one group per prompt; None: unconditional), ``frames``
         long (default: the training length), as uint8 (N, T, H, W, C).  ``sampler``: one of
         :data:`~diffusio.generative.core.samplers.PLAIN_SAMPLERS` (default: the model's, ``ddpm`` for
@@ -200,7 +200,9 @@ class VideoGenerator:
         default: the model's, else 0 = never); clips still wrong after the last are kept with a warning.
         ``nudges``: the garment guidance of the first redraw rounds, e.g. ``(3, 3)``: round r draws with
         ``garment_guidance=nudges[r - 1]``, so only the clips that lost their garment are steered
-        (default: the model's ``nudges``, else none).  ``consistency``: how far every denoising step's
+        (default: the model's ``nudges``, else none).  ``motion_check``: redraws also draw again a clip
+        the motion guide's classifier does not see moving as the prompt says (:mod:`diffusio.video.redraws`;
+        default: the model's, else off).  ``consistency``: how far every denoising step's
         estimate is pulled toward one look of the object in every frame, from 0 (off) to 1
         (:mod:`diffusio.video.consistency`; default: the model's, else 0).
         The same seed gives the same bytes."""
@@ -214,7 +216,7 @@ class VideoGenerator:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
             raise UsageError(f"seed must be an integer in [0, {2 ** 32 - 1}], got {seed!r}")
         from diffusio.generative.conditioning.class_guide import MAX_REDRAWS, check_nudges, check_redraws
-        from diffusio.video.garment_check import redraw
+        from diffusio.video.redraws import redraw
 
         redraws = check_redraws(self.config["sampling"].get("redraws", 0) if redraws is None else redraws)
         nudges = (check_nudges(nudges, redraws) if nudges is not None
@@ -222,7 +224,7 @@ class VideoGenerator:
         consistency = self.consistency(consistency)  # checked before the text encoder loads
         row_prompts = [p for p in prompts for _ in range(n)]
         cond = self.embed(row_prompts)
-        check = self.garment_check(redraws) if redraws and cond is not None else None
+        checks = self.redraw_checks(redraws, motion_check, cond, row_prompts)
         if nudges and cond is not None and "garment_guide" not in self.config:  # refused before any clip is drawn
             raise UsageError(f"nudges need a garment guide, and {self.path or 'this model'} has none; train one with "
                              "`diffusio video garment-guide MODEL`, or pass none")
@@ -251,13 +253,34 @@ class VideoGenerator:
             return draw(rows, torch.Generator().manual_seed(round_seed), garment)
 
         clips = draw(torch.arange(len(prompts) * n), torch.Generator().manual_seed(int(seed)))
-        if check is not None:
-            clips, missed = redraw(clips, check.wishes(cond), check, redraws, again, int(seed))
+        if checks:
+            clips, missed = redraw(clips, checks, redraws, again, int(seed))
             if missed:
-                warnings.warn(f"{missed} of {len(clips)} clips still do not show the prompted garment in every frame "
-                              f"after {redraws} redraws; pass more redraws, or another seed", stacklevel=3)
+                warnings.warn(f"{missed} of {len(clips)} clips still do not {checks.what()} after {redraws} redraws; "
+                              "pass more redraws, or another seed", stacklevel=3)
         bar.close()
         return clips
+
+    def redraw_checks(self, redraws: int, motion_check: bool | None, cond: torch.Tensor | None,
+                      prompts: list[str | None]):
+        """The checks that decide which of the rows' clips are drawn again (:mod:`diffusio.video.redraws`):
+        the garment check when the model has one, and the motion check when ``motion_check`` (default:
+        the model's) asks for it; none when nothing is redrawn or every row is unconditional."""
+        from diffusio.video.redraws import ClipChecks
+
+        if motion_check is None:
+            motion_check = bool(self.config["sampling"].get("motion_check", False))
+        if not isinstance(motion_check, bool):
+            raise UsageError(f"motion_check must be True or False, got {motion_check!r}")
+        if motion_check and self.motion_guide is None:
+            raise UsageError(f"motion_check needs a motion guide, and {self.path or 'this model'} has none; train one "
+                             "with `diffusio video motion-guide`, or turn the motion check off")
+        if not redraws or cond is None:
+            return ClipChecks()
+        garment = (self.garment_check(redraws) if "garment_check" in self.config or not motion_check else None)
+        motion = self.motion_guide if motion_check else None
+        return ClipChecks(garment, None if garment is None else garment.wishes(cond),
+                          motion, None if motion is None else motion.read_prompts(prompts))
 
     def garment_check(self, redraws: int):
         """The check that decides which clips are drawn again (:mod:`diffusio.video.garment_check`)."""

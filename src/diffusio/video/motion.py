@@ -55,6 +55,7 @@ SIGMA_RANGE = (0.02, 80.0)  # training noise levels, log-uniform: the sampler's 
 DEFAULT_SCALE = 6.0  # measured on the shipped model: docs/benchmarks-video.md, "Motion guidance"
 SCORED = 600  # test clips the classifier's scores are measured on
 READER_C = 10.0  # the readers' inverse regularisation (bench/video_text_probe.py: C = 10 reads held-out phrasings best)
+MOVES_AT = 0.5  # a finished clip's agreement with its caption under which a motion check draws it again
 
 
 class MotionNet(nn.Module):
@@ -111,6 +112,15 @@ class MotionGuide:
         """``denoiser`` steered toward the motions ``wishes`` (N, 7, from :meth:`read`) name, at ``scale``:
         the six motion shares sum to ``1 - p(none)``, so a caption naming no motion is not steered."""
         return ClassifierGuidance(denoiser, self.net.eval(), wishes[:, :-1], scale)
+
+    @torch.no_grad()
+    def agreement(self, clips: np.ndarray, wishes: torch.Tensor) -> torch.Tensor:
+        """How surely the classifier sees, in each finished uint8 clip (N, T, H, W, C), a motion its
+        caption names (``wishes``: N x 7 from :meth:`read`): ``p(none) + sum_m r_m p(m | clip)`` (N,),
+        1 for a caption naming no motion.  The motion check of redraws (:mod:`diffusio.video.redraws`)."""
+        x = to_tensor(clips)
+        seen = torch.softmax(self.net.eval()(x, torch.full((len(x),), SIGMA_RANGE[0])), dim=1)
+        return wishes[:, -1] + (wishes[:, :-1] * seen).sum(dim=1)
 
 
 def train_motion_guide(*, steps: int = 1200, batch_size: int = 32, frames: int = 16, size: int = 32,

@@ -214,7 +214,8 @@ def _adopt(config: dict, parent: VideoGenerator, init: str | Path, frame_cond: b
                          "set size to match or train without init")
     for key in ("net", "preconditioning", "sampling"):
         config[key] = dict(parent.config[key])
-    config["sampling"].pop("redraws", None)  # the parent's garment check stays in the parent's folder
+    for key in ("redraws", "nudges", "motion_check"):  # the parent's checks and guides stay in the parent's folder
+        config["sampling"].pop(key, None)
     if frame_cond:
         config["net"]["frame_cond"] = True
     if whiten_cond:
