@@ -277,7 +277,8 @@ class VideoGenerator:
                              "with `diffusio video motion-guide`, or turn the motion check off")
         if not redraws or cond is None:
             return ClipChecks()
-        garment = (self.garment_check(redraws) if "garment_check" in self.config or not motion_check else None)
+        # the garment check when the model has one; without it and without the motion check, refused there
+        garment = self.garment_check(redraws) if "garment_check" in self.config or not motion_check else None
         motion = self.motion_guide if motion_check else None
         return ClipChecks(garment, None if garment is None else garment.wishes(cond),
                           motion, None if motion is None else motion.read_prompts(prompts))
